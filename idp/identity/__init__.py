@@ -1,0 +1,1 @@
+"""Identity domain: civil registry, accounts, passwords, second factors, recovery. No Flask here."""

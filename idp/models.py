@@ -1,0 +1,95 @@
+"""Durable state: SQLAlchemy 2.0 typed models. Every change to them is an Alembic revision."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String, Text, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: DateTime(timezone=True)}
+
+
+class RegistryPerson(Base):
+    """A person as the civil registry knows them; the built-in registry is this table."""
+
+    __tablename__ = "registry_people"
+
+    national_id: Mapped[str] = mapped_column(String(10), primary_key=True)
+    birth_date: Mapped[dt.date] = mapped_column(Date)  # Gregorian
+    gender: Mapped[str] = mapped_column(String(1))  # "M" or "F"
+    name_ar: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    nationality: Mapped[str] = mapped_column(String(3))  # ISO 3166-1 alpha-3, e.g. SAU
+
+    @property
+    def id_type(self) -> str:
+        return "citizen" if self.national_id.startswith("1") else "resident"
+
+
+class Identity(Base):
+    """A citizen's or resident's digital identity."""
+
+    __tablename__ = "identities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    national_id: Mapped[str] = mapped_column(
+        String(10), ForeignKey("registry_people.national_id"), unique=True
+    )
+    username: Mapped[str] = mapped_column(String(32), unique=True)
+    email: Mapped[str] = mapped_column(String(254))
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    mobile: Mapped[str] = mapped_column(String(13))  # +9665XXXXXXXX
+    password_hash: Mapped[str] = mapped_column(String(200))
+    password_changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    totp_secret: Mapped[str | None] = mapped_column(Text)  # Fernet-encrypted
+    totp_enabled_at: Mapped[dt.datetime | None]
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|active|locked
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+    person: Mapped[RegistryPerson] = relationship(lazy="joined")
+    recovery_codes: Mapped[list["RecoveryCode"]] = relationship(
+        back_populates="identity", cascade="all, delete-orphan"
+    )
+
+    @property
+    def has_totp(self) -> bool:
+        return self.totp_enabled_at is not None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+
+class RecoveryCode(Base):
+    """A single-use second-factor recovery code, stored only as an argon2 hash."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(200))
+    used_at: Mapped[dt.datetime | None]
+
+    identity: Mapped[Identity] = relationship(back_populates="recovery_codes")
+
+
+class AuditEvent(Base):
+    """A security event. Never holds a password, code or token."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    identity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("identities.id", ondelete="SET NULL"), index=True
+    )
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)

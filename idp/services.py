@@ -1,0 +1,30 @@
+"""The framework-free services one app instance runs on, built once from its settings."""
+from __future__ import annotations
+
+import dataclasses
+
+from cryptography.fernet import Fernet
+
+from idp.db import Database
+from idp.mail import Mailer
+from idp.settings import Settings
+from idp.store import Store, make_store
+
+
+@dataclasses.dataclass
+class Services:
+    settings: Settings
+    db: Database
+    store: Store
+    mailer: Mailer
+    fernet: Fernet
+
+    @classmethod
+    def from_settings(cls, settings: Settings, store: Store | None = None) -> "Services":
+        return cls(
+            settings=settings,
+            db=Database(settings.database_url),
+            store=store if store is not None else make_store(settings.redis_url),
+            mailer=Mailer.from_settings(settings),
+            fernet=Fernet(settings.data_key.encode()),
+        )

@@ -1,0 +1,167 @@
+"""Every setting, declared once: its type and meaning here, its default in config/defaults.toml.
+
+Load order: config/defaults.toml → config/local.toml (or the file named by IDP_CONFIG)
+→ IDP_* environment variables → overrides passed to create_app (tests).
+A bad value stops start-up with one line naming the setting.
+"""
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet
+
+from idp.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = PROJECT_ROOT / "config"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    issuer: str  # public base URL of the IdP; https in production, http only on loopback
+    database_url: str  # SQLAlchemy URL of the durable store
+    redis_url: str  # redis:// URL of the ephemeral store; empty for the in-process store
+    smtp_url: str  # smtp[s]://[user:password@]host[:port][?starttls=1]; empty for the outbox folder
+    mail_from: str  # From: header of mail sent to citizens
+    secret_key: str  # signs CSRF tokens; never committed
+    data_key: str  # Fernet key that encrypts TOTP secrets at rest
+    instance_path: str  # generated secrets, SQLite file, outbox
+    keys_path: str  # signing keys
+    default_locale: str  # "ar" or "en"
+    session_idle_minutes: int
+    session_absolute_hours: int
+    reauth_minutes: int
+    login_delay_after: int
+    login_max_delay_seconds: int
+    login_lockout_after: int
+    login_lockout_minutes: int
+    login_failure_window_minutes: int
+    ip_lockout_after: int
+    captcha_ttl_seconds: int
+    email_verification_hours: int
+    recovery_link_minutes: int
+    registration_step_minutes: int
+    max_request_bytes: int
+    trusted_proxies: int
+
+    @property
+    def is_https(self) -> bool:
+        return self.issuer.startswith("https://")
+
+    @property
+    def outbox_path(self) -> Path:
+        return Path(self.instance_path) / "outbox"
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def load_settings(overrides: dict | None = None, environ: dict | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    values = _read_toml(CONFIG_DIR / "defaults.toml")
+    missing = set(FIELDS) - set(values)
+    if missing:
+        raise ConfigError(f"config/defaults.toml lacks a default for: {', '.join(sorted(missing))}")
+    local = environ.get("IDP_CONFIG") or str(CONFIG_DIR / "local.toml")
+    if Path(local).exists():
+        values.update(_read_toml(Path(local)))
+    elif environ.get("IDP_CONFIG"):
+        raise ConfigError(f"IDP_CONFIG: no such file: {local}")
+    for name in FIELDS:
+        env_name = "IDP_" + name.upper()
+        if env_name in environ:
+            values[name] = environ[env_name]
+    values.update(overrides or {})
+    unknown = set(values) - set(FIELDS)
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    values = {name: _coerce(name, value) for name, value in values.items()}
+    values = _fill_derived(values)
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def _coerce(name: str, value):
+    kind = FIELDS[name].type
+    if kind == "int":
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"IDP_{name.upper()}: expected a whole number, got {value!r}") from None
+        if number < 0:
+            raise ConfigError(f"IDP_{name.upper()}: must not be negative")
+        return number
+    return str(value).strip()
+
+
+def _fill_derived(values: dict) -> dict:
+    instance = Path(values["instance_path"] or PROJECT_ROOT / "instance").resolve()
+    values["instance_path"] = str(instance)
+    values["keys_path"] = str(Path(values["keys_path"] or PROJECT_ROOT / "keys").resolve())
+    values["issuer"] = values["issuer"].rstrip("/")
+    if not values["database_url"]:
+        instance.mkdir(parents=True, exist_ok=True)
+        values["database_url"] = f"sqlite:///{instance / 'idp.sqlite3'}"
+    if not values["secret_key"]:
+        values["secret_key"] = _generated_secret(instance / "secret_key", lambda: secrets.token_urlsafe(48))
+    if not values["data_key"]:
+        values["data_key"] = _generated_secret(instance / "data_key", lambda: Fernet.generate_key().decode())
+    return values
+
+
+def _generated_secret(path: Path, make) -> str:
+    """A secret made once per instance, so that none is ever committed or hard-coded."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(make())
+    return path.read_text().strip()
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+def _validate(s: Settings) -> None:
+    url = urlsplit(s.issuer)
+    if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment:
+        raise ConfigError(f"IDP_ISSUER: not an absolute http(s) URL: {s.issuer!r}")
+    if url.scheme == "http" and not is_loopback_host(url.hostname):
+        raise ConfigError("IDP_ISSUER: must be https unless it is a loopback address")
+    if s.redis_url and urlsplit(s.redis_url).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(f"IDP_REDIS_URL: expected redis://, rediss:// or unix://")
+    if s.smtp_url and urlsplit(s.smtp_url).scheme not in ("smtp", "smtps"):
+        raise ConfigError("IDP_SMTP_URL: expected smtp:// or smtps://")
+    if s.default_locale not in ("ar", "en"):
+        raise ConfigError("IDP_DEFAULT_LOCALE: expected ar or en")
+    if len(s.secret_key) < 32:
+        raise ConfigError("IDP_SECRET_KEY: must be at least 32 characters")
+    try:
+        Fernet(s.data_key.encode())
+    except ValueError:
+        raise ConfigError("IDP_DATA_KEY: not a valid Fernet key (32 url-safe base64-encoded bytes)") from None
+    for name in ("session_idle_minutes", "session_absolute_hours", "login_lockout_after",
+                 "captcha_ttl_seconds", "recovery_link_minutes", "max_request_bytes"):
+        if getattr(s, name) == 0:
+            raise ConfigError(f"IDP_{name.upper()}: must be greater than zero")

@@ -1,0 +1,4 @@
+"""WSGI entry point: gunicorn wsgi:app"""
+from idp import create_app
+
+app = create_app()
