@@ -22,7 +22,7 @@ translations: $(STAMP)
 	$(BIN)/pybabel compile -q -d idp/translations
 
 extract-messages: $(STAMP)
-	$(BIN)/pybabel extract -q -F babel.cfg -k _l -k lazy_gettext -o idp/translations/messages.pot .
+	$(BIN)/pybabel extract -q -F babel.cfg -k _l -k lazy_gettext -k N_ -o idp/translations/messages.pot .
 	$(BIN)/pybabel update -q -i idp/translations/messages.pot -d idp/translations
 
 demo: install

@@ -1,4 +1,13 @@
-"""The one error hierarchy of the IdP. The web layer and the CLI map these to responses."""
+"""The one error hierarchy of the IdP. The web layer and the CLI map these to responses.
+
+Messages are English msgids marked with N_ so that `pybabel extract -k N_` finds them; the web
+layer translates them into the reader's language, the CLI prints them as they are.
+"""
+
+
+def N_(message: str) -> str:
+    """Mark a message for translation without translating it here (services don't import Flask)."""
+    return message
 
 
 class IdpError(Exception):

@@ -1,0 +1,50 @@
+"""The national identity provider. create_app() wires every extension and blueprint, in one place."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from idp.services import Services
+from idp.settings import load_settings
+
+
+def create_app(config_overrides: dict | None = None) -> Flask:
+    """Build the app: config defaults → config/ → IDP_* environment → `config_overrides`.
+
+    Besides settings, `config_overrides` may carry Flask keys in capitals (TESTING) and
+    `store` (an already-built store, for tests that share one)."""
+    overrides = dict(config_overrides or {})
+    flask_keys = {k: overrides.pop(k) for k in list(overrides) if k.isupper()}
+    store = overrides.pop("store", None)
+    settings = load_settings(overrides)
+
+    app = Flask(__name__, instance_path=settings.instance_path)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        MAX_FORM_MEMORY_SIZE=settings.max_request_bytes,
+        SESSION_COOKIE_NAME="__Host-idp_session" if settings.is_https else "idp_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.is_https,
+        PREFERRED_URL_SCHEME="https" if settings.is_https else "http",
+        WTF_CSRF_TIME_LIMIT=settings.session_absolute_hours * 3600,
+        WTF_CSRF_SSL_STRICT=settings.is_https,
+        BABEL_DEFAULT_LOCALE=settings.default_locale,
+        BABEL_TRANSLATION_DIRECTORIES="translations",
+    )
+    app.config.update(flask_keys)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    services = Services.from_settings(settings, store=store)
+    app.extensions["idp"] = services
+
+    from idp.web import init_web
+
+    init_web(app, services)
+
+    from idp.cli import cli
+
+    app.cli.add_command(cli, "idp")
+    return app

@@ -1,0 +1,104 @@
+"""The web layer: thin blueprints over the identity services. Wired here, in one place."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, render_template, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import OperationalError, InterfaceError
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from idp.identity.sessions import SessionStore
+from idp.services import Services
+from idp.store import StoreUnavailable
+from idp.web import i18n
+from idp.web.sessions import StoreSessionInterface
+
+log = logging.getLogger(__name__)
+csrf = CSRFProtect()
+
+
+def init_web(app: Flask, services: Services) -> None:
+    settings = services.settings
+    if settings.trusted_proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,
+                                x_proto=settings.trusted_proxies)
+    app.session_interface = StoreSessionInterface(SessionStore(
+        services.store, settings.session_idle_minutes * 60, settings.session_absolute_hours * 3600))
+    csrf.init_app(app)
+    i18n.init_app(app)
+
+    from idp.web import account, auth, captcha, health, recovery, registration
+
+    for module in (auth, registration, account, recovery, captcha, health):
+        app.register_blueprint(module.bp)
+
+    app.before_request(_refuse_without_store)
+    app.teardown_appcontext(_close_db_session)
+    app.after_request(_security_headers)
+    _register_error_handlers(app)
+
+
+def _refuse_without_store():
+    from flask import session
+
+    if getattr(session, "unavailable", False):
+        raise StoreUnavailable("session store unreachable")
+
+
+def _close_db_session(_exc):
+    db_session = g.pop("db_session", None)
+    if db_session is not None:
+        db_session.close()
+
+
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
+def _security_headers(response):
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if request.is_secure or request.scheme == "https":
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    if response.mimetype == "text/html":
+        headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _register_error_handlers(app: Flask) -> None:
+    def unavailable(e):
+        log.error("backing service unavailable: %s", e)
+        db_session = g.get("db_session")
+        if db_session is not None:
+            db_session.rollback()
+        return render_template("error.html", status=503), 503, {"Retry-After": "30"}
+
+    app.register_error_handler(StoreUnavailable, unavailable)
+    app.register_error_handler(OperationalError, unavailable)
+    app.register_error_handler(InterfaceError, unavailable)
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(e):
+        log.info("CSRF check failed: %s", e.description)
+        return render_template("error.html", status=400, reason="csrf"), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(e):
+        if e.code and e.code < 400:
+            return e
+        return render_template("error.html", status=e.code), e.code
+
+    @app.errorhandler(Exception)
+    def unexpected(e):
+        original = getattr(e, "original_exception", None) or e
+        if isinstance(original, (StoreUnavailable, OperationalError, InterfaceError)):
+            return unavailable(original)
+        log.exception("unhandled error")
+        return render_template("error.html", status=500), 500

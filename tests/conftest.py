@@ -1,0 +1,190 @@
+"""Shared fixtures: app, client, runner, db, store, smtp, people (a small civil registry),
+make_identity, and `web` (a client that fills forms the way a browser does, CSRF token included).
+
+With IDP_TEST_DATABASE_URL / IDP_TEST_REDIS_URL set (as .ci/run does) the suite runs on that
+PostgreSQL and Redis; without them, on SQLite and the in-process store.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import secrets
+import threading
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import text
+
+from idp import create_app
+from idp.db import Database
+from idp.models import Base, RegistryPerson
+from idp.store.memory import MemoryStore
+
+TEST_DATABASE_URL = os.environ.get("IDP_TEST_DATABASE_URL", "")
+TEST_REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "")
+
+
+# --- durable and ephemeral stores ----------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    if TEST_DATABASE_URL:
+        database = Database(TEST_DATABASE_URL)
+        with database.engine.begin() as connection:
+            Base.metadata.drop_all(connection)
+            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        database.dispose()
+        return TEST_DATABASE_URL
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'idp.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def migrated_database(database_url):
+    database = Database(database_url)
+    database.upgrade()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def store():
+    if TEST_REDIS_URL:
+        from idp.store.redis import RedisStore
+
+        redis_store = RedisStore.from_url(TEST_REDIS_URL)
+        redis_store.prefix = f"idp-test-{os.getpid()}:"
+        redis_store.flush()
+        yield redis_store
+        redis_store.flush()
+    else:
+        yield MemoryStore()
+
+
+# --- mail -------------------------------------------------------------------------------------
+
+class SmtpSink:
+    """A real SMTP server on loopback (aiosmtpd) that keeps what it receives."""
+
+    def __init__(self):
+        self.messages: list = []
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        from email import message_from_bytes, policy
+
+        with self._lock:
+            self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+    def to(self, address: str) -> list:
+        return [m for m in self.messages if address in m["To"]]
+
+    def last_to(self, address: str):
+        found = self.to(address)
+        assert found, f"no mail to {address}; have {[m['To'] for m in self.messages]}"
+        return found[-1]
+
+    @staticmethod
+    def body(message) -> str:
+        return message.get_body(("plain",)).get_content()
+
+    def link(self, address: str, path_part: str) -> str:
+        body = self.body(self.last_to(address))
+        match = re.search(r"https?://\S*" + re.escape(path_part) + r"\S*", body)
+        assert match, f"no link with {path_part} in: {body}"
+        return match.group(0)
+
+
+@pytest.fixture(scope="session")
+def smtp_server():
+    sink = SmtpSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=0)
+    controller.start()
+    sink.url = f"smtp://127.0.0.1:{controller.server.sockets[0].getsockname()[1]}"
+    yield sink
+    controller.stop()
+
+
+@pytest.fixture
+def smtp(smtp_server):
+    smtp_server.messages.clear()
+    return smtp_server
+
+
+# --- the app ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def app_overrides():
+    """Override in a test module (or with indirect parametrisation) to change settings."""
+    return {}
+
+
+@pytest.fixture
+def app(tmp_path, migrated_database, database_url, store, smtp, app_overrides):
+    overrides = {
+        "instance_path": str(tmp_path / "instance"),
+        "keys_path": str(tmp_path / "keys"),
+        "database_url": database_url,
+        "smtp_url": smtp.url,
+        "secret_key": secrets.token_urlsafe(32),
+        "store": store,
+        "TESTING": True,
+    }
+    overrides.update(app_overrides)
+    app = create_app(overrides)
+    yield app
+    database = app.extensions["idp"].db
+    with database.engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+    database.dispose()
+
+
+@pytest.fixture
+def services(app):
+    return app.extensions["idp"]
+
+
+@pytest.fixture
+def db(services):
+    session = services.db.session()
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+# --- people and identities --------------------------------------------------------------------
+
+def make_national_id(first: str, serial: int) -> str:
+    from idp.identity.national_id import check_digit
+
+    payload = f"{first}{serial:08d}"
+    return payload + check_digit(payload)
+
+
+@pytest.fixture
+def people(db):
+    """A small civil registry: a citizen and a resident with no identity yet."""
+    rows = [
+        RegistryPerson(national_id=make_national_id("1", 1001), birth_date=dt.date(1990, 3, 15),
+                       gender="M", name_ar="محمد عبدالله القحطاني", name_en="Mohammed Abdullah Alqahtani",
+                       nationality="SAU"),
+        RegistryPerson(national_id=make_national_id("1", 1002), birth_date=dt.date(1995, 8, 1),
+                       gender="F", name_ar="نورة سعد العتيبي", name_en="Noura Saad Alotaibi",
+                       nationality="SAU"),
+        RegistryPerson(national_id=make_national_id("2", 2001), birth_date=dt.date(1985, 12, 31),
+                       gender="M", name_ar="أحمد خان", name_en="Ahmed Khan", nationality="PAK"),
+    ]
+    db.add_all(rows)
+    db.commit()
+    return {"citizen": rows[0], "citizen2": rows[1], "resident": rows[2]}
