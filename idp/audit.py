@@ -1,0 +1,52 @@
+"""Security events, one function per kind. Each is a row in audit_events and a log line.
+
+Never pass a password, code, token or secret here: the detail is stored and logged as it is.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from sqlalchemy.orm import Session
+
+from idp.models import AuditEvent
+
+log = logging.getLogger("idp.audit")
+
+
+@dataclasses.dataclass(frozen=True)
+class Actor:
+    """Where a request came from. `admin` is set for CLI actions."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+    admin: str | None = None
+
+
+CLI = Actor(admin="cli")
+
+
+def record(session: Session, kind: str, actor: Actor, identity_id: int | None = None, **detail) -> None:
+    """Add the event to `session`; it is written with the caller's own commit."""
+    if actor.admin:
+        detail["admin"] = actor.admin
+    session.add(AuditEvent(kind=kind, identity_id=identity_id, ip=actor.ip,
+                           user_agent=(actor.user_agent or "")[:300] or None, detail=detail))
+    log.info("%s identity=%s ip=%s %s", kind, identity_id, actor.ip, detail or "")
+
+
+def registered(s, actor, identity_id): record(s, "identity.registered", actor, identity_id)
+def email_verified(s, actor, identity_id): record(s, "identity.email_verified", actor, identity_id)
+def email_change_requested(s, actor, identity_id): record(s, "identity.email_change_requested", actor, identity_id)
+def registry_mismatch(s, actor): record(s, "registration.registry_mismatch", actor)
+def sign_in_succeeded(s, actor, identity_id, method): record(s, "sign_in.succeeded", actor, identity_id, method=method)
+def sign_in_failed(s, actor, identity_id, reason): record(s, "sign_in.failed", actor, identity_id, reason=reason)
+def account_locked(s, actor, identity_id): record(s, "sign_in.locked", actor, identity_id)
+def signed_out(s, actor, identity_id, everywhere=False): record(s, "sign_out", actor, identity_id, everywhere=everywhere)
+def password_changed(s, actor, identity_id, via): record(s, "password.changed", actor, identity_id, via=via)
+def recovery_requested(s, actor, identity_id): record(s, "recovery.requested", actor, identity_id)
+def totp_enabled(s, actor, identity_id): record(s, "mfa.totp_enabled", actor, identity_id)
+def totp_disabled(s, actor, identity_id): record(s, "mfa.totp_disabled", actor, identity_id)
+def recovery_codes_regenerated(s, actor, identity_id): record(s, "mfa.recovery_codes_regenerated", actor, identity_id)
+def recovery_code_used(s, actor, identity_id, left): record(s, "mfa.recovery_code_used", actor, identity_id, left=left)
+def admin_action(s, actor, identity_id, action): record(s, f"admin.{action}", actor, identity_id)

@@ -1,0 +1,59 @@
+"""The mail the IdP sends, Arabic first with English below: a citizen may read either."""
+from __future__ import annotations
+
+SIGNATURE = "النفاذ الوطني الموحد — National Single Sign-On"
+
+
+def _compose(subject_ar: str, subject_en: str, body_ar: str, body_en: str) -> tuple[str, str]:
+    return (f"{subject_ar} | {subject_en}",
+            f"{body_ar}\n\n-----\n\n{body_en}\n\n{SIGNATURE}\n")
+
+
+def verify_email(link: str, hours: int) -> tuple[str, str]:
+    return _compose(
+        "تأكيد البريد الإلكتروني", "Confirm your email address",
+        f"لتأكيد بريدك الإلكتروني في النفاذ الوطني الموحد افتح الرابط التالي خلال {hours} ساعة:\n{link}\n"
+        "إذا لم تطلب ذلك فتجاهل هذه الرسالة.",
+        f"To confirm your email address for National Single Sign-On, open this link within {hours} hours:\n"
+        f"{link}\nIf you did not ask for this, ignore this message.")
+
+
+def password_recovery(link: str, minutes: int) -> tuple[str, str]:
+    return _compose(
+        "استعادة كلمة المرور", "Reset your password",
+        f"طُلبت استعادة كلمة المرور لهويتك الرقمية. الرابط صالح لمرة واحدة خلال {minutes} دقيقة:\n{link}\n"
+        "إذا لم تطلب ذلك فتجاهل هذه الرسالة؛ كلمة مرورك الحالية لم تتغير.",
+        f"A password reset was requested for your digital identity. This link works once, within "
+        f"{minutes} minutes:\n{link}\nIf you did not ask for this, ignore this message; your password "
+        "has not changed.")
+
+
+def password_changed() -> tuple[str, str]:
+    return _compose(
+        "تم تغيير كلمة المرور", "Your password was changed",
+        "تم تغيير كلمة مرور هويتك الرقمية وأُنهيت جميع الجلسات. إذا لم تقم بذلك فتواصل مع الدعم فوراً.",
+        "The password of your digital identity was changed and every session was signed out. "
+        "If this was not you, contact support at once.")
+
+
+def second_factor_changed(enabled: bool) -> tuple[str, str]:
+    state_ar = "تفعيل" if enabled else "إلغاء"
+    state_en = "turned on" if enabled else "turned off"
+    return _compose(
+        "تغيير في التحقق الثنائي", "Two-step verification changed",
+        f"تم {state_ar} التحقق الثنائي لهويتك الرقمية. إذا لم تقم بذلك فتواصل مع الدعم فوراً.",
+        f"Two-step verification was {state_en} for your digital identity. If this was not you, "
+        "contact support at once.")
+
+
+def email_changed(new_email_masked: str) -> tuple[str, str]:
+    return _compose(
+        "تغيير البريد الإلكتروني", "Your email address was changed",
+        f"تم تغيير البريد الإلكتروني لهويتك الرقمية إلى {new_email_masked}. إذا لم تقم بذلك فتواصل مع الدعم فوراً.",
+        f"The email address of your digital identity was changed to {new_email_masked}. If this was "
+        "not you, contact support at once.")
+
+
+def mask_email(email: str) -> str:
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}"

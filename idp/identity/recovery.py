@@ -1,0 +1,60 @@
+"""Password recovery (NIST SP 800-63B §6.1.2.3): national ID + registered email → a single-use
+link valid for a short time → the second factor, when the identity has one → a new password →
+every session revoked and a notification mailed.
+
+The request answers the same whether or not the two match, so it reveals nothing.
+"""
+from __future__ import annotations
+
+import hmac
+
+from sqlalchemy.orm import Session
+
+from idp.identity import accounts, emails, tokens
+from idp.identity.national_id import is_valid, normalise_digits
+from idp.identity.sessions import SessionStore
+from idp.mail import Mailer
+from idp.models import Identity
+from idp.store import Store
+
+PURPOSE = "recovery"
+
+
+def request_link(session: Session, store: Store, mailer: Mailer, national_id: str, email: str,
+                 link_for, minutes: int) -> Identity | None:
+    """Mail a recovery link when national ID and email belong to one active identity.
+
+    `link_for(token)` makes the absolute URL. Returns the identity (for the audit log only;
+    the page shown must not depend on it)."""
+    national_id = normalise_digits(national_id or "")
+    identity = accounts.find_by_login(session, national_id) if is_valid(national_id) else None
+    given = (email or "").strip().lower().encode()
+    if identity is None or identity.status == "locked" or not hmac.compare_digest(
+            identity.email.lower().encode(), given):
+        return None
+    token = tokens.issue(store, PURPOSE, {"identity_id": identity.id}, minutes * 60)
+    mailer.send(identity.email, *emails.password_recovery(link_for(token), minutes))
+    return identity
+
+
+def open_link(store: Store, token: str) -> int | None:
+    """Use the link: the identity id it was made for, once."""
+    payload = tokens.redeem(store, PURPOSE, token)
+    return payload["identity_id"] if payload else None
+
+
+def link_is_live(store: Store, token: str) -> bool:
+    return tokens.peek(store, PURPOSE, token) is not None
+
+
+def set_new_password(identity: Identity, new_password: str) -> None:
+    accounts.set_password(identity, new_password)
+    if identity.status == "pending":  # the link reached the registered address: it is proven
+        accounts.activate_email(identity)
+
+
+def after_new_password(identity: Identity, sessions: SessionStore, mailer: Mailer) -> int:
+    """Once the new password is committed: end every session of the identity, tell its owner."""
+    ended = sessions.revoke_all(identity.id)
+    mailer.send(identity.email, *emails.password_changed())
+    return ended

@@ -1,0 +1,347 @@
+"""The civil registry: who exists, as the state records them. The IdP never creates people, only
+identities for people the registry knows; the built-in registry is the `registry_people` table,
+filled from the registry's CSV export (`import_csv`) or, for demos and load tests, `seed`."""
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import datetime as dt
+import io
+import itertools
+import os
+import random
+import re
+from collections.abc import Iterable, Iterator
+from typing import IO, Protocol
+
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from idp.db import Database
+from idp.errors import N_, ConfigError, ValidationError
+from idp.identity.national_id import check_digit, is_valid
+from idp.models import RegistryPerson
+
+COLUMNS = ("national_id", "birth_date", "gender", "name_ar", "name_en", "nationality")
+MAX_NAME_LENGTH = 200
+_TABLE = RegistryPerson.__table__
+
+
+class CivilRegistry(Protocol):
+    """What the IdP asks a civil registry. A deployment may put the state's own service behind it."""
+
+    def find(self, national_id: str) -> RegistryPerson | None:
+        """The person with this (valid, normalised) national ID, or None."""
+
+    def match(self, national_id: str, birth_date: dt.date, gender: str) -> RegistryPerson | None:
+        """The person, if all three agree with the registry; None on any mismatch, without saying
+        which: the caller shows one message so that the registry cannot be probed field by field."""
+
+
+class DatabaseRegistry:
+    """The built-in registry: the `registry_people` table, through the caller's session."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def find(self, national_id: str) -> RegistryPerson | None:
+        if not is_valid(national_id):
+            return None
+        return self.session.get(RegistryPerson, national_id)
+
+    def match(self, national_id: str, birth_date: dt.date, gender: str) -> RegistryPerson | None:
+        person = self.find(national_id)
+        if person is None or person.birth_date != birth_date or person.gender != gender:
+            return None
+        return person
+
+
+# --- import ------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class ImportResult:
+    rows: int
+    inserted: int
+    updated: int
+
+
+def import_csv(database: Database, stream_or_path, batch_size: int = 10_000) -> ImportResult:
+    """Upsert the people of a registry CSV export (UTF-8, header `national_id,birth_date,gender,
+    name_ar,name_en,nationality`): all of them, or — on any bad row — none.
+
+    The rows are checked as they stream into one transaction; a ValidationError naming the line
+    rolls it back. The registry is authoritative, so a person already here is updated."""
+    with _open_text(stream_or_path) as text, database.engine.begin() as connection:
+        rows = inserted = 0
+        for batch in _batches(_read_people(text), batch_size):
+            inserted += _upsert(connection, batch)
+            rows += len(batch)
+    return ImportResult(rows=rows, inserted=inserted, updated=rows - inserted)
+
+
+@contextlib.contextmanager
+def _open_text(stream_or_path) -> Iterator[IO[str]]:
+    """A text stream, whether given a path, a binary stream or a text stream; the BOM goes."""
+    if isinstance(stream_or_path, (str, os.PathLike)):
+        try:
+            stream = open(stream_or_path, encoding="utf-8-sig", newline="")
+        except OSError as e:
+            raise ValidationError(f"cannot read {os.fspath(stream_or_path)}: {e.strerror}") from None
+        with stream:
+            yield stream
+    elif isinstance(stream_or_path, io.TextIOBase):
+        yield stream_or_path  # a BOM that survived decoding is dropped from the header
+    else:
+        wrapper = io.TextIOWrapper(stream_or_path, encoding="utf-8-sig", newline="")
+        try:
+            yield wrapper
+        finally:
+            wrapper.detach()  # the caller's stream stays open
+
+
+def _read_people(text: IO[str]) -> Iterator[dict]:
+    """Each row as the values to store, or ValidationError("line N: …")."""
+    reader = csv.reader(text, strict=True)
+    seen = _SeenIds()
+    try:
+        header = _header(next(reader, None))
+        for fields in reader:
+            if not fields:
+                continue  # a blank line
+            try:
+                person = _person(header, fields)
+                if not seen.add(person["national_id"]):
+                    raise _Bad(N_("national_id appears on an earlier line too"))
+            except _Bad as e:
+                raise ValidationError(f"line {reader.line_num}: {e}", line=reader.line_num,
+                                      problem=str(e)) from None
+            yield person
+    except csv.Error as e:
+        raise ValidationError(f"line {reader.line_num}: {e}", line=reader.line_num) from None
+    except UnicodeDecodeError:
+        line = reader.line_num + 1
+        raise ValidationError(f"line {line}: not UTF-8 text", line=line) from None
+
+
+def _header(fields: list[str] | None) -> list[str]:
+    if not fields:
+        raise ValidationError(f"line 1: expected the header {','.join(COLUMNS)}", line=1)
+    header = [field.strip() for field in fields]
+    header[0] = header[0].removeprefix("\ufeff")
+    problems = []
+    if missing := [c for c in COLUMNS if c not in header]:
+        problems.append(f"missing column(s) {', '.join(missing)}")
+    if extra := [c for c in header if c not in COLUMNS]:
+        problems.append(f"unknown column(s) {', '.join(extra)}")
+    if len(set(header)) != len(header):
+        problems.append("a column appears twice")
+    if problems:
+        raise ValidationError(f"line 1: {'; '.join(problems)}", line=1)
+    return header
+
+
+class _Bad(Exception):
+    """What is wrong with one row (the caller adds the line number)."""
+
+
+def _person(header: list[str], fields: list[str]) -> dict:
+    if len(fields) != len(header):
+        raise _Bad(f"expected {len(header)} fields, found {len(fields)}")
+    row = dict(zip(header, fields))
+    person = {column: parse(row[column].strip()) for column, parse in _PARSERS.items()}
+    if (person["national_id"][0] == "1") != (person["nationality"] == "SAU"):
+        raise _Bad(N_("national_id starts with 1 for citizens (nationality SAU) and 2 for residents"))
+    return person
+
+
+def _national_id(value: str) -> str:
+    if not (len(value) == 10 and value.isascii() and value.isdigit() and value[0] in "12"):
+        raise _Bad(N_("national_id must be 10 digits, the first 1 or 2"))
+    if check_digit(value[:9]) != value[9]:
+        raise _Bad(N_("national_id fails the check digit"))
+    return value
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
+def _birth_date(value: str) -> dt.date:
+    try:
+        if not _ISO_DATE.fullmatch(value):
+            raise ValueError
+        date = dt.date.fromisoformat(value)
+    except ValueError:
+        raise _Bad(N_("birth_date must be a Gregorian date, YYYY-MM-DD")) from None
+    if date > dt.date.today():
+        raise _Bad(N_("birth_date is in the future"))
+    return date
+
+
+def _gender(value: str) -> str:
+    if value not in ("M", "F"):
+        raise _Bad(N_("gender must be M or F"))
+    return value
+
+
+def _name(column: str):
+    def parse(value: str) -> str:
+        if not value:
+            raise _Bad(f"{column} is empty")
+        if len(value) > MAX_NAME_LENGTH:
+            raise _Bad(f"{column} is longer than {MAX_NAME_LENGTH} characters")
+        return value
+
+    return parse
+
+
+def _nationality(value: str) -> str:
+    if not (len(value) == 3 and value.isascii() and value.isalpha() and value.isupper()):
+        raise _Bad(N_("nationality must be 3 capital letters (ISO 3166-1 alpha-3)"))
+    return value
+
+
+_PARSERS = {"national_id": _national_id, "birth_date": _birth_date, "gender": _gender,
+            "name_ar": _name("name_ar"), "name_en": _name("name_en"), "nationality": _nationality}
+
+
+class _SeenIds:
+    """The national IDs met so far, one bit for each possible one (the first nine digits fix
+    the tenth): 25 MB however long the file, where a set of ten million strings takes ~1 GB."""
+
+    def __init__(self):
+        self._bits = bytearray(2 * 10**8 // 8)
+
+    def add(self, national_id: str) -> bool:
+        """False if it was there already."""
+        byte, bit = divmod(int(national_id[:9]) - 10**8, 8)
+        if self._bits[byte] >> bit & 1:
+            return False
+        self._bits[byte] |= 1 << bit
+        return True
+
+
+def _batches(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def _dialect(connection: Connection):
+    name = connection.dialect.name
+    if name not in ("postgresql", "sqlite"):
+        raise ConfigError(f"the civil registry needs PostgreSQL or SQLite, not {name}")
+    return postgresql if name == "postgresql" else sqlite
+
+
+def _upsert(connection: Connection, people: list[dict]) -> int:
+    """Insert or update `people`; how many were new."""
+    ids = [person["national_id"] for person in people]
+    existing = 0
+    for start in range(0, len(ids), 5_000):  # SQLite allows 32,766 parameters a statement
+        chunk = ids[start:start + 5_000]
+        existing += len(connection.execute(
+            select(_TABLE.c.national_id).where(_TABLE.c.national_id.in_(chunk))).all())
+    statement = _dialect(connection).insert(_TABLE)
+    statement = statement.on_conflict_do_update(
+        index_elements=[_TABLE.c.national_id],
+        set_={column: statement.excluded[column] for column in COLUMNS[1:]})
+    connection.execute(statement, people)
+    return len(people) - existing
+
+
+# --- synthetic people --------------------------------------------------------------------------
+
+def seed(database: Database, count: int, seed: int | None = None, batch_size: int = 10_000) -> int:
+    """Add `count` synthetic people — valid IDs, plausible names and birth dates — for demos and
+    load tests. The same `seed` on the same database gives the same people; IDs already present
+    are skipped (and replaced by others). Returns how many were added."""
+    rng = random.Random(seed)
+    added = 0
+    with database.engine.begin() as connection:
+        while added < count:
+            batch = [_synthetic_person(rng) for _ in range(min(batch_size, count - added))]
+            new = _insert_new(connection, batch)
+            if not new:
+                break  # nothing fits any more: the ID space is (nearly) full
+            added += new
+    return added
+
+
+def _insert_new(connection: Connection, people: list[dict]) -> int:
+    statement = _dialect(connection).insert(_TABLE).on_conflict_do_nothing()
+    return connection.execute(statement, people).rowcount
+
+
+_FIRST_BIRTH = dt.date(1940, 1, 1).toordinal()
+_LAST_BIRTH = dt.date(2008, 12, 31).toordinal()
+
+
+def _synthetic_person(rng: random.Random) -> dict:
+    nationality = _NATIONALITY_POPULATION[rng.randrange(len(_NATIONALITY_POPULATION))]
+    payload = f"{1 if nationality == 'SAU' else 2}{rng.randrange(10**8):08d}"
+    gender = rng.choice("MF")
+    names = _NAMES[nationality]
+    parts = [rng.choice(names.male if gender == "M" else names.female)]
+    if names.with_father:
+        parts.append(rng.choice(names.male))
+    parts.append(rng.choice(names.family))
+    return {
+        "national_id": payload + check_digit(payload),
+        "birth_date": dt.date.fromordinal(rng.randint(_FIRST_BIRTH, _LAST_BIRTH)),
+        "gender": gender,
+        "name_ar": " ".join(ar for ar, _ in parts),
+        "name_en": " ".join(en for _, en in parts),
+        "nationality": nationality,
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class _Names:
+    male: list[tuple[str, str]]
+    female: list[tuple[str, str]]
+    family: list[tuple[str, str]]
+    with_father: bool  # Arab names: first, father's, family; others: first, family
+
+
+def _pairs(text: str) -> list[tuple[str, str]]:
+    """Arabic:English pairs, space-separated, as a list of (Arabic, English) tuples."""
+    return [tuple(pair.split(":")) for pair in text.split()]
+
+
+_ARAB_MALE = _pairs(
+    "محمد:Mohammed عبدالله:Abdullah عبدالرحمن:Abdulrahman فهد:Fahad خالد:Khalid سعود:Saud "
+    "سلطان:Sultan فيصل:Faisal تركي:Turki ناصر:Nasser سعد:Saad عبدالعزيز:Abdulaziz إبراهيم:Ibrahim "
+    "يوسف:Yousef عمر:Omar علي:Ali ماجد:Majed بندر:Bandar نايف:Naif أحمد:Ahmed")
+_ARAB_FEMALE = _pairs(
+    "نورة:Noura سارة:Sarah فاطمة:Fatimah ريم:Reem لمى:Lama هيفاء:Haifa منيرة:Munira "
+    "العنود:Alanoud الجوهرة:Aljawhara مريم:Maryam عائشة:Aisha حصة:Hessa دانة:Dana شهد:Shahad "
+    "رغد:Raghad لطيفة:Latifa")
+_NAMES = {
+    "SAU": _Names(_ARAB_MALE, _ARAB_FEMALE, _pairs(
+        "القحطاني:Alqahtani العتيبي:Alotaibi الشمري:Alshammari الدوسري:Aldosari الغامدي:Alghamdi "
+        "الزهراني:Alzahrani الحربي:Alharbi المطيري:Almutairi العنزي:Alanazi السبيعي:Alsubaie "
+        "الشهري:Alshehri العمري:Alomari الرشيد:Alrasheed التميمي:Altamimi الجهني:Aljohani "
+        "الشهراني:Alshahrani المالكي:Almalki الحارثي:Alharthi البقمي:Albaqami السديري:Alsudairi"),
+        with_father=True),
+    "PAK": _Names(_pairs("محمد:Muhammad عمران:Imran بلال:Bilal عثمان:Usman"),
+                  _pairs("عائشة:Ayesha فاطمة:Fatima صبا:Saba"),
+                  _pairs("خان:Khan حسين:Hussain قريشي:Qureshi ملك:Malik"), with_father=False),
+    "IND": _Names(_pairs("راجيش:Rajesh سوريش:Suresh أنيل:Anil محمد:Mohammed"),
+                  _pairs("بريا:Priya أنيتا:Anita لاكشمي:Lakshmi"),
+                  _pairs("كومار:Kumar شارما:Sharma ناير:Nair سينغ:Singh"), with_father=False),
+    "BGD": _Names(_pairs("رحيم:Rahim كريم:Karim حسن:Hasan"), _pairs("نسرين:Nasrin رقية:Rokeya"),
+                  _pairs("شودري:Chowdhury إسلام:Islam رحمن:Rahman حسين:Hossain"), with_father=False),
+    "PHL": _Names(_pairs("خوسيه:Jose مارك:Mark خوان:Juan"),
+                  _pairs("ماريا:Maria أنجيليكا:Angelica جاسمين:Jasmine"),
+                  _pairs("سانتوس:Santos رييس:Reyes كروز:Cruz غارسيا:Garcia"), with_father=False),
+}
+_ARAB_RESIDENT_FAMILIES = _pairs(
+    "حداد:Haddad الخطيب:Alkhatib منصور:Mansour النجار:Alnajjar حسن:Hassan عثمان:Osman السيد:Elsayed")
+for _code in ("EGY", "YEM", "SDN", "JOR"):
+    _NAMES[_code] = _Names(_ARAB_MALE, _ARAB_FEMALE, _ARAB_RESIDENT_FAMILIES, with_father=True)
+# Citizens mostly; residents in rough proportion to the kingdom's largest communities.
+_NATIONALITY_POPULATION = tuple(itertools.chain.from_iterable(
+    [code] * share for code, share in {"SAU": 75, "IND": 6, "PAK": 5, "BGD": 4, "EGY": 4, "PHL": 2,
+                                       "YEM": 2, "SDN": 1, "JOR": 1}.items()))

@@ -1,0 +1,171 @@
+"""The account page: who the registry says you are, your credentials, your recent activity."""
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from idp import audit
+from idp.errors import ValidationError
+from idp.identity import accounts, contact, emails, mfa, totp
+from idp.models import AuditEvent
+from idp.web.context import (actor, current_identity, db_session, login_required, recent_auth_required,
+                             services, session_store)
+from idp.web.forms import ChangePasswordForm, ConfirmForm, EmailForm, OtpForm, PasswordForm
+from idp.web.i18n import safe_next, translate
+from idp.web.registration import issue_email_token, send_email_link
+
+bp = Blueprint("account", __name__, url_prefix="/account")
+
+ACTIVITY_LABELS = {
+    "sign_in.succeeded": _l("Signed in"),
+    "sign_in.failed": _l("Failed sign-in attempt"),
+    "sign_in.locked": _l("Locked after too many attempts"),
+    "password.changed": _l("Password changed"),
+    "mfa.totp_enabled": _l("Two-step verification turned on"),
+    "mfa.totp_disabled": _l("Two-step verification turned off"),
+    "mfa.recovery_code_used": _l("Recovery code used"),
+    "sign_out": _l("Signed out"),
+}
+ACTIVITY_KINDS = tuple(ACTIVITY_LABELS)
+
+
+@bp.app_template_global()
+def activity_label(kind: str) -> str:
+    return str(ACTIVITY_LABELS.get(kind, kind))
+
+
+@bp.get("")
+@login_required
+def overview():
+    identity = current_identity()
+    activity = db_session().scalars(
+        select(AuditEvent).where(AuditEvent.identity_id == identity.id, AuditEvent.kind.in_(ACTIVITY_KINDS))
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(10)).all()
+    return render_template("account/overview.html", identity=identity, person=identity.person,
+                           activity=activity, form=ConfirmForm(),
+                           recovery_left=mfa.unused_recovery_codes(identity),
+                           sessions=session_store().count(identity.id))
+
+
+@bp.route("/confirm", methods=["GET", "POST"])
+@login_required
+def reauth():
+    """Confirm it is still you (password, and the second factor when there is one)."""
+    identity, form = current_identity(), PasswordForm()
+    next_url = safe_next(request.args.get("next"))
+    if form.validate_on_submit():
+        db = db_session()
+        password_ok = accounts.authenticate(db, identity.username, form.password.data) is identity
+        otp_ok = not identity.has_totp or mfa.verify(db, services().store, services().fernet, identity,
+                                                     form.otp.data or "") is not None
+        db.commit()
+        if password_ok and otp_ok:
+            session["auth_time"] = int(time.time())
+            return redirect(next_url)
+        audit.sign_in_failed(db, actor(), identity.id, "reauthentication")
+        db.commit()
+        return render_template("account/reauth.html", form=form, identity=identity, next=next_url,
+                               error=_("That was not correct. Try again.")), 401
+    return render_template("account/reauth.html", form=form, identity=identity, next=next_url), \
+        400 if form.errors else 200
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@recent_auth_required
+def change_password():
+    identity, form = current_identity(), ChangePasswordForm()
+    if form.validate_on_submit():
+        db = db_session()
+        try:
+            accounts.change_password(identity, form.current_password.data, form.new_password.data)
+        except ValidationError as e:
+            getattr(form, e.field).errors.append(translate(e.message))
+        else:
+            audit.password_changed(db, actor(), identity.id, via="account")
+            db.commit()
+            session_store().revoke_all(identity.id, keep=session.sid)
+            services().mailer.send(identity.email, *emails.password_changed())
+            return _done(_("Your password was changed. Your other sessions were signed out."))
+    return render_template("account/password.html", form=form), 400 if form.errors else 200
+
+
+@bp.route("/email", methods=["GET", "POST"])
+@recent_auth_required
+def change_email():
+    """The new address is used only once a link sent to it is opened."""
+    identity, form = current_identity(), EmailForm()
+    if form.validate_on_submit():
+        try:
+            new_email = contact.normalise_email(form.email.data)
+        except ValidationError as e:
+            form.email.errors.append(translate(e.message))
+        else:
+            db = db_session()
+            send_email_link(new_email, issue_email_token(identity, new_email))
+            services().mailer.send(identity.email, *emails.email_changed(emails.mask_email(new_email)))
+            audit.email_change_requested(db, actor(), identity.id)
+            db.commit()
+            return _done(_("We sent a link to %(email)s. Your email changes when you open it.",
+                           email=emails.mask_email(new_email)))
+    return render_template("account/email.html", form=form, identity=identity), 400 if form.errors else 200
+
+
+@bp.route("/two-step", methods=["GET", "POST"])
+@recent_auth_required
+def two_step():
+    """Turn on TOTP: scan the QR code, then prove it with a code. Shows recovery codes once."""
+    identity = current_identity()
+    if identity.has_totp:
+        return render_template("account/two_step_on.html", form=ConfirmForm(),
+                               recovery_left=mfa.unused_recovery_codes(identity))
+    secret = session.get("totp_enrolment") or totp.new_secret()
+    session["totp_enrolment"] = secret
+    form = OtpForm()
+    if form.validate_on_submit():
+        db = db_session()
+        try:
+            codes = mfa.enable_totp(db, services().store, services().fernet, identity, secret, form.otp.data)
+        except ValidationError as e:
+            form.otp.errors.append(translate(e.message))
+        else:
+            audit.totp_enabled(db, actor(), identity.id)
+            db.commit()
+            session.pop("totp_enrolment", None)
+            services().mailer.send(identity.email, *emails.second_factor_changed(enabled=True))
+            return render_template("account/recovery_codes.html", codes=codes)
+    uri = totp.provisioning_uri(secret, identity.username, _("National SSO"))
+    return render_template("account/two_step_enrol.html", form=form, secret=secret,
+                           qr_svg=totp.qr_svg(uri)), 400 if form.errors else 200
+
+
+@bp.post("/two-step/off")
+@recent_auth_required
+def two_step_off():
+    identity, db = current_identity(), db_session()
+    if ConfirmForm().validate_on_submit() and identity.has_totp:
+        mfa.disable_totp(db, identity)
+        audit.totp_disabled(db, actor(), identity.id)
+        db.commit()
+        services().mailer.send(identity.email, *emails.second_factor_changed(enabled=False))
+    return redirect(url_for("account.overview"))
+
+
+@bp.post("/two-step/recovery-codes")
+@recent_auth_required
+def new_recovery_codes():
+    identity, db = current_identity(), db_session()
+    if not (ConfirmForm().validate_on_submit() and identity.has_totp):
+        return redirect(url_for("account.overview"))
+    codes = mfa.regenerate_recovery_codes(db, identity)
+    audit.recovery_codes_regenerated(db, actor(), identity.id)
+    db.commit()
+    return render_template("account/recovery_codes.html", codes=codes)
+
+
+def _done(message: str):
+    return render_template("message.html", title=_("Done"), message=message,
+                           link=url_for("account.overview"), link_text=_("Back to your account"))

@@ -1,0 +1,87 @@
+"""What every view needs: the services, a database session per request, who is asking, who is signed in."""
+from __future__ import annotations
+
+import functools
+import time
+
+from flask import current_app, g, redirect, request, session, url_for
+
+from idp.audit import Actor
+from idp.identity import accounts
+from idp.identity.sessions import SessionStore
+from idp.models import Identity
+from idp.services import Services
+
+
+def services() -> Services:
+    return current_app.extensions["idp"]
+
+
+def db_session():
+    if "db_session" not in g:
+        g.db_session = services().db.session()
+    return g.db_session
+
+
+def session_store() -> SessionStore:
+    """The server-side session records, to revoke an identity's other sessions."""
+    return current_app.session_interface.sessions
+
+
+def actor() -> Actor:
+    return Actor(ip=request.remote_addr, user_agent=request.user_agent.string)
+
+
+def current_identity() -> Identity | None:
+    """The signed-in identity, or None. A locked identity is signed out on its next request."""
+    if "identity" not in g:
+        identity = None
+        identity_id = session.get("identity_id")
+        if identity_id is not None:
+            identity = accounts.get(db_session(), identity_id)
+            if identity is None or identity.status == "locked":
+                session.end()
+                identity = None
+        g.identity = identity
+    return g.identity
+
+
+def sign_in(identity: Identity, amr: list[str]) -> None:
+    """Start a fresh session (a new id, against fixation) for a fully authenticated identity."""
+    lang_next = session.get("next")
+    session.clear()
+    session.regenerate()
+    session.update(identity_id=identity.id, auth_time=int(time.time()), amr=amr,
+                   acr="urn:idp:loa:2" if "otp" in amr or "recovery" in amr else "urn:idp:loa:1")
+    if lang_next:
+        session["next"] = lang_next
+    g.identity = identity
+
+
+def reauthenticated_recently() -> bool:
+    window = services().settings.reauth_minutes * 60
+    return time.time() - session.get("auth_time", 0) <= window
+
+
+def login_required(view):
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        if current_identity() is None:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def recent_auth_required(view):
+    """NIST SP 800-63B §7.2: confirm the password again before changing credentials."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        if current_identity() is None:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        if not reauthenticated_recently():
+            return redirect(url_for("account.reauth", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,86 @@
+"""Forms: field shapes and length limits only. The rules live in the identity services."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, HiddenField, PasswordField, RadioField, StringField, TelField
+from wtforms.validators import DataRequired, Length
+
+required = DataRequired(message=_l("This field is required."))
+
+
+def limit(n: int):
+    return Length(max=n, message=_l("This is too long."))
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_l("Username or national ID"), [required, limit(64)],
+                           render_kw={"autocomplete": "username", "autocapitalize": "none"})
+    password = PasswordField(_l("Password"), [required, limit(1024)],
+                             render_kw={"autocomplete": "current-password"})
+
+
+class OtpForm(FlaskForm):
+    otp = StringField(_l("Verification code"), [required, limit(32)],
+                      render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
+
+
+class IdentityCheckForm(FlaskForm):
+    """Registration, step 1: who you are, as the civil registry knows you."""
+
+    national_id = StringField(_l("National ID or iqama number"), [required, limit(20)],
+                              render_kw={"inputmode": "numeric", "autocomplete": "off"})
+    calendar = RadioField(_l("Calendar"), choices=[("hijri", _l("Hijri")), ("gregorian", _l("Gregorian"))],
+                          default="hijri", validators=[required])
+    birth_date = StringField(_l("Date of birth (day/month/year)"), [required, limit(32)],
+                             render_kw={"placeholder": "dd/mm/yyyy", "autocomplete": "off"})
+    gender = RadioField(_l("Gender"), choices=[("M", _l("Male")), ("F", _l("Female"))],
+                        validators=[required])
+    captcha_id = HiddenField()
+    captcha = StringField(_l("The digits in the picture"), [required, limit(16)],
+                          render_kw={"inputmode": "numeric", "autocomplete": "off"})
+
+
+class CredentialsForm(FlaskForm):
+    """Registration, step 2: the identity's username, password and contact details."""
+
+    username = StringField(_l("Username"), [required, limit(32)],
+                           render_kw={"autocomplete": "username", "autocapitalize": "none"})
+    password = PasswordField(_l("Password"), [required, limit(1024)],
+                             render_kw={"autocomplete": "new-password"})
+    email = EmailField(_l("Email"), [required, limit(254)], render_kw={"autocomplete": "email"})
+    mobile = TelField(_l("Mobile number"), [required, limit(20)],
+                      render_kw={"autocomplete": "tel", "placeholder": "05XXXXXXXX"})
+
+
+class PasswordForm(FlaskForm):
+    password = PasswordField(_l("Password"), [required, limit(1024)],
+                             render_kw={"autocomplete": "current-password"})
+    otp = StringField(_l("Verification code"), [limit(32)],
+                      render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(_l("Current password"), [required, limit(1024)],
+                                     render_kw={"autocomplete": "current-password"})
+    new_password = PasswordField(_l("New password"), [required, limit(1024)],
+                                 render_kw={"autocomplete": "new-password"})
+
+
+class NewPasswordForm(FlaskForm):
+    new_password = PasswordField(_l("New password"), [required, limit(1024)],
+                                 render_kw={"autocomplete": "new-password"})
+
+
+class EmailForm(FlaskForm):
+    email = EmailField(_l("New email"), [required, limit(254)], render_kw={"autocomplete": "email"})
+
+
+class RecoveryRequestForm(FlaskForm):
+    national_id = StringField(_l("National ID or iqama number"), [required, limit(20)],
+                              render_kw={"inputmode": "numeric"})
+    email = EmailField(_l("Registered email"), [required, limit(254)], render_kw={"autocomplete": "email"})
+
+
+class ConfirmForm(FlaskForm):
+    """A button that confirms a link (a GET must not use up a single-use link: mail scanners open links)."""

@@ -1,0 +1,114 @@
+"""Password recovery pages (the rules are in idp.identity.recovery)."""
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, redirect, render_template, session, url_for
+from flask_babel import gettext as _
+
+from idp import audit
+from idp.errors import ValidationError
+from idp.identity import accounts, mfa, recovery
+from idp.web.context import actor, db_session, services, session_store
+from idp.web.forms import ConfirmForm, NewPasswordForm, OtpForm, RecoveryRequestForm
+from idp.web.i18n import translate
+
+bp = Blueprint("recovery", __name__, url_prefix="/recover")
+
+GRANT_SECONDS = 15 * 60
+
+
+@bp.route("", methods=["GET", "POST"])
+def request_link():
+    form = RecoveryRequestForm()
+    if not form.validate_on_submit():
+        return render_template("recover/request.html", form=form), 400 if form.errors else 200
+    db, settings = db_session(), services().settings
+    identity = recovery.request_link(
+        db, services().store, services().mailer, form.national_id.data, form.email.data,
+        lambda token: url_for("recovery.open_link", token=token, _external=True),
+        settings.recovery_link_minutes)
+    audit.recovery_requested(db, actor(), identity.id if identity else None)
+    db.commit()
+    # The same page whether or not the details matched an identity.
+    return render_template("recover/sent.html", minutes=settings.recovery_link_minutes)
+
+
+@bp.route("/link/<token>", methods=["GET", "POST"])
+def open_link(token: str):
+    form, store = ConfirmForm(), services().store
+    if not recovery.link_is_live(store, token):
+        return _dead_link()
+    if not form.validate_on_submit():
+        return render_template("confirm.html", form=form, title=_("Reset your password"),
+                               button=_("Continue"))
+    identity_id = recovery.open_link(store, token)
+    if identity_id is None:
+        return _dead_link()
+    session["recovery"] = {"identity_id": identity_id, "at": time.time(), "mfa_done": False}
+    return redirect(url_for("recovery.second_factor"))
+
+
+def _grant():
+    grant = session.get("recovery")
+    if not grant or time.time() - grant["at"] > GRANT_SECONDS:
+        session.pop("recovery", None)
+        return None, None
+    return grant, accounts.get(db_session(), grant["identity_id"])
+
+
+@bp.route("/verify", methods=["GET", "POST"])
+def second_factor():
+    """Recovery must not bypass the second factor: a TOTP or recovery code is still asked."""
+    grant, identity = _grant()
+    if identity is None:
+        return _dead_link()
+    if not identity.has_totp or grant["mfa_done"]:
+        return redirect(url_for("recovery.new_password"))
+    form = OtpForm()
+    if form.validate_on_submit():
+        db = db_session()
+        method = mfa.verify(db, services().store, services().fernet, identity, form.otp.data)
+        if method is not None:
+            if method == "recovery":
+                audit.recovery_code_used(db, actor(), identity.id, mfa.unused_recovery_codes(identity))
+            db.commit()
+            session["recovery"] = {**grant, "mfa_done": True}
+            return redirect(url_for("recovery.new_password"))
+        audit.sign_in_failed(db, actor(), identity.id, "recovery_second_factor")
+        db.commit()
+        return render_template("mfa.html", form=form, error=_("That code is not correct."),
+                               recovering=True), 401
+    return render_template("mfa.html", form=form, recovering=True), 400 if form.errors else 200
+
+
+@bp.route("/password", methods=["GET", "POST"])
+def new_password():
+    grant, identity = _grant()
+    if identity is None:
+        return _dead_link()
+    if identity.has_totp and not grant["mfa_done"]:
+        return redirect(url_for("recovery.second_factor"))
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        db = db_session()
+        try:
+            recovery.set_new_password(identity, form.new_password.data)
+        except ValidationError as e:
+            form.new_password.errors.append(translate(e.message))
+        else:
+            audit.password_changed(db, actor(), identity.id, via="recovery")
+            db.commit()
+            recovery.after_new_password(identity, session_store(), services().mailer)
+            session.end()
+            return render_template("message.html", title=_("Password changed"),
+                                   message=_("Your password was changed and every session was signed out. "
+                                             "Sign in with the new password."),
+                                   link=url_for("auth.login"), link_text=_("Sign in"))
+    return render_template("recover/password.html", form=form), 400 if form.errors else 200
+
+
+def _dead_link():
+    return render_template("message.html", title=_("This link no longer works"),
+                           message=_("The link was already used or has expired. You can ask for a new one."),
+                           link=url_for("recovery.request_link"), link_text=_("Ask for a new link")), 410

@@ -1,0 +1,255 @@
+"""Sign-in throttling (NIST SP 800-63B §5.2.2): exponential delay, account lock, IP lock."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import uuid
+
+import pytest
+from cryptography.fernet import Fernet
+
+from idp.errors import Throttled
+from idp.identity.throttle import LoginThrottle
+from idp.settings import load_settings
+from idp.store.memory import MemoryStore
+
+REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "")
+IP = "203.0.113.7"
+NATIONAL_ID = "1000010010"
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def any_store(request, clock):
+    """The in-process store on the fake clock, and real Redis when IDP_TEST_REDIS_URL is set."""
+    if request.param == "memory":
+        yield MemoryStore(clock=clock)
+        return
+    if not REDIS_URL:
+        pytest.skip("IDP_TEST_REDIS_URL is not set")
+    from idp.store.redis import RedisStore
+
+    redis_store = RedisStore.from_url(REDIS_URL)
+    redis_store.prefix = f"idp-test-throttle-{uuid.uuid4().hex}:"
+    yield redis_store
+    redis_store.flush()
+
+
+@pytest.fixture(scope="module")
+def base_settings(tmp_path_factory):
+    return load_settings({
+        "instance_path": str(tmp_path_factory.mktemp("instance")),
+        "secret_key": "s" * 40,
+        "data_key": Fernet.generate_key().decode(),
+        "login_delay_after": 3,
+        "login_max_delay_seconds": 60,
+        "login_lockout_after": 10,
+        "login_lockout_minutes": 15,
+        "login_failure_window_minutes": 60,
+        "ip_lockout_after": 100,
+    }, environ={})
+
+
+@pytest.fixture
+def make_throttle(any_store, clock, base_settings):
+    def make(**changes):
+        return LoginThrottle(any_store, dataclasses.replace(base_settings, **changes), clock=clock)
+
+    return make
+
+
+@pytest.fixture
+def throttle(make_throttle):
+    return make_throttle()
+
+
+def retry_after(throttle: LoginThrottle, account: str, ip: str = IP) -> int:
+    """Seconds the throttle asks to wait; 0 when the attempt may go ahead."""
+    try:
+        throttle.check(account, ip)
+    except Throttled as e:
+        assert isinstance(e.retry_after, int) and e.retry_after >= 1
+        return e.retry_after
+    return 0
+
+
+def fail(throttle: LoginThrottle, account: str, times: int, ip: str = IP) -> list[bool]:
+    return [throttle.record_failure(account, ip) for _ in range(times)]
+
+
+# --- exponential delay -----------------------------------------------------------------------
+
+def test_no_delay_before_delay_after_failures(throttle):
+    assert retry_after(throttle, "alice") == 0
+    fail(throttle, "alice", 2)
+    assert retry_after(throttle, "alice") == 0
+
+
+@pytest.mark.parametrize("failures, delay", [(3, 1), (4, 2), (5, 4), (6, 8), (7, 16), (8, 32), (9, 60), (15, 60)])
+def test_delay_doubles_and_is_capped(make_throttle, clock, failures, delay):
+    throttle = make_throttle(login_lockout_after=50)
+    fail(throttle, "alice", failures)
+    assert retry_after(throttle, "alice") == delay
+    clock.advance(delay - 0.5)
+    assert retry_after(throttle, "alice") == 1
+    clock.advance(0.5)
+    assert retry_after(throttle, "alice") == 0
+
+
+def test_delay_counts_from_the_last_failure(throttle, clock):
+    fail(throttle, "alice", 5)
+    clock.advance(3)
+    assert retry_after(throttle, "alice") == 1
+    clock.advance(1)
+    fail(throttle, "alice", 1)
+    assert retry_after(throttle, "alice") == 8
+
+
+def test_throttled_carries_a_translatable_message(throttle):
+    fail(throttle, "alice", 3)
+    with pytest.raises(Throttled) as raised:
+        throttle.check("alice", IP)
+    assert raised.value.http_status == 429 and "Too many" in raised.value.message
+
+
+# --- lockout ---------------------------------------------------------------------------------
+
+def test_lockout_after_n_failures(throttle, clock):
+    assert fail(throttle, "alice", 10) == [False] * 9 + [True]
+    assert throttle.is_locked("alice")
+    assert retry_after(throttle, "alice") == 15 * 60
+    clock.advance(15 * 60 - 1)
+    assert throttle.is_locked("alice")
+    clock.advance(1)
+    assert not throttle.is_locked("alice")
+    assert retry_after(throttle, "alice") == 0
+
+
+def test_failure_after_a_lock_within_the_window_locks_again(throttle, clock):
+    fail(throttle, "alice", 10)
+    clock.advance(15 * 60)
+    assert fail(throttle, "alice", 1) == [True]
+    assert throttle.is_locked("alice")
+
+
+def test_failures_outside_the_window_are_forgotten(base_settings, clock):
+    throttle = LoginThrottle(MemoryStore(clock=clock), base_settings, clock=clock)
+    fail(throttle, "alice", 9)
+    clock.advance(60 * 60)
+    assert fail(throttle, "alice", 1) == [False]
+    assert retry_after(throttle, "alice") == 0
+
+
+def test_lock_applies_from_any_ip(throttle):
+    fail(throttle, "alice", 10)
+    assert retry_after(throttle, "alice", ip="198.51.100.1") == 15 * 60
+
+
+# --- success and unlock ----------------------------------------------------------------------
+
+def test_success_resets_failures_and_delay(throttle):
+    fail(throttle, "alice", 6)
+    throttle.record_success("alice")
+    assert retry_after(throttle, "alice") == 0
+    assert fail(throttle, "alice", 9) == [False] * 9
+
+
+def test_success_does_not_reset_the_ip(make_throttle):
+    throttle = make_throttle(ip_lockout_after=3)
+    fail(throttle, "alice", 2)
+    throttle.record_success("alice")
+    fail(throttle, "bob", 1)
+    assert retry_after(throttle, "carol") == 15 * 60
+
+
+def test_unlock(throttle):
+    fail(throttle, "alice", 10)
+    throttle.unlock("alice")
+    assert not throttle.is_locked("alice")
+    assert retry_after(throttle, "alice") == 0
+    assert fail(throttle, "alice", 9) == [False] * 9
+
+
+def test_unlock_of_an_unlocked_account_is_harmless(throttle):
+    throttle.unlock("nobody")
+    assert not throttle.is_locked("nobody")
+
+
+# --- IP lockout ------------------------------------------------------------------------------
+
+def test_ip_lockout_across_accounts(make_throttle, clock):
+    throttle = make_throttle(ip_lockout_after=5)
+    for n in range(5):
+        throttle.record_failure(f"user{n}", IP)
+    assert retry_after(throttle, "someone-else") == 15 * 60
+    assert retry_after(throttle, "someone-else", ip="198.51.100.1") == 0
+    assert not throttle.is_locked("someone-else")
+    clock.advance(15 * 60)
+    assert retry_after(throttle, "someone-else") == 0
+
+
+def test_ip_lockout_zero_disables_it(make_throttle):
+    throttle = make_throttle(ip_lockout_after=0, login_lockout_after=1000, login_max_delay_seconds=0)
+    for n in range(50):
+        throttle.record_failure(f"user{n}", IP)
+    assert retry_after(throttle, "someone-else") == 0
+
+
+# --- privacy and account enumeration ---------------------------------------------------------
+
+def observe(throttle: LoginThrottle, clock: FakeClock, account: str) -> list:
+    seen = []
+    for _ in range(12):
+        seen.append((throttle.record_failure(account, "192.0.2.1"), retry_after(throttle, account, "192.0.2.1"),
+                     throttle.is_locked(account)))
+        clock.advance(1)
+    throttle.unlock(account)
+    seen.append(retry_after(throttle, account, "192.0.2.1"))
+    return seen
+
+
+def test_unknown_accounts_are_throttled_exactly_like_known_ones(throttle, clock):
+    """The throttle never looks accounts up, so its answers cannot tell existing ones apart."""
+    assert observe(throttle, clock, NATIONAL_ID) == observe(throttle, clock, "no-such-user-8f3a")
+
+
+@pytest.mark.parametrize("spelling", [" Alice ", "ALICE", "alice"])
+def test_spellings_of_a_username_share_counters(throttle, spelling):
+    fail(throttle, "Alice", 10)
+    assert throttle.is_locked(spelling)
+
+
+@pytest.mark.parametrize("spelling", ["١٠٠٠٠١٠٠١٠", "۱۰۰۰۰۱۰۰۱۰", "1000 010 010", "1000-010-010"])
+def test_spellings_of_a_national_id_share_counters(throttle, spelling):
+    fail(throttle, NATIONAL_ID, 10)
+    assert throttle.is_locked(spelling)
+
+
+def test_store_never_holds_account_names_or_ips(throttle, any_store):
+    fail(throttle, "Alice", 10)
+    fail(throttle, NATIONAL_ID, 1)
+    if isinstance(any_store, MemoryStore):
+        keys = list(any_store._data)
+        values = [v for v, _ in any_store._data.values()]
+    else:
+        keys = [k.decode() for k in any_store.client.scan_iter(match=any_store.prefix + "*")]
+        values = [any_store.client.get(k) for k in keys]
+    assert keys
+    stored = " ".join(keys) + repr(values)
+    for secret in ("alice", "Alice", NATIONAL_ID, IP):
+        assert secret not in stored
