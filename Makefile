@@ -19,11 +19,11 @@ install: $(STAMP) translations
 
 # Compiled catalogues are build output (git-ignored); the .po files are the source.
 translations: $(STAMP)
-	$(BIN)/pybabel compile -q -d idp/translations
+	$(BIN)/pybabel compile -d idp/translations
 
 extract-messages: $(STAMP)
-	$(BIN)/pybabel extract -q -F babel.cfg -k _l -k lazy_gettext -k N_ -o idp/translations/messages.pot .
-	$(BIN)/pybabel update -q -i idp/translations/messages.pot -d idp/translations
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext -k N_ -o idp/translations/messages.pot .
+	$(BIN)/pybabel -q update -i idp/translations/messages.pot -d idp/translations
 
 demo: install
 	$(BIN)/idp db upgrade

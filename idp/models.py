@@ -44,7 +44,7 @@ class Identity(Base):
     username: Mapped[str] = mapped_column(String(32), unique=True)
     email: Mapped[str] = mapped_column(String(254))
     email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
-    mobile: Mapped[str] = mapped_column(String(13))  # +9665XXXXXXXX
+    mobile: Mapped[str | None] = mapped_column(String(13))  # +9665XXXXXXXX
     password_hash: Mapped[str] = mapped_column(String(200))
     password_changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     totp_secret: Mapped[str | None] = mapped_column(Text)  # Fernet-encrypted

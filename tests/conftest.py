@@ -10,6 +10,7 @@ import datetime as dt
 import os
 import re
 import secrets
+import socket
 import threading
 
 import pytest
@@ -99,9 +100,12 @@ class SmtpSink:
 @pytest.fixture(scope="session")
 def smtp_server():
     sink = SmtpSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=0)
+    with socket.socket() as probe:  # aiosmtpd needs a real port number to check it is up
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
-    sink.url = f"smtp://127.0.0.1:{controller.server.sockets[0].getsockname()[1]}"
+    sink.url = f"smtp://127.0.0.1:{port}"
     yield sink
     controller.stop()
 
@@ -188,3 +192,84 @@ def people(db):
     db.add_all(rows)
     db.commit()
     return {"citizen": rows[0], "citizen2": rows[1], "resident": rows[2]}
+
+
+STRONG_PASSWORD = "Palm-Dates-In-Qassim-2031"
+
+
+class Identities:
+    """Makes ready identities for tests, through the same services the web uses."""
+
+    def __init__(self, services, db):
+        self.services, self.db = services, db
+
+    def make(self, person, username="citizen.one", password=STRONG_PASSWORD, email=None,
+             mobile="0551234567", totp=False, active=True):
+        import pyotp
+
+        from idp.identity import accounts, mfa
+        from idp.identity import totp as totp_module
+
+        identity = accounts.create(self.db, person, username, password,
+                                   email or f"{username}@example.com", mobile, active=active)
+        made = {"identity": identity, "username": identity.username, "password": password,
+                "email": identity.email, "secret": None, "recovery_codes": []}
+        if totp:
+            secret = totp_module.new_secret()
+            # Enrol one step in the past so that the current code stays usable by the test.
+            import time
+            codes = mfa.enable_totp(self.db, self.services.store, self.services.fernet, identity, secret,
+                                    pyotp.TOTP(secret).at(time.time() - 30))
+            made.update(secret=secret, recovery_codes=codes)
+        self.db.commit()
+        return type("MadeIdentity", (), made)
+
+
+@pytest.fixture
+def identities(services, db):
+    return Identities(services, db)
+
+
+def csrf_token(html: str) -> str:
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or \
+        re.search(r'id="csrf_token" name="csrf_token" type="hidden" value="([^"]+)"', html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+class Web:
+    """Drives the app as a browser would: GET the page, then POST its form with its CSRF token."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def get(self, url, **kwargs):
+        return self.client.get(url, **kwargs)
+
+    def submit(self, url, data, *, page=None, follow=False, headers=None):
+        form_page = self.client.get(page or url)
+        token = csrf_token(form_page.get_data(as_text=True))
+        return self.client.post(url, data={"csrf_token": token, **data}, follow_redirects=follow,
+                                headers=headers)
+
+    def login(self, username, password, otp=None, next_url=None):
+        url = "/login" + (f"?next={next_url}" if next_url else "")
+        response = self.submit(url, {"username": username, "password": password})
+        if otp is not None:
+            assert response.status_code == 302 and "/login/verify" in response.location, response.status_code
+            response = self.submit("/login/verify", {"otp": otp})
+        return response
+
+    def logout(self, everywhere=False):
+        return self.submit("/logout", {"everywhere": "1"} if everywhere else {})
+
+
+@pytest.fixture
+def web(client):
+    return Web(client)
+
+
+def current_totp(secret: str) -> str:
+    import pyotp
+
+    return pyotp.TOTP(secret).now()

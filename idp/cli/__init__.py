@@ -10,6 +10,7 @@ import sys
 
 import click
 from flask import current_app, has_app_context
+from flask.cli import ScriptInfo
 from sqlalchemy.exc import SQLAlchemyError
 
 from idp.errors import IdpError
@@ -57,14 +58,19 @@ def services():
 @click.pass_context
 def cli(ctx):
     """Administer the national identity provider."""
-    if not has_app_context():
-        from idp import create_app
+    if has_app_context():
+        return
+    script_info = ctx.find_object(ScriptInfo)  # under `flask idp …` or Flask's test runner
+    try:
+        if script_info is not None:
+            app = script_info.load_app()
+        else:
+            from idp import create_app
 
-        try:
             app = create_app()
-        except IdpError as e:
-            fail(e.message)
-        ctx.with_resource(app.app_context())
+    except IdpError as e:
+        fail(e.message)
+    ctx.with_resource(app.app_context())
 
 
 def _register_commands():

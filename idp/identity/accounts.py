@@ -48,12 +48,15 @@ def username_taken(session: Session, username: str) -> bool:
 
 
 def check_new_credentials(session: Session, person: RegistryPerson, username: str, password: str,
-                          email: str, mobile: str) -> dict:
+                          email: str, mobile: str | None) -> dict:
     """Normalise and check every field of a new identity; all errors at once, keyed by field."""
     errors, values = {}, {}
     for field, normalise, raw in (("username", contact.normalise_username, username),
                                   ("email", contact.normalise_email, email),
                                   ("mobile", contact.normalise_mobile, mobile)):
+        if raw is None and field == "mobile":  # an admin may create an identity without one
+            values[field] = None
+            continue
         try:
             values[field] = normalise(raw)
         except ValidationError as e:
@@ -80,7 +83,7 @@ class FieldErrors(ValidationError):
 
 
 def create(session: Session, person: RegistryPerson, username: str, password: str, email: str,
-           mobile: str, *, active: bool = False) -> Identity:
+           mobile: str | None, *, active: bool = False) -> Identity:
     """A new identity for a registry person; pending until its email is verified (unless `active`)."""
     if identity_exists_for(session, person.national_id):
         raise Conflict(N_("A digital identity already exists for this person. Sign in, or recover "
@@ -101,8 +104,12 @@ def create(session: Session, person: RegistryPerson, username: str, password: st
 
 
 def authenticate(session: Session, login: str, password: str) -> Identity | None:
-    """The identity whose password this is, or None. Costs the same whether or not it exists."""
-    identity = find_by_login(session, login)
+    """The identity whose password this is, or None."""
+    return check_password(find_by_login(session, login), password)
+
+
+def check_password(identity: Identity | None, password: str) -> Identity | None:
+    """`identity` if `password` is its password, else None. Costs the same whether or not it exists."""
     if identity is None or len(password or "") > 1024:
         passwords.verify_dummy(password or "")
         return None

@@ -54,7 +54,8 @@ def normalise_email(text: str, field: str = "email") -> str:
     local, at, domain = email.partition("@")
     if len(local) > MAX_LOCAL_PART:
         raise ValidationError(N_("This email address is too long."), field=field)
-    if not (at and local and "@" not in domain) or _has_invisible(email) or not _is_hostname(domain):
+    well_formed = at and local and "@" not in domain and not _has_invisible(email)
+    if not (well_formed and _is_hostname(domain)):
         raise ValidationError(N_("Enter an email address like name@example.com."), field=field)
     return f"{local}@{domain.lower()}"
 

@@ -2,7 +2,7 @@
 the last a Luhn check digit over the first nine."""
 from __future__ import annotations
 
-from idp.errors import ValidationError
+from idp.errors import N_, ValidationError
 
 _ARABIC_INDIC = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 
@@ -40,7 +40,7 @@ def parse(text: str, field: str = "national_id") -> str:
     national_id = normalise_digits(text or "")
     if not is_valid(national_id):
         raise ValidationError(
-            "Enter a valid 10-digit national ID or residence (iqama) number.", field=field
+            N_("Enter a valid 10-digit national ID or residence (iqama) number."), field=field
         )
     return national_id
 

@@ -86,20 +86,36 @@ def _contains(password: str, value: str, min_length: int) -> bool:
     return len(value) >= min_length and value.casefold() in password.casefold()
 
 
+def _user_inputs(username: str, national_id: str, email: str, names) -> list[str]:
+    """What zxcvbn should treat as known words: the person's own details, and each word of
+    their names (a full name is one dictionary entry to zxcvbn; "mohammed" alone is not)."""
+    words = [username, national_id, email.partition("@")[0]]
+    for name in filter(None, names):
+        words += [name, *name.split()]
+    return [word for word in words if word]
+
+
 def _score(password: str, user_inputs: list[str]) -> int:
     with _ZXCVBN_LOCK:
         return zxcvbn(password[:ZXCVBN_PREFIX], user_inputs=user_inputs)["score"]
 
 
 def check_password_policy(
-    password: str, *, username: str = "", national_id: str = "", email: str = "", names=()
+    password: str,
+    *,
+    username: str | None = "",
+    national_id: str | None = "",
+    email: str | None = "",
+    names=(),
 ) -> None:
     """Refuse a password that NIST SP 800-63B §5.1.1.2 / OWASP ASVS V2.1 says to refuse.
 
-    Any Unicode is allowed and there are no composition rules. Raises ValidationError with
-    field="password" and one message for the first reason found.
+    Any Unicode is allowed and there are no composition rules. Missing details (None) are
+    skipped. Raises ValidationError with field="password" and one message for the first
+    reason found.
     """
     password = normalise(password or "")
+    username, national_id, email = username or "", national_id or "", email or ""
     if len(password) < MIN_LENGTH:
         raise ValidationError(N_("Use at least 12 characters."), field="password")
     if len(password) > MAX_LENGTH:
@@ -117,8 +133,7 @@ def check_password_policy(
         )
     if _contains(password, username, 3):
         raise ValidationError(N_("The password must not contain your username."), field="password")
-    user_inputs = [username, national_id, email.partition("@")[0], *names]
-    if _score(password, [value for value in user_inputs if value]) < MIN_SCORE:
+    if _score(password, _user_inputs(username, national_id, email, names)) < MIN_SCORE:
         raise ValidationError(
             N_("This password is too easy to guess. Try a few unrelated words."),
             field="password",

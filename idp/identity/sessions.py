@@ -23,6 +23,10 @@ class SessionStore:
         self.absolute_seconds = absolute_seconds
         self.clock = clock
 
+    @classmethod
+    def from_settings(cls, store: Store, settings) -> "SessionStore":
+        return cls(store, settings.session_idle_minutes * 60, settings.session_absolute_hours * 3600)
+
     def load(self, sid: str) -> dict | None:
         """The session's data, or None when it is unknown, revoked or past either timeout."""
         raw = self.store.get(f"session:{sid}")

@@ -35,6 +35,12 @@ def normalise_account(account: str) -> str:
     return digits if digits.isdigit() else account.lower()
 
 
+def account_for(identity_id: int | None, login: str) -> str:
+    """One counter per identity, whether it signs in with its username or its national ID;
+    a name that matches no identity gets its own counter, which behaves the same."""
+    return f"identity:{identity_id}" if identity_id is not None else normalise_account(login)
+
+
 class LoginThrottle:
     def __init__(self, store: Store, settings: Settings, clock=time.time):
         self.store = store

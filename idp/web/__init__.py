@@ -24,8 +24,7 @@ def init_web(app: Flask, services: Services) -> None:
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,
                                 x_proto=settings.trusted_proxies)
-    app.session_interface = StoreSessionInterface(SessionStore(
-        services.store, settings.session_idle_minutes * 60, settings.session_absolute_hours * 3600))
+    app.session_interface = StoreSessionInterface(SessionStore.from_settings(services.store, settings))
     csrf.init_app(app)
     i18n.init_app(app)
 
@@ -75,6 +74,9 @@ def _security_headers(response):
 def _register_error_handlers(app: Flask) -> None:
     def unavailable(e):
         log.error("backing service unavailable: %s", e)
+        from flask import session
+
+        session.unavailable = True  # nothing more is written to the store for this request
         db_session = g.get("db_session")
         if db_session is not None:
             db_session.rollback()
@@ -93,6 +95,8 @@ def _register_error_handlers(app: Flask) -> None:
     def http_error(e):
         if e.code and e.code < 400:
             return e
+        if e.code == 500:  # an unhandled error, perhaps a backing service failing late
+            return unexpected(e)
         return render_template("error.html", status=e.code), e.code
 
     @app.errorhandler(Exception)

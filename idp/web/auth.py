@@ -9,8 +9,7 @@ from flask_babel import gettext as _
 from idp import audit
 from idp.errors import Throttled
 from idp.identity import accounts, mfa
-from idp.identity.national_id import normalise_digits
-from idp.identity.throttle import LoginThrottle
+from idp.identity.throttle import LoginThrottle, account_for
 from idp.web.context import actor, current_identity, db_session, services, session_store, sign_in
 from idp.web.forms import ConfirmForm, LoginForm, OtpForm
 from idp.web.i18n import safe_next
@@ -31,10 +30,6 @@ def _throttle() -> LoginThrottle:
     return LoginThrottle(services().store, services().settings)
 
 
-def _account_key(login: str) -> str:
-    return normalise_digits(login).lower()
-
-
 def throttled_message(e: Throttled) -> str:
     minutes = max(1, -(-e.retry_after // 60))
     if e.retry_after < 60:
@@ -49,15 +44,16 @@ def login():
     next_url = safe_next(request.args.get("next"))
     if not form.validate_on_submit():
         return render_template("login.html", form=form, next=next_url), 400 if form.errors else 200
-    account = _account_key(form.username.data)
     db, throttle = db_session(), _throttle()
+    candidate = accounts.find_by_login(db, form.username.data)
+    account = account_for(candidate.id if candidate else None, form.username.data)
     try:
         throttle.check(account, request.remote_addr or "")
     except Throttled as e:
         return render_template("login.html", form=form, next=next_url, error=throttled_message(e)), 429
-    identity = accounts.authenticate(db, form.username.data, form.password.data)
+    identity = accounts.check_password(candidate, form.password.data)
     if identity is None:
-        return _failed(db, throttle, account, None, "password", form, next_url)
+        return _failed(db, throttle, account, candidate.id if candidate else None, "password", form, next_url)
     if identity.status == "locked":
         audit.sign_in_failed(db, actor(), identity.id, "locked")
         db.commit()
@@ -87,7 +83,7 @@ def second_factor():
         return render_template("mfa.html", form=form), 400 if form.errors else 200
     db, throttle = db_session(), _throttle()
     identity = accounts.get(db, pending["identity_id"])
-    account = identity.username
+    account = account_for(identity.id, "")
     try:
         throttle.check(account, request.remote_addr or "")
     except Throttled as e:
@@ -116,8 +112,6 @@ def _failed(db, throttle, account, identity_id, reason, form, next_url):
 
 def _signed_in(db, throttle, account, identity, amr, next_url):
     throttle.record_success(account)
-    throttle.record_success(identity.username)
-    throttle.record_success(identity.national_id)
     audit.sign_in_succeeded(db, actor(), identity.id, "+".join(amr))
     db.commit()
     sign_in(identity, amr)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField, RadioField, StringField, TelField
+from wtforms import SelectChoice, EmailField, HiddenField, PasswordField, RadioField, StringField, TelField
 from wtforms.validators import DataRequired, Length
 
 required = DataRequired(message=_l("This field is required."))
@@ -30,11 +30,11 @@ class IdentityCheckForm(FlaskForm):
 
     national_id = StringField(_l("National ID or iqama number"), [required, limit(20)],
                               render_kw={"inputmode": "numeric", "autocomplete": "off"})
-    calendar = RadioField(_l("Calendar"), choices=[("hijri", _l("Hijri")), ("gregorian", _l("Gregorian"))],
+    calendar = RadioField(_l("Calendar"), choices=[SelectChoice("hijri", _l("Hijri")), SelectChoice("gregorian", _l("Gregorian"))],
                           default="hijri", validators=[required])
     birth_date = StringField(_l("Date of birth (day/month/year)"), [required, limit(32)],
                              render_kw={"placeholder": "dd/mm/yyyy", "autocomplete": "off"})
-    gender = RadioField(_l("Gender"), choices=[("M", _l("Male")), ("F", _l("Female"))],
+    gender = RadioField(_l("Gender"), choices=[SelectChoice("M", _l("Male")), SelectChoice("F", _l("Female"))],
                         validators=[required])
     captcha_id = HiddenField()
     captcha = StringField(_l("The digits in the picture"), [required, limit(16)],

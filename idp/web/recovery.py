@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, redirect, render_template, session, url_for
+from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from idp import audit
-from idp.errors import ValidationError
+from idp.errors import Throttled, ValidationError
 from idp.identity import accounts, mfa, recovery
+from idp.identity.throttle import LoginThrottle, account_for
+from idp.web.auth import throttled_message
 from idp.web.context import actor, db_session, services, session_store
 from idp.web.forms import ConfirmForm, NewPasswordForm, OtpForm, RecoveryRequestForm
 from idp.web.i18n import translate
@@ -67,7 +69,12 @@ def second_factor():
         return redirect(url_for("recovery.new_password"))
     form = OtpForm()
     if form.validate_on_submit():
-        db = db_session()
+        db, throttle = db_session(), LoginThrottle(services().store, services().settings)
+        account = account_for(identity.id, "")
+        try:  # the same counters as sign-in: recovery is no way round the lockout
+            throttle.check(account, request.remote_addr or "")
+        except Throttled as e:
+            return render_template("mfa.html", form=form, error=throttled_message(e), recovering=True), 429
         method = mfa.verify(db, services().store, services().fernet, identity, form.otp.data)
         if method is not None:
             if method == "recovery":
@@ -75,6 +82,7 @@ def second_factor():
             db.commit()
             session["recovery"] = {**grant, "mfa_done": True}
             return redirect(url_for("recovery.new_password"))
+        throttle.record_failure(account, request.remote_addr or "")
         audit.sign_in_failed(db, actor(), identity.id, "recovery_second_factor")
         db.commit()
         return render_template("mfa.html", form=form, error=_("That code is not correct."),

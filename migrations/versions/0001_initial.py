@@ -30,7 +30,7 @@ def upgrade() -> None:
     sa.Column('username', sa.String(length=32), nullable=False),
     sa.Column('email', sa.String(length=254), nullable=False),
     sa.Column('email_verified', sa.Boolean(), nullable=False),
-    sa.Column('mobile', sa.String(length=13), nullable=False),
+    sa.Column('mobile', sa.String(length=13), nullable=True),
     sa.Column('password_hash', sa.String(length=200), nullable=False),
     sa.Column('password_changed_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('totp_secret', sa.Text(), nullable=True),

@@ -1,0 +1,103 @@
+"""idp demo …: make a fresh install ready to try (make demo). Never for production data."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+import click
+import pyotp
+from sqlalchemy import func, select
+
+from idp.cli import emit, fail, json_option, services
+from idp.identity import accounts, mfa, registry, totp
+from idp.identity.birthdate import format_hijri
+from idp.models import Identity, RegistryPerson
+
+DEMO_PEOPLE = 1000
+DEMO_SEED = 2026
+DEMO_USERNAME = "demo.citizen"
+
+
+@click.group("demo")
+def group():
+    """A ready-to-try installation: a synthetic registry and one demo identity."""
+
+
+def _credentials_path() -> Path:
+    return Path(services().settings.instance_path) / "demo-credentials.json"
+
+
+@group.command("setup")
+@json_option
+def setup(as_json):
+    """Seed a synthetic registry and create the demo identity (idempotent); print how to try it."""
+    s = services()
+    with s.db.session() as db:
+        if db.scalar(select(func.count()).select_from(RegistryPerson)) < DEMO_PEOPLE:
+            registry.seed(s.db, DEMO_PEOPLE, seed=DEMO_SEED)
+        credentials = _demo_identity(db)
+        unregistered = db.scalars(
+            select(RegistryPerson).where(~RegistryPerson.national_id.in_(select(Identity.national_id)))
+            .order_by(RegistryPerson.national_id).limit(3)).all()
+        people = [{"national_id": p.national_id, "birth_date": p.birth_date.isoformat(),
+                   "birth_date_hijri": format_hijri(p.birth_date), "gender": p.gender,
+                   "name_en": p.name_en, "name_ar": p.name_ar} for p in unregistered]
+    result = {"idp": s.settings.issuer, "demo_identity": credentials, "people_to_register": people}
+    emit(result, as_json, _describe(result))
+
+
+def _demo_identity(db) -> dict:
+    path = _credentials_path()
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if accounts.find_by_login(db, saved["username"]) is not None:
+            return saved
+    person = db.scalar(select(RegistryPerson).where(RegistryPerson.national_id.like("1%"),
+                                                    ~RegistryPerson.national_id.in_(select(Identity.national_id)))
+                       .order_by(RegistryPerson.national_id))
+    existing = accounts.find_by_login(db, DEMO_USERNAME)
+    if existing is not None:  # credentials file lost: start the demo identity again
+        db.delete(existing)
+        db.flush()
+    password = "-".join(secrets.token_urlsafe(5) for _ in range(4))
+    identity = accounts.create(db, person, DEMO_USERNAME, password, "demo.citizen@example.com",
+                               "0500000001", active=True)
+    secret = totp.new_secret()
+    mfa.enable_totp(db, services().store, services().fernet, identity, secret, pyotp.TOTP(secret).now())
+    db.commit()
+    saved = {"username": DEMO_USERNAME, "password": password, "totp_secret": secret,
+             "national_id": person.national_id}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(saved, f)
+    return saved
+
+
+def _describe(result: dict) -> str:
+    c = result["demo_identity"]
+    lines = [
+        "", f"  Identity provider: {result['idp']}", "",
+        f"  Demo identity:  username {c['username']}   password {c['password']}",
+        f"  Second factor:  TOTP key {c['totp_secret']} (add it to an authenticator app),",
+        "                  or print the current code with: .venv/bin/idp demo code", "",
+        "  People in the synthetic civil registry you can register as:",
+    ]
+    for p in result["people_to_register"]:
+        lines.append(f"    national ID {p['national_id']}  born {p['birth_date']} "
+                     f"(Hijri {p['birth_date_hijri']})  gender {p['gender']}  {p['name_en']}")
+    lines.append("  Mail (links to confirm email and reset passwords) is written to instance/outbox/.")
+    return "\n".join(lines) + "\n"
+
+
+@group.command("code")
+@json_option
+def code(as_json):
+    """Print the demo identity's current TOTP code (reads only the demo credentials file)."""
+    path = _credentials_path()
+    if not path.exists():
+        fail("no demo identity here; run: idp demo setup")
+    saved = json.loads(path.read_text())
+    current = pyotp.TOTP(saved["totp_secret"]).now()
+    emit({"username": saved["username"], "code": current}, as_json, current)

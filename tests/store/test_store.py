@@ -1,0 +1,55 @@
+"""The store interface, on both implementations (Redis when IDP_TEST_REDIS_URL is set)."""
+import pytest
+
+
+def test_set_get_delete(store):
+    store.set("k", b"v", 60)
+    assert store.get("k") == b"v"
+    store.delete("k")
+    assert store.get("k") is None
+
+
+def test_add_is_first_wins(store):
+    assert store.add("once", b"1", 60) is True
+    assert store.add("once", b"2", 60) is False
+    assert store.get("once") == b"1"
+
+
+def test_pop_is_single_use(store):
+    store.set("token", b"payload", 60)
+    assert store.pop("token") == b"payload"
+    assert store.pop("token") is None
+
+
+def test_incr_counts_and_expires(store):
+    assert [store.incr("n", 60) for _ in range(3)] == [1, 2, 3]
+    assert 0 < store.ttl("n") <= 60
+    assert store.ttl("missing") is None
+
+
+def test_sets(store):
+    store.sadd("s", "a", 60)
+    store.sadd("s", "b", 60)
+    store.srem("s", "a")
+    assert store.smembers("s") == {"b"}
+    assert store.smembers("none") == set()
+
+
+def test_memory_store_expiry():
+    from idp.store.memory import MemoryStore
+
+    now = [1000.0]
+    store = MemoryStore(clock=lambda: now[0])
+    store.set("k", b"v", 10)
+    store.sadd("s", "m", 10)
+    now[0] += 11
+    assert store.get("k") is None and store.smembers("s") == set()
+    assert store.incr("k", 10) == 1
+
+
+def test_redis_unreachable_raises_store_unavailable():
+    from idp.store import StoreUnavailable
+    from idp.store.redis import RedisStore
+
+    with pytest.raises(StoreUnavailable):
+        RedisStore.from_url("redis://127.0.0.1:1/0").get("k")

@@ -1,0 +1,95 @@
+"""The account page: identity facts, credentials changes behind re-authentication, two-step setup."""
+import re
+
+import pyotp
+from sqlalchemy import select
+
+from idp.models import Identity
+from tests.conftest import Web
+
+NEW_PASSWORD = "Frankincense-And-Myrrh-Road"
+
+
+def test_account_needs_sign_in(web):
+    response = web.get("/account")
+    assert response.status_code == 302 and "/login?next=/account" in response.location
+
+
+def test_account_shows_registry_facts_and_activity(web, people, identities):
+    made = identities.make(people["resident"])
+    web.login(made.username, made.password)
+    html = web.get("/account").get_data(as_text=True)
+    assert people["resident"].name_en in html and people["resident"].name_ar in html
+    assert ("Resident" in html) or ("مقيم" in html)
+    assert made.email in html
+    assert html.count("<tr>") >= 2  # the sign-in shows in recent activity
+
+
+def test_changing_the_password_asks_for_it_again_after_a_while(web, app, people, identities):
+    made = identities.make(people["citizen"])
+    web.login(made.username, made.password)
+    with web.client.session_transaction() as session:
+        session["auth_time"] -= 3600
+    response = web.get("/account/password")
+    assert response.status_code == 302 and "/account/confirm" in response.location
+    response = web.submit("/account/confirm?next=/account/password", {"password": made.password})
+    assert response.location == "/account/password"
+    assert web.get("/account/password").status_code == 200
+
+
+def test_change_password_revokes_other_sessions_and_notifies(web, app, people, identities, smtp):
+    made = identities.make(people["citizen"])
+    other = Web(app.test_client())
+    other.login(made.username, made.password)
+    web.login(made.username, made.password)
+    response = web.submit("/account/password", {"current_password": "wrong-wrong-wrong", "new_password": NEW_PASSWORD})
+    assert response.status_code == 400
+    response = web.submit("/account/password", {"current_password": made.password, "new_password": NEW_PASSWORD})
+    assert response.status_code == 200
+    assert web.get("/account").status_code == 200          # this session stays
+    assert other.get("/account").status_code == 302        # the other is signed out
+    assert smtp.last_to(made.email)
+
+
+def test_enrol_totp_then_sign_in_with_it(web, app, people, identities, db):
+    made = identities.make(people["citizen"])
+    web.login(made.username, made.password)
+    page = web.get("/account/two-step").get_data(as_text=True)
+    assert "<svg" in page
+    secret = re.search(r'class="secret">([A-Z2-7]+)<', page).group(1)
+    response = web.submit("/account/two-step", {"otp": "000000"})
+    assert response.status_code == 400
+    response = web.submit("/account/two-step", {"otp": pyotp.TOTP(secret).now()})
+    assert response.status_code == 200
+    codes = re.findall(r"<code>([A-Z0-9-]+)</code>", response.get_data(as_text=True))
+    assert len(codes) == 10
+    identity = db.scalar(select(Identity).where(Identity.id == made.identity.id))
+    db.refresh(identity)
+    assert identity.has_totp and secret not in (identity.totp_secret or "")  # encrypted at rest
+    fresh = Web(app.test_client())
+    assert fresh.login(made.username, made.password).location.endswith("/login/verify")
+    assert fresh.submit("/login/verify", {"otp": codes[0]}).status_code == 302
+
+
+def test_turn_off_totp_needs_recent_sign_in(web, people, identities, db):
+    made = identities.make(people["citizen"], totp=True)
+    web.login(made.username, made.password, otp=pyotp.TOTP(made.secret).now())
+    assert web.submit("/account/two-step/off", {}, page="/account/two-step").status_code == 302
+    db.expire_all()
+    assert not db.get(Identity, made.identity.id).has_totp
+
+
+def test_change_email_takes_effect_when_the_link_is_opened(web, people, identities, smtp, db):
+    made = identities.make(people["citizen"])
+    web.login(made.username, made.password)
+    assert web.submit("/account/email", {"email": "bad"}).status_code == 400
+    response = web.submit("/account/email", {"email": "new.address@example.org"})
+    assert response.status_code == 200
+    assert smtp.last_to(made.email)                     # the old address is told
+    db.expire_all()
+    assert db.get(Identity, made.identity.id).email == made.email
+    link = smtp.link("new.address@example.org", "/register/verify/")
+    path = "/" + link.split("://", 1)[1].split("/", 1)[1]
+    assert web.submit(path, {}).status_code == 200
+    db.expire_all()
+    assert db.get(Identity, made.identity.id).email == "new.address@example.org"

@@ -1,0 +1,101 @@
+"""Password recovery through the registered email, over a real SMTP server on loopback."""
+import pyotp
+
+from tests.conftest import Web
+
+NEW_PASSWORD = "Camels-Cross-The-Nafud-At-Dawn"
+
+
+def ask(web, national_id, email):
+    return web.submit("/recover", {"national_id": national_id, "email": email})
+
+
+def link_path(smtp, address):
+    return "/" + smtp.link(address, "/recover/link/").split("://", 1)[1].split("/", 1)[1]
+
+
+def test_recovery_without_second_factor(web, app, people, identities, smtp):
+    made = identities.make(people["citizen"])
+    other_device = Web(app.test_client())
+    other_device.login(made.username, made.password)
+    response = ask(web, people["citizen"].national_id, made.email.upper())
+    assert response.status_code == 200
+    path = link_path(smtp, made.email)
+    assert web.get(path).status_code == 200          # GET asks to confirm
+    response = web.submit(path, {})
+    assert response.status_code == 302 and response.location.endswith("/recover/verify")
+    response = web.get("/recover/verify")
+    assert response.location.endswith("/recover/password")  # no second factor to ask
+    response = web.submit("/recover/password", {"new_password": NEW_PASSWORD})
+    assert response.status_code == 200
+    assert other_device.get("/account").status_code == 302     # every session revoked
+    assert "password" in smtp.last_to(made.email)["Subject"].lower()  # notified
+    assert web.login(made.username, made.password).status_code == 401
+    assert web.login(made.username, NEW_PASSWORD).status_code == 302
+
+
+def test_same_answer_whether_or_not_details_match(web, people, identities, smtp):
+    made = identities.make(people["citizen"])
+    matching = ask(web, people["citizen"].national_id, made.email).get_data(as_text=True)
+    wrong_email = ask(web, people["citizen"].national_id, "someone@else.example").get_data(as_text=True)
+    no_identity = ask(web, people["citizen2"].national_id, made.email).get_data(as_text=True)
+    strip = lambda html: html.split("<main>")[1].split("</main>")[0]
+    assert strip(matching) == strip(wrong_email) == strip(no_identity)
+    assert len(smtp.messages) == 1
+
+
+def test_recovery_does_not_bypass_the_second_factor(web, people, identities, smtp):
+    made = identities.make(people["citizen"], totp=True)
+    ask(web, people["citizen"].national_id, made.email)
+    web.submit(link_path(smtp, made.email), {})
+    response = web.get("/recover/password")
+    assert response.status_code == 302 and response.location.endswith("/recover/verify")
+    assert web.submit("/recover/verify", {"otp": "123456"}).status_code == 401
+    response = web.submit("/recover/verify", {"otp": pyotp.TOTP(made.secret).now()})
+    assert response.location.endswith("/recover/password")
+    assert web.submit("/recover/password", {"new_password": NEW_PASSWORD}).status_code == 200
+
+
+def test_a_recovery_code_also_satisfies_the_second_factor(web, people, identities, smtp):
+    made = identities.make(people["citizen"], totp=True)
+    ask(web, people["citizen"].national_id, made.email)
+    web.submit(link_path(smtp, made.email), {})
+    response = web.submit("/recover/verify", {"otp": made.recovery_codes[3]})
+    assert response.location.endswith("/recover/password")
+
+
+def test_the_link_works_once(web, app, people, identities, smtp):
+    made = identities.make(people["citizen"])
+    ask(web, people["citizen"].national_id, made.email)
+    path = link_path(smtp, made.email)
+    web.submit(path, {})
+    assert Web(app.test_client()).submit(path, {}, page="/recover").status_code == 410
+
+
+def test_an_expired_link_is_refused(web, people, identities, smtp, store):
+    made = identities.make(people["citizen"])
+    ask(web, people["citizen"].national_id, made.email)
+    path = link_path(smtp, made.email)
+    for key in _token_keys(store):
+        store.delete(key)  # what expiry does
+    assert web.get(path).status_code == 410
+
+
+def _token_keys(store):
+    if hasattr(store, "_data"):
+        return [k for k in list(store._data) if k.startswith("token:recovery:")]
+    prefix = store.prefix
+    return [k.decode()[len(prefix):] for k in store.client.scan_iter(match=prefix + "token:recovery:*")]
+
+
+def test_weak_new_password_is_refused_and_the_old_one_kept(web, people, identities, smtp):
+    made = identities.make(people["citizen"])
+    ask(web, people["citizen"].national_id, made.email)
+    web.submit(link_path(smtp, made.email), {})
+    response = web.submit("/recover/password", {"new_password": "password1234"})
+    assert response.status_code == 400
+    assert Web(web.client.application.test_client()).login(made.username, made.password).status_code == 302
+
+
+def test_password_step_without_a_link(web):
+    assert web.get("/recover/password").status_code == 410

@@ -1,0 +1,170 @@
+"""Registration wizard: registry check behind a captcha, credentials, email confirmation."""
+import pytest
+from sqlalchemy import func, select
+
+from idp.identity.birthdate import format_hijri
+from idp.models import Identity
+from tests.conftest import STRONG_PASSWORD, make_national_id
+
+CAPTCHA = "48213"
+
+
+@pytest.fixture
+def app_overrides():
+    return {"TEST_CAPTCHA_ANSWER": CAPTCHA}
+
+
+def step1(web, person, **changes):
+    data = {"national_id": person.national_id, "calendar": "gregorian",
+            "birth_date": person.birth_date.strftime("%d/%m/%Y"), "gender": person.gender,
+            "captcha": CAPTCHA}
+    data.update(changes)
+    page = web.get("/register").get_data(as_text=True)
+    import re
+    data["captcha_id"] = re.search(r'name="captcha_id" type="hidden" value="([^"]+)"', page).group(1)
+    from tests.conftest import csrf_token
+    return web.client.post("/register", data={"csrf_token": csrf_token(page), **data})
+
+
+def step2(web, **changes):
+    data = {"username": "noura.s", "password": STRONG_PASSWORD, "email": "noura@example.com",
+            "mobile": "055 123 4567"}
+    data.update(changes)
+    return web.submit("/register/account", data)
+
+
+def count_identities(db):
+    return db.scalar(select(func.count()).select_from(Identity))
+
+
+def test_full_registration_then_sign_in(web, people, smtp, db):
+    person = people["citizen2"]
+    response = step1(web, person)
+    assert response.status_code == 302 and response.location.endswith("/register/account")
+    response = step2(web)
+    assert response.status_code == 200
+    assert "n***@example.com" in response.get_data(as_text=True)
+    identity = db.scalar(select(Identity).where(Identity.national_id == person.national_id))
+    assert identity.status == "pending" and identity.mobile == "+966551234567"
+    assert web.login("noura.s", STRONG_PASSWORD).status_code == 403  # email not confirmed yet
+    link = smtp.link("noura@example.com", "/register/verify/")
+    path = link.split("://", 1)[1].split("/", 1)[1]
+    assert web.get("/" + path).status_code == 200             # GET only asks
+    assert web.submit("/" + path, {}).status_code == 200      # POST confirms
+    assert web.login("noura.s", STRONG_PASSWORD).status_code == 302
+    assert web.submit("/" + path, {}, page="/login").status_code == 410  # the link worked once
+
+
+def test_hijri_birth_date_is_accepted(web, people):
+    person = people["citizen"]
+    y, m, d = format_hijri(person.birth_date).split("-")
+    response = step1(web, person, calendar="hijri", birth_date=f"{d}/{m}/{y}")
+    assert response.status_code == 302
+
+
+def test_arabic_indic_digits_are_accepted(web, people):
+    person = people["citizen"]
+    arabic = person.national_id.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    assert step1(web, person, national_id=arabic).status_code == 302
+
+
+@pytest.mark.parametrize("field,changes", [
+    ("birth_date", {"birth_date": "15/03/1991"}),
+    ("gender", {"gender": "F"}),
+    ("national_id", {"national_id": make_national_id("1", 9999)}),
+])
+def test_registry_mismatch_says_nothing_about_which_field(web, people, field, changes, db):
+    response = step1(web, people["citizen"], **changes)
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "do not match the civil registry" in html or "السجل المدني" in html
+
+
+@pytest.mark.parametrize("changes", [
+    {"national_id": "12345"},                    # too short
+    {"national_id": "1234567890"},               # check digit wrong
+    {"national_id": "3000000007"},               # neither citizen nor resident
+    {"birth_date": "31/04/1990"},                # 31 April
+    {"calendar": "hijri", "birth_date": "30/02/1410"},   # 30 Safar 1410 (Safar had 29 days)
+    {"calendar": "hijri", "birth_date": "01/01/1300"},   # before the converter's range
+    {"birth_date": "not a date"},
+    {"birth_date": "01/01/2999"},                # future
+    {"gender": "X"},
+    {"calendar": "julian"},
+])
+def test_bad_input_gets_a_clear_error_on_its_field(web, people, changes):
+    response = step1(web, people["citizen"], **changes)
+    assert response.status_code == 400
+    assert 'class="field-errors"' in response.get_data(as_text=True)
+
+
+def test_wrong_captcha_is_refused_and_replaced(web, people):
+    response = step1(web, people["citizen"], captcha="00000")
+    assert response.status_code == 400
+    assert 'class="field-errors"' in response.get_data(as_text=True)
+
+
+def test_a_captcha_works_once(web, people, app):
+    import re
+
+    from tests.conftest import csrf_token
+    page = web.get("/register").get_data(as_text=True)
+    data = {"csrf_token": csrf_token(page), "national_id": people["citizen"].national_id,
+            "calendar": "gregorian", "birth_date": people["citizen"].birth_date.strftime("%d/%m/%Y"),
+            "gender": "M", "captcha": CAPTCHA,
+            "captcha_id": re.search(r'name="captcha_id" type="hidden" value="([^"]+)"', page).group(1)}
+    assert web.client.post("/register", data=data).status_code == 302
+    assert web.client.post("/register", data=data).status_code == 400
+
+
+def test_duplicate_registration_is_refused(web, people, identities, db):
+    identities.make(people["citizen"])
+    response = step1(web, people["citizen"])
+    assert response.status_code == 409
+    assert count_identities(db) == 1
+
+
+def test_step2_without_step1_goes_back(web):
+    response = web.get("/register/account")
+    assert response.status_code == 302 and response.location.endswith("/register")
+
+
+@pytest.mark.parametrize("field,value", [
+    ("username", "ab"),
+    ("username", "1234abcd"),
+    ("username", "admin"),
+    ("password", "short-pass"),
+    ("password", "passwordpassword"),
+    ("email", "not-an-email"),
+    ("mobile", "12345"),
+])
+def test_bad_credentials_are_refused_and_nothing_is_saved(web, people, db, field, value):
+    step1(web, people["citizen2"])
+    response = step2(web, **{field: value})
+    assert response.status_code == 400
+    assert 'class="field-errors"' in response.get_data(as_text=True)
+    assert count_identities(db) == 0
+
+
+def test_password_containing_the_national_id_is_refused(web, people, db):
+    person = people["citizen2"]
+    step1(web, person)
+    response = step2(web, password=f"My-ID-{person.national_id}-ok")
+    assert response.status_code == 400 and count_identities(db) == 0
+
+
+def test_taken_username_is_refused(web, people, identities, db):
+    identities.make(people["citizen"], username="taken.name")
+    step1(web, people["citizen2"])
+    assert step2(web, username="Taken.Name").status_code == 400
+    assert count_identities(db) == 1
+
+
+def test_oversized_fields_are_refused(web, people):
+    assert step1(web, people["citizen"], national_id="1" * 5000).status_code == 400
+    step1(web, people["citizen2"])
+    assert step2(web, email="a" * 300 + "@example.com").status_code == 400
+
+
+def test_used_or_unknown_verification_link(web):
+    assert web.get("/register/verify/not-a-real-token").status_code == 410

@@ -1,0 +1,73 @@
+"""Web hardening: CSRF, headers, size limits, and a clear 503 when a backing service is down."""
+import pytest
+from sqlalchemy import func, select
+
+from idp import create_app
+from idp.models import AuditEvent
+from idp.store.redis import RedisStore
+
+
+def test_security_headers(client):
+    response = client.get("/login")
+    csp = response.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp
+    assert "unsafe-inline" not in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_templates_escape_what_people_type(web):
+    response = web.submit("/login", {"username": "<script>alert(1)</script>", "password": "x"})
+    html = response.get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+
+
+def test_a_wrong_csrf_token_is_refused(client, people, db):
+    client.get("/login")
+    response = client.post("/login", data={"csrf_token": "forged", "username": "a", "password": "b"})
+    assert response.status_code == 400
+    assert db.scalar(select(func.count()).select_from(AuditEvent)) == 0
+
+
+def test_a_missing_csrf_token_is_refused(client):
+    assert client.post("/recover", data={"national_id": "1", "email": "a@b.c"}).status_code == 400
+
+
+def test_request_size_limit(client, app):
+    big = "x" * (app.config["MAX_CONTENT_LENGTH"] + 1)
+    assert client.post("/login", data={"username": big}).status_code == 413
+
+
+def test_unknown_page_is_friendly(client):
+    response = client.get("/no/such/page")
+    assert response.status_code == 404 and "<html" in response.get_data(as_text=True)
+
+
+def test_store_down_gives_a_clear_503(tmp_path, database_url, migrated_database, smtp):
+    dead_store = RedisStore.from_url("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    app = create_app({"instance_path": str(tmp_path), "database_url": database_url,
+                      "smtp_url": smtp.url, "store": dead_store})
+    response = app.test_client().get("/login", headers={"Cookie": "idp_session=abc"})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    response = app.test_client().get("/register")
+    assert response.status_code == 503
+
+
+def test_database_down_gives_a_clear_503_and_writes_nothing(tmp_path, store, smtp):
+    app = create_app({"instance_path": str(tmp_path),
+                      "database_url": "postgresql+psycopg://postgres@127.0.0.1:1/none",
+                      "smtp_url": smtp.url, "store": store})
+    web_client = app.test_client()
+    page = web_client.get("/login").get_data(as_text=True)
+    from tests.conftest import csrf_token
+    response = web_client.post("/login", data={"csrf_token": csrf_token(page), "username": "someone",
+                                               "password": "whatever-it-is"})
+    assert response.status_code == 503
+    assert "<html" in response.get_data(as_text=True)
+
+
+def test_healthz(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json["checks"] == {"database": "ok", "store": "ok"}
