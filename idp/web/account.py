@@ -20,6 +20,8 @@ from idp.web.registration import issue_email_token, send_email_link
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
+TOTP_ISSUER_NAME = "National SSO"
+
 ACTIVITY_LABELS = {
     "sign_in.succeeded": _l("Signed in"),
     "sign_in.failed": _l("Failed sign-in attempt"),
@@ -137,7 +139,8 @@ def two_step():
             session.pop("totp_enrolment", None)
             services().mailer.send(identity.email, *emails.second_factor_changed(enabled=True))
             return render_template("account/recovery_codes.html", codes=codes)
-    uri = totp.provisioning_uri(secret, identity.username, _("National SSO"))
+    # A fixed issuer name: the authenticator app keeps it, whatever language the page was in.
+    uri = totp.provisioning_uri(secret, identity.username, TOTP_ISSUER_NAME)
     return render_template("account/two_step_enrol.html", form=form, secret=secret,
                            qr_svg=totp.qr_svg(uri)), 400 if form.errors else 200
 

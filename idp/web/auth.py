@@ -5,6 +5,7 @@ import time
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from idp import audit
 from idp.errors import Throttled
@@ -33,8 +34,10 @@ def _throttle() -> LoginThrottle:
 def throttled_message(e: Throttled) -> str:
     minutes = max(1, -(-e.retry_after // 60))
     if e.retry_after < 60:
-        return _("Too many attempts. Try again in %(n)d seconds.", n=max(1, e.retry_after))
-    return _("Too many attempts. Try again in %(n)d minutes.", n=minutes)
+        return ngettext("Too many attempts. Try again in %(num)d second.",
+                        "Too many attempts. Try again in %(num)d seconds.", max(1, e.retry_after))
+    return ngettext("Too many attempts. Try again in %(num)d minute.",
+                    "Too many attempts. Try again in %(num)d minutes.", minutes)
 
 
 @bp.route("/login", methods=["GET", "POST"])
