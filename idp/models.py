@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String, Text, func
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -93,3 +93,45 @@ class AuditEvent(Base):
     ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(300))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class RelyingParty(Base):
+    """A government portal that signs citizens in here, over OpenID Connect or SAML 2.0."""
+
+    __tablename__ = "relying_parties"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    protocol: Mapped[str] = mapped_column(String(8))  # "oidc" or "saml"
+    client_id: Mapped[str | None] = mapped_column(String(64), unique=True)  # OIDC
+    entity_id: Mapped[str | None] = mapped_column(String(1024), unique=True)  # SAML
+    name: Mapped[str] = mapped_column(String(200))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
+    post_logout_redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
+    scopes: Mapped[list] = mapped_column(JSON, default=list)  # scopes it may ask for
+    auth_method: Mapped[str | None] = mapped_column(String(32))  # token endpoint client authentication
+    secret_hash: Mapped[str | None] = mapped_column(String(128))  # SHA-256 of a 256-bit random secret
+    jwks: Mapped[dict | None] = mapped_column(JSON)  # private_key_jwt: the RP's registered keys
+    jwks_uri: Mapped[str | None] = mapped_column(String(1024))
+    id_token_alg: Mapped[str] = mapped_column(String(8), default="RS256")
+    subject_type: Mapped[str] = mapped_column(String(8), default="pairwise")
+    require_loa2: Mapped[bool] = mapped_column(Boolean, default=False)
+    allow_national_id: Mapped[bool] = mapped_column(Boolean, default=False)
+    saml_metadata: Mapped[str | None] = mapped_column(Text)
+    require_signed_requests: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Consent(Base):
+    """What an identity allowed a relying party to receive; asked again when the scopes change."""
+
+    __tablename__ = "consents"
+    __table_args__ = (UniqueConstraint("identity_id", "relying_party_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"), index=True)
+    relying_party_id: Mapped[int] = mapped_column(ForeignKey("relying_parties.id", ondelete="CASCADE"))
+    scopes: Mapped[list] = mapped_column(JSON, default=list)
+    granted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    relying_party: Mapped[RelyingParty] = relationship(lazy="joined")

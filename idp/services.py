@@ -6,6 +6,7 @@ import dataclasses
 from cryptography.fernet import Fernet
 
 from idp.db import Database
+from idp.keyring import KeyRing
 from idp.mail import Mailer
 from idp.settings import Settings
 from idp.store import Store, make_store
@@ -18,6 +19,7 @@ class Services:
     store: Store
     mailer: Mailer
     fernet: Fernet
+    keyring: KeyRing
 
     @classmethod
     def from_settings(cls, settings: Settings, store: Store | None = None) -> "Services":
@@ -27,4 +29,7 @@ class Services:
             store=store if store is not None else make_store(settings.redis_url),
             mailer=Mailer.from_settings(settings),
             fernet=Fernet(settings.data_key.encode()),
+            # Retired keys stay published while ID tokens they signed may still be presented.
+            keyring=KeyRing.from_settings(settings, retention_seconds=max(
+                24 * 3600, settings.oidc_id_token_seconds, settings.oidc_refresh_token_hours * 3600)),
         )

@@ -47,6 +47,10 @@ class Settings:
     email_verification_hours: int
     recovery_link_minutes: int
     registration_step_minutes: int
+    oidc_code_seconds: int
+    oidc_access_token_seconds: int
+    oidc_id_token_seconds: int
+    oidc_refresh_token_hours: int
     max_request_bytes: int
     trusted_proxies: int
 
@@ -86,6 +90,7 @@ def load_settings(overrides: dict | None = None, environ: dict | None = None) ->
     settings = Settings(**values)
     _validate(settings)
     return settings
+
 
 
 def _read_toml(path: Path) -> dict:
@@ -161,7 +166,11 @@ def _validate(s: Settings) -> None:
         Fernet(s.data_key.encode())
     except ValueError:
         raise ConfigError("IDP_DATA_KEY: not a valid Fernet key (32 url-safe base64-encoded bytes)") from None
+    if s.oidc_code_seconds > 60:
+        raise ConfigError("IDP_OIDC_CODE_SECONDS: at most 60 (authorization codes must be short-lived)")
     for name in ("session_idle_minutes", "session_absolute_hours", "login_lockout_after",
-                 "captcha_ttl_seconds", "recovery_link_minutes", "max_request_bytes"):
+                 "captcha_ttl_seconds", "recovery_link_minutes", "max_request_bytes",
+                 "oidc_code_seconds", "oidc_access_token_seconds", "oidc_id_token_seconds",
+                 "oidc_refresh_token_hours"):
         if getattr(s, name) == 0:
             raise ConfigError(f"IDP_{name.upper()}: must be greater than zero")

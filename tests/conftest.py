@@ -273,3 +273,98 @@ def current_totp(secret: str) -> str:
     import pyotp
 
     return pyotp.TOTP(secret).now()
+
+
+# --- OpenID Connect relying parties -----------------------------------------------------------
+
+class RelyingPartyHelper:
+    """Registers relying parties and plays their side of the code flow over HTTP."""
+
+    REDIRECT_URI = "https://masar.example.gov.sa/callback"
+
+    def __init__(self, app, services):
+        self.app, self.services = app, services
+
+    def register(self, **options):
+        from idp.oidc import clients
+
+        options.setdefault("name", "Masar")
+        options.setdefault("redirect_uris", [self.REDIRECT_URI])
+        options.setdefault("post_logout_redirect_uris", ["https://masar.example.gov.sa/bye"])
+        options.setdefault("scopes", ["openid", "profile", "email", "phone"])
+        with self.services.db.session() as session:
+            rp, secret = clients.register_oidc(session, **options)
+            session.commit()
+            client_id = rp.client_id
+        return type("Client", (), {"client_id": client_id, "secret": secret,
+                                   "redirect_uri": options["redirect_uris"][0]})
+
+    @staticmethod
+    def pkce():
+        import base64
+        import hashlib
+
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        return verifier, challenge
+
+    def authorize_params(self, client, scope="openid profile email", **extra):
+        verifier, challenge = self.pkce()
+        params = {"client_id": client.client_id, "redirect_uri": client.redirect_uri, "response_type": "code",
+                  "scope": scope, "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8),
+                  "code_challenge": challenge, "code_challenge_method": "S256"}
+        params.update(extra)
+        return params, verifier
+
+    @staticmethod
+    def query(location: str) -> dict:
+        from urllib.parse import parse_qs, urlsplit
+
+        return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+    def sign_in_and_authorize(self, web, client, made, scope="openid profile email", consent=True, **extra):
+        """The whole front channel: authorize → sign in → consent → code. Returns (code, verifier, params)."""
+        from urllib.parse import urlencode
+
+        params, verifier = self.authorize_params(client, scope, **extra)
+        response = web.get("/oidc/authorize?" + urlencode(params))
+        if "/login" in response.headers.get("Location", ""):
+            next_url = self.query(response.location)["next"]
+            otp = current_totp(made.secret) if made.secret else None
+            response = web.login(made.username, made.password, otp=otp, next_url=next_url)
+            response = web.get(response.location)
+        if consent and response.status_code == 200 and "decision" in response.get_data(as_text=True):
+            page = response.get_data(as_text=True)
+            action = re.search(r'action="(/oidc/consent/[^"]+)"', page).group(1)
+            response = web.client.post(action, data={"csrf_token": csrf_token(page), "decision": "allow"})
+        assert response.status_code == 303, (response.status_code, response.get_data(as_text=True)[:500])
+        answer = self.query(response.location)
+        assert answer.get("state") == params["state"], answer
+        return answer.get("code"), verifier, params
+
+    def exchange(self, client_http, client, code, verifier, redirect_uri=None, **extra):
+        import base64
+
+        data = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+                "redirect_uri": redirect_uri or client.redirect_uri}
+        data.update(extra)
+        headers = {}
+        if client.secret and "client_secret" not in data and "client_assertion" not in data:
+            basic = base64.b64encode(f"{client.client_id}:{client.secret}".encode()).decode()
+            headers["Authorization"] = f"Basic {basic}"
+        elif not client.secret:
+            data.setdefault("client_id", client.client_id)
+        data = {k: v for k, v in data.items() if v is not None}
+        return client_http.post("/oidc/token", data=data, headers=headers)
+
+
+@pytest.fixture
+def signing_keys(services):
+    services.keyring.generate("RS256")
+    services.keyring.generate("ES256")
+    return services.keyring
+
+
+@pytest.fixture
+def rps(app, services, signing_keys):
+    return RelyingPartyHelper(app, services)

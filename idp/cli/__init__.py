@@ -74,9 +74,9 @@ def cli(ctx):
 
 
 def _register_commands():
-    from idp.cli import db, demo, registry, user
+    from idp.cli import db, demo, keys, registry, rp, user
 
-    for module in (db, demo, registry, user):
+    for module in (db, demo, keys, registry, rp, user):
         cli.add_command(module.group)
 
 

@@ -28,10 +28,16 @@ def init_web(app: Flask, services: Services) -> None:
     csrf.init_app(app)
     i18n.init_app(app)
 
-    from idp.web import account, auth, captcha, health, recovery, registration
+    from idp.oidc.provider import build_provider
+    from idp.web import account, auth, captcha, health, oidc, recovery, registration
 
-    for module in (auth, registration, account, recovery, captcha, health):
+    app.extensions["idp.oidc"] = build_provider(services, services.keyring)
+    for module in (auth, registration, account, recovery, captcha, health, oidc):
         app.register_blueprint(module.bp)
+    # Relying parties post to these from their own pages: they carry no CSRF token of ours;
+    # the protocol's own checks (client authentication, PKCE, state) stand in.
+    for view in (oidc.authorize, oidc.token, oidc.userinfo, oidc.end_session):
+        csrf.exempt(view)
 
     app.before_request(_refuse_without_store)
     app.teardown_appcontext(_close_db_session)

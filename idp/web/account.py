@@ -121,6 +121,7 @@ def change_email():
 def two_step():
     """Turn on TOTP: scan the QR code, then prove it with a code. Shows recovery codes once."""
     identity = current_identity()
+    next_url = safe_next(request.args.get("next") or url_for("account.overview"))
     if identity.has_totp:
         return render_template("account/two_step_on.html", form=ConfirmForm(),
                                recovery_left=mfa.unused_recovery_codes(identity))
@@ -137,8 +138,10 @@ def two_step():
             audit.totp_enabled(db, actor(), identity.id)
             db.commit()
             session.pop("totp_enrolment", None)
+            # Password just confirmed and the new factor just proven: this session is now at LoA 2.
+            session.update(amr=["pwd", "otp"], acr="urn:idp:loa:2")
             services().mailer.send(identity.email, *emails.second_factor_changed(enabled=True))
-            return render_template("account/recovery_codes.html", codes=codes)
+            return render_template("account/recovery_codes.html", codes=codes, next=next_url)
     # A fixed issuer name: the authenticator app keeps it, whatever language the page was in.
     uri = totp.provisioning_uri(secret, identity.username, TOTP_ISSUER_NAME)
     return render_template("account/two_step_enrol.html", form=form, secret=secret,
@@ -166,7 +169,7 @@ def new_recovery_codes():
     codes = mfa.regenerate_recovery_codes(db, identity)
     audit.recovery_codes_regenerated(db, actor(), identity.id)
     db.commit()
-    return render_template("account/recovery_codes.html", codes=codes)
+    return render_template("account/recovery_codes.html", codes=codes, next=url_for("account.overview"))
 
 
 def _done(message: str):

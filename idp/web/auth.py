@@ -45,6 +45,8 @@ def login():
     """Step 1: username (or national ID) and password."""
     form = LoginForm()
     next_url = safe_next(request.args.get("next"))
+    if request.method == "GET" and request.args.get("login_hint"):
+        form.username.data = request.args["login_hint"][:64]  # OIDC login_hint
     if not form.validate_on_submit():
         return render_template("login.html", form=form, next=next_url), 400 if form.errors else 200
     db, throttle = db_session(), _throttle()

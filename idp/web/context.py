@@ -46,15 +46,17 @@ def current_identity() -> Identity | None:
     return g.identity
 
 
+KEPT_AT_SIGN_IN = ("oidc_pending", "saml_pending")  # relying parties' requests waiting for this sign-in
+
+
 def sign_in(identity: Identity, amr: list[str]) -> None:
     """Start a fresh session (a new id, against fixation) for a fully authenticated identity."""
-    lang_next = session.get("next")
+    kept = {key: session[key] for key in KEPT_AT_SIGN_IN if key in session}
     session.clear()
     session.regenerate()
+    session.update(kept)
     session.update(identity_id=identity.id, auth_time=int(time.time()), amr=amr,
                    acr="urn:idp:loa:2" if "otp" in amr or "recovery" in amr else "urn:idp:loa:1")
-    if lang_next:
-        session["next"] = lang_next
     g.identity = identity
 
 

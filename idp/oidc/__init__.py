@@ -1,0 +1,1 @@
+"""OpenID Connect provider: pyop as the engine, our extensions in engine.py."""

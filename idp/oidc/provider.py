@@ -1,0 +1,90 @@
+"""One OpenID Connect provider per app: pyop's engine (see engine.py) wired to our settings,
+store, database, key ring and attribute map."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+
+from idp.attributes import ATTRIBUTES, CLAIMS_BY_SCOPE, SCOPES, oidc_claims
+from idp.identity import accounts
+from idp.oidc import client_auth, clients
+from idp.oidc.authorization import LOA1, LOA2
+from idp.oidc.engine import NationalProvider, StoreAuthorizationState
+from pyop.userinfo import Userinfo
+
+PATHS = {"authorization_endpoint": "/oidc/authorize", "token_endpoint": "/oidc/token",
+         "userinfo_endpoint": "/oidc/userinfo", "jwks_uri": "/oidc/jwks",
+         "end_session_endpoint": "/oidc/logout"}
+ID_TOKEN_CLAIMS = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash"]
+
+
+def discovery_metadata(issuer: str) -> dict:
+    """OpenID Connect Discovery 1.0 §3: what this provider does, and nothing it does not."""
+    return {
+        "issuer": issuer,
+        **{name: issuer + path for name, path in PATHS.items()},
+        "scopes_supported": list(SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "subject_types_supported": ["pairwise", "public"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
+                                                  "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": client_auth.ASSERTION_ALGS,
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": ID_TOKEN_CLAIMS + [a.claim for a in ATTRIBUTES if a.claim],
+        "claims_locales_supported": ["ar", "en"],
+        "ui_locales_supported": ["ar", "en"],
+        "acr_values_supported": [LOA1, LOA2],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
+        "userinfo_signing_alg_values_supported": [],
+    }
+
+
+class IdentityClaims(Mapping):
+    """pyop's user database: every claim of an active identity, by local id (pyop then keeps
+    only the claims of the granted scopes)."""
+
+    def __init__(self, session_factory):
+        self.session_factory = session_factory
+
+    def __getitem__(self, user_id):
+        with self.session_factory() as session:
+            identity = accounts.get(session, int(user_id)) if str(user_id).isdigit() else None
+            if identity is None or not identity.is_active:
+                raise KeyError("no such active identity")
+            return oidc_claims(identity, SCOPES, allow_national_id=True)
+
+    def __iter__(self):
+        return iter(())  # never listed: pyop only looks identities up
+
+    def __len__(self):
+        return 0
+
+
+def build_provider(services, keyring) -> NationalProvider:
+    settings, store = services.settings, services.store
+    session_factory = services.db.session
+    metadata = discovery_metadata(settings.issuer)
+    authz_state = StoreAuthorizationState(
+        store, _subject_salt(settings.data_key),
+        code_lifetime=settings.oidc_code_seconds,
+        access_token_lifetime=settings.oidc_access_token_seconds,
+        refresh_token_lifetime=settings.oidc_refresh_token_hours * 3600)
+    authenticator = client_auth.ClientAuthenticator(session_factory, store, metadata["token_endpoint"],
+                                                    settings.issuer)
+    return NationalProvider(
+        keyring, metadata, authz_state, clients.ClientMetadata(session_factory),
+        Userinfo(IdentityClaims(session_factory)), authenticator,
+        id_token_lifetime=settings.oidc_id_token_seconds,
+        extra_scopes={scope: claims for scope, claims in CLAIMS_BY_SCOPE.items() if scope != "openid"})
+
+
+def _subject_salt(data_key: str) -> bytes:
+    """Derived from the data key, so pairwise identifiers stay stable for the life of the instance."""
+    return hmac.new(data_key.encode(), b"oidc-pairwise-subject", hashlib.sha256).digest()

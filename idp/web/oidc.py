@@ -1,0 +1,363 @@
+"""OpenID Connect endpoints: thin views over idp.oidc (pyop with our extensions).
+
+Discovery, JWKS, token and userinfo allow CORS (they are called from browsers of public clients);
+the authorization endpoint does not.
+"""
+from __future__ import annotations
+
+import secrets
+import time
+from urllib.parse import urlencode
+
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from oic.oic.message import AuthorizationErrorResponse
+from pyop.exceptions import InvalidAccessToken, InvalidClientAuthentication, OAuthError
+
+from idp import audit
+from idp.attributes import CLAIMS_BY_SCOPE
+from idp.oidc import authorization, clients, consent
+from idp.oidc.authorization import LOA2, ErrorPage, ErrorRedirect
+from idp.oidc.provider import discovery_metadata
+from idp.web.context import actor, current_identity, db_session, services
+from idp.web.forms import ConfirmForm
+
+bp = Blueprint("oidc", __name__)
+
+SCOPE_LABELS = {
+    "profile": _l("Your name in Arabic and English, date of birth and gender"),
+    "email": _l("Your email address"),
+    "phone": _l("Your mobile number"),
+    "national_id": _l("Your national ID number, ID type and nationality"),
+}
+PENDING_SECONDS = 15 * 60
+MAX_PENDING = 5
+
+
+@bp.app_template_global()
+def scope_label(scope: str) -> str:
+    return str(SCOPE_LABELS.get(scope, scope))
+
+
+def provider():
+    return current_app.extensions["idp.oidc"]
+
+
+def _cors(response):
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+    return response
+
+
+def _json(data, status=200, headers=None):
+    response = jsonify(data)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    response.headers.update(headers or {})
+    return _cors(response)
+
+
+# --- discovery and keys ---------------------------------------------------------------------------
+
+@bp.get("/.well-known/openid-configuration")
+def configuration():
+    """OpenID Connect Discovery 1.0 §4."""
+    response = _cors(jsonify(discovery_metadata(services().settings.issuer)))
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@bp.get("/oidc/jwks")
+def jwks():
+    """The published signing keys: next, active and recently retired (RFC 7517)."""
+    response = _cors(jsonify(provider().jwks))
+    response.headers["Cache-Control"] = "public, max-age=600"
+    return response
+
+
+# --- authorization endpoint (OIDC Core 1.0 §3.1.2) ------------------------------------------------
+
+def _single_valued(source) -> dict:
+    """RFC 6749 §3.1: a parameter sent more than once is an error."""
+    params = {}
+    for key in source.keys():
+        values = source.getlist(key)
+        if len(values) > 1:
+            raise ErrorPage(f"parameter {key} repeated")
+        params[key] = values[0]
+    return params
+
+
+def _error_page(reason: str, status: int = 400):
+    current_app.logger.info("authorization request refused: %s", reason)
+    return render_template("oidc/error.html"), status
+
+
+def _error_redirect(e: ErrorRedirect):
+    response = AuthorizationErrorResponse(error=e.error, error_description=e.description)
+    if e.state:
+        response["state"] = e.state
+    response["iss"] = services().settings.issuer  # RFC 9207
+    return redirect(response.request(e.redirect_uri), 303)
+
+
+@bp.route("/oidc/authorize", methods=["GET", "POST"])
+def authorize():
+    try:
+        params = _single_valued(request.form if request.method == "POST" else request.args)
+        checked = authorization.check(params, provider().clients)
+    except ErrorPage as e:
+        return _error_page(str(e))
+    except ErrorRedirect as e:
+        return _error_redirect(e)
+    pending = dict(session.get("oidc_pending") or {})
+    if len(pending) >= MAX_PENDING:  # a few sign-ins in flight per browser are enough
+        pending.pop(min(pending, key=lambda k: pending[k]["created"]))
+    pending_id = secrets.token_urlsafe(12)
+    pending[pending_id] = {"params": checked.params, "created": time.time()}
+    session["oidc_pending"] = pending
+    response = _resume(pending_id)
+    if checked.ui_locale:
+        from idp.web.i18n import LOCALE_COOKIE
+        response.set_cookie(LOCALE_COOKIE, checked.ui_locale, max_age=365 * 24 * 3600, samesite="Lax",
+                            httponly=True, secure=request.is_secure)
+    return response
+
+
+@bp.get("/oidc/authorize/continue/<pending_id>")
+def resume(pending_id):
+    return _resume(pending_id)
+
+
+def _pending(pending_id):
+    record = (session.get("oidc_pending") or {}).get(pending_id)
+    if record is None or time.time() - record["created"] > PENDING_SECONDS:
+        return None
+    return record
+
+
+def _drop_pending(pending_id):
+    pending = dict(session.get("oidc_pending") or {})
+    pending.pop(pending_id, None)
+    session["oidc_pending"] = pending
+
+
+def _resume(pending_id):
+    record = _pending(pending_id)
+    if record is None:
+        return _error_page("no pending authorization request")
+    try:
+        checked = authorization.check(record["params"], provider().clients)
+    except ErrorPage as e:
+        return _error_page(str(e))
+    except ErrorRedirect as e:
+        _drop_pending(pending_id)
+        return _error_redirect(e)
+    here = url_for("oidc.resume", pending_id=pending_id)
+    redirect_uri, state = checked.params["redirect_uri"], checked.params.get("state")
+
+    def refuse(error, description):
+        _drop_pending(pending_id)
+        return _error_redirect(ErrorRedirect(error, description, redirect_uri, state))
+
+    identity = current_identity()
+    auth_time = session.get("auth_time", 0)
+    fresh_needed = "login" in checked.prompt or (
+        checked.max_age is not None and time.time() - auth_time > checked.max_age)
+    if identity is None or (fresh_needed and auth_time < record["created"]):
+        if "none" in checked.prompt:
+            return refuse("login_required", "the user is not signed in")
+        return redirect(url_for("auth.login", next=here, login_hint=checked.login_hint, fresh=1))
+    if checked.require_loa2 and session.get("acr") != LOA2:
+        if "none" in checked.prompt:
+            return refuse("interaction_required", "a second factor is required")
+        if not identity.has_totp:
+            return redirect(url_for("account.two_step", next=here))
+        session["mfa_pending"] = {"identity_id": identity.id, "at": time.time(), "next": here}
+        return redirect(url_for("auth.second_factor"))
+    db = db_session()
+    rp = clients.find_oidc(db, checked.client["client_id"])
+    if "consent" in checked.prompt or not consent.covers(db, identity.id, rp.id, checked.scopes):
+        if "none" in checked.prompt:
+            return refuse("consent_required", "the user has not consented")
+        claims = sorted({c for s in checked.scopes for c in CLAIMS_BY_SCOPE.get(s, [])})
+        return render_template("oidc/consent.html", rp=rp, scopes=checked.scopes, claims=claims,
+                               form=ConfirmForm(), pending_id=pending_id)
+    return _issue_code(pending_id, checked, identity, rp)
+
+
+def _issue_code(pending_id, checked, identity, rp):
+    pyop_request = provider().parse_authentication_request(urlencode(checked.params))
+    claims = {"acr": session.get("acr"), "amr": session.get("amr"), "auth_time": session.get("auth_time")}
+    response = provider().authorize(pyop_request, str(identity.id), extra_id_token_claims=claims)
+    response["iss"] = services().settings.issuer  # RFC 9207: the RP can tell which IdP answered
+    db = db_session()
+    audit.record(db, "oidc.authorized", actor(), identity.id, client_id=rp.client_id,
+                 scopes=list(checked.scopes), acr=claims["acr"])
+    db.commit()
+    _drop_pending(pending_id)
+    return redirect(response.request(checked.params["redirect_uri"]), 303)
+
+
+@bp.post("/oidc/consent/<pending_id>")
+def give_consent(pending_id):
+    record, identity = _pending(pending_id), current_identity()
+    if record is None or identity is None or not ConfirmForm().validate_on_submit():
+        return _error_page("consent without a pending request")
+    checked = authorization.check(record["params"], provider().clients)
+    db = db_session()
+    rp = clients.find_oidc(db, checked.client["client_id"])
+    if request.form.get("decision") != "allow":
+        audit.record(db, "oidc.consent_denied", actor(), identity.id, client_id=rp.client_id)
+        db.commit()
+        _drop_pending(pending_id)
+        return _error_redirect(ErrorRedirect("access_denied", "the user declined",
+                                             checked.params["redirect_uri"], checked.params.get("state")))
+    consent.grant(db, identity.id, rp.id, checked.scopes)
+    audit.record(db, "oidc.consent_given", actor(), identity.id, client_id=rp.client_id,
+                 scopes=list(checked.scopes))
+    db.commit()
+    return _issue_code(pending_id, checked, identity, rp)
+
+
+# --- token and userinfo ------------------------------------------------------------------------
+
+def _oauth_error(e: OAuthError, status=400):
+    headers = {}
+    if isinstance(e, InvalidClientAuthentication):
+        status, headers = 401, {"WWW-Authenticate": 'Basic realm="token"'}
+    return _json({"error": e.oauth_error, "error_description": str(e)}, status, headers)
+
+
+@bp.route("/oidc/token", methods=["POST", "OPTIONS"])
+def token():
+    """OIDC Core 1.0 §3.1.3; RFC 6749 §5 for the answers."""
+    if request.method == "OPTIONS":
+        return _cors(current_app.response_class(status=204))
+    if request.mimetype != "application/x-www-form-urlencoded":
+        return _json({"error": "invalid_request", "error_description": "form-encoded body required"}, 400)
+    body = request.get_data(as_text=True)
+    try:
+        response = provider().handle_token_request(body, {"Authorization": request.headers.get("Authorization")})
+    except OAuthError as e:
+        audit.record(db_session(), "oidc.token_refused", actor(), None, error=e.oauth_error,
+                     client_id=request.form.get("client_id"))
+        db_session().commit()
+        return _oauth_error(e)
+    grant = request.form.get("grant_type")
+    audit.record(db_session(), "oidc.token_issued" if grant == "authorization_code" else "oidc.token_refreshed",
+                 actor(), None, client_id=_client_of(response))
+    db_session().commit()
+    return _json(response.to_dict())
+
+
+def _client_of(response) -> str | None:
+    info = provider().authz_state.access_tokens.get(response["access_token"])
+    return info["client_id"] if info else None
+
+
+@bp.route("/oidc/userinfo", methods=["GET", "POST", "OPTIONS"])
+def userinfo():
+    """OIDC Core 1.0 §5.3, with a bearer token (RFC 6750)."""
+    if request.method == "OPTIONS":
+        return _cors(current_app.response_class(status=204))
+    try:
+        header = request.headers.get("Authorization")
+        token_info = _live_token(header)
+        claims = provider().handle_userinfo_request(
+            request.get_data(as_text=True) if request.method == "POST" else "", {"Authorization": header})
+    except (InvalidAccessToken, KeyError, ValueError):
+        return _json({"error": "invalid_token"}, 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return _json(claims.to_dict() | {"sub": token_info["sub"]})
+
+
+def _live_token(header: str | None) -> dict:
+    """The token's record, refused when its client has since been disabled."""
+    scheme, _, value = (header or "").partition(" ")
+    if scheme.lower() != "bearer" or not value:
+        raise InvalidAccessToken("bearer token required")
+    info = provider().authz_state.access_tokens.get(value.strip())
+    if info is None or info["exp"] < time.time() or info["client_id"] not in provider().clients:
+        raise InvalidAccessToken("unknown, expired or revoked token")
+    return info
+
+
+# --- RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) --------------------------------
+
+@bp.route("/oidc/logout", methods=["GET", "POST"])
+def end_session():
+    """Sign out at the relying party's request, then back to its registered post-logout URI.
+
+    Without a valid id_token_hint for the person signed in here, the person is asked first,
+    so that no third party can sign citizens out."""
+    try:
+        params = _single_valued(request.form if request.method == "POST" else request.args)
+    except ErrorPage as e:
+        return _error_page(str(e))
+    hint = _verified_hint(params.get("id_token_hint"))
+    if params.get("id_token_hint") and hint is None:
+        return _error_page("id_token_hint not issued by us")
+    client_id = params.get("client_id") or (hint or {}).get("aud")
+    if hint and params.get("client_id") and params["client_id"] != hint.get("aud"):
+        return _error_page("client_id does not match the id_token_hint")
+    target = params.get("post_logout_redirect_uri")
+    if target and (client_id not in provider().clients
+                   or target not in provider().clients[client_id].get("post_logout_redirect_uris", [])):
+        return _error_page("post_logout_redirect_uri not registered")
+    session["oidc_logout"] = {"target": target, "state": params.get("state"), "client_id": client_id,
+                              "sub": (hint or {}).get("sub")}
+    identity = current_identity()
+    if identity is not None and not _hint_is_for(hint, identity):
+        rp_name = provider().clients[client_id]["name"] if client_id in provider().clients else None
+        return render_template("oidc/logout_confirm.html", form=ConfirmForm(), rp_name=rp_name)
+    return _finish_logout()
+
+
+@bp.post("/oidc/logout/confirm")
+def confirm_logout():
+    if not ConfirmForm().validate_on_submit() or "oidc_logout" not in session:
+        return _error_page("logout confirmation without a request")
+    return _finish_logout()
+
+
+def _verified_hint(token: str | None) -> dict | None:
+    if not token or len(token) > 8192:
+        return None
+    try:
+        claims = provider().keyring.verify(token)
+    except Exception:  # any failure means "not ours"; the detail is not the caller's business
+        return None
+    if claims.get("iss") != services().settings.issuer:
+        return None
+    aud = claims.get("aud")
+    claims["aud"] = aud[0] if isinstance(aud, list) and aud else aud
+    return claims
+
+
+def _hint_is_for(hint: dict | None, identity) -> bool:
+    if not hint:
+        return False
+    try:
+        return provider().authz_state.get_user_id_for_subject_identifier(hint["sub"]) == str(identity.id)
+    except (KeyError, ValueError):
+        return False
+
+
+def _finish_logout():
+    request_ = session.get("oidc_logout") or {}
+    identity = current_identity()
+    if identity is not None:
+        db = db_session()
+        audit.record(db, "oidc.logout", actor(), identity.id, client_id=request_.get("client_id"))
+        db.commit()
+    if request_.get("sub"):
+        provider().authz_state.delete_state_for_subject_identifier(request_["sub"])
+    session.end()
+    target = request_.get("target")
+    if target:
+        query = urlencode({"state": request_["state"]}) if request_.get("state") else ""
+        return redirect(target + (("&" if "?" in target else "?") + query if query else ""), 303)
+    return render_template("message.html", title=_("Signed out"), message=_("You have signed out."),
+                           link=url_for("auth.login"), link_text=_("Sign in again"))
