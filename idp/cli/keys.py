@@ -57,7 +57,10 @@ def _iso(stamp: int | None) -> str | None:
 @alg_option
 @json_option
 def generate(alg, as_json):
-    """Generate a key. The first of its algorithm signs at once; later ones wait, published, as `next`."""
+    """Generate an ID token signing key.
+
+    The first key of an algorithm signs at once; a later one is published as `next` and signs after
+    `idp keys rotate`."""
     entry = _shown(_ring().generate(alg))
     _audited("keys_generated")
     if entry["state"] == "active":
@@ -71,7 +74,7 @@ def generate(alg, as_json):
 @group.command("list")
 @json_option
 def list_keys(as_json):
-    """List the keys: state, dates, and whether the JWKS publishes them."""
+    """List the keys and whether the JWKS publishes them."""
     entries = [_shown(e) for e in _ring().list()]
     lines = [f"{'kid':<44} {'alg':<6} {'state':<8} {'created':<21} {'activated':<21} {'retired':<21} published"]
     for e in entries:
@@ -84,7 +87,10 @@ def list_keys(as_json):
 @alg_option
 @json_option
 def rotate(alg, as_json):
-    """Sign with the next key from now on; the old one stays published until its tokens expire."""
+    """Make the next key sign; retire the active one.
+
+    The retired key stays published long enough for the tokens it signed to expire, and a fresh
+    `next` key is published at once for the following rotation."""
     ring = _ring()
     result = ring.rotate(alg)
     _audited("keys_rotated")
@@ -103,7 +109,10 @@ def rotate(alg, as_json):
 @click.option("--force", is_flag=True, help="Replace an existing key and certificate.")
 @json_option
 def generate_saml(force, as_json):
-    """Make the self-signed certificate that signs SAML messages (kept if it exists)."""
+    """Make the SAML signing certificate.
+
+    Self-signed, RSA 3072 and SHA-256, for three years, named after the issuer's host. An existing
+    one is kept unless --force; its SHA-256 fingerprint is printed either way."""
     settings = services().settings
     result = saml_certificate(settings.keys_path, urlsplit(settings.issuer).hostname,
                               passphrase_from_environment(), force=force)

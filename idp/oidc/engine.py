@@ -149,13 +149,18 @@ class StoreAuthorizationState(AuthorizationState):
         return token
 
     def use_refresh_token(self, refresh_token, scope=None, client_id=None):
+        used_key = f"oidc:refresh-used:{token_hash(refresh_token)}"
         record = self.refresh_tokens.get(refresh_token)
         if record is None:
+            family = self.store.get(used_key)
+            if family is not None:  # a rotated-out token came back: someone holds a stolen copy
+                self.revoke_family(family.decode())
+                raise InvalidRefreshToken("refresh token reused; its family is revoked")
             raise InvalidRefreshToken("unknown or revoked refresh token")
         if client_id is not None and record["client_id"] != client_id:
             raise InvalidRefreshToken("refresh token was issued to another client")
-        if not self.store.add(f"oidc:refresh-used:{token_hash(refresh_token)}", b"1", self.family_ttl):
-            self.revoke_family(record["family"])  # a stolen token was used: end the whole family
+        if not self.store.add(used_key, record["family"].encode(), self.family_ttl):
+            self.revoke_family(record["family"])  # two uses raced: end the whole family
             raise InvalidRefreshToken("refresh token reused; its family is revoked")
         if record["exp"] < int(time.time()):
             raise InvalidRefreshToken("refresh token expired")

@@ -55,7 +55,7 @@ def sign_in(identity: Identity, amr: list[str]) -> None:
     session.clear()
     session.regenerate()
     session.update(kept)
-    session.update(identity_id=identity.id, auth_time=int(time.time()), amr=amr,
+    session.update(identity_id=identity.id, auth_time=int(time.time()), signed_in_at=time.time(), amr=amr,
                    acr="urn:idp:loa:2" if "otp" in amr or "recovery" in amr else "urn:idp:loa:1")
     g.identity = identity
 

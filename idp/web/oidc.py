@@ -166,7 +166,8 @@ def _resume(pending_id):
     auth_time = session.get("auth_time", 0)
     fresh_needed = "login" in checked.prompt or (
         checked.max_age is not None and time.time() - auth_time > checked.max_age)
-    if identity is None or (fresh_needed and auth_time < record["created"]):
+    signed_in_after_request = session.get("signed_in_at", 0) > record["created"]
+    if identity is None or (fresh_needed and not signed_in_after_request):
         if "none" in checked.prompt:
             return refuse("login_required", "the user is not signed in")
         return redirect(url_for("auth.login", next=here, login_hint=checked.login_hint, fresh=1))
