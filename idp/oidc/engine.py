@@ -224,6 +224,13 @@ class NationalProvider(Provider):
         self.keyring = keyring
         self.client_authenticator = client_authenticator
 
+    def revoke_for(self, user_id: str, client_id: str) -> None:
+        """Revoke the tokens one identity gave one client (consent withdrawn)."""
+        client = self.clients.get(client_id) if client_id in self.clients else None
+        for redirect_uri in (client or {}).get("redirect_uris", []):
+            sub = self._create_subject_identifier(user_id, client_id, redirect_uri)
+            self.authz_state.delete_state_for_subject_identifier(sub)
+
     # --- signing (1) ---------------------------------------------------------------------------
 
     @property

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -12,6 +12,7 @@ from idp import audit
 from idp.errors import ValidationError
 from idp.identity import accounts, contact, emails, mfa, totp
 from idp.models import AuditEvent
+from idp.oidc import consent
 from idp.web.context import (actor, current_identity, db_session, login_required, recent_auth_required,
                              services, session_store)
 from idp.web.forms import ChangePasswordForm, ConfirmForm, EmailForm, OtpForm, PasswordForm
@@ -49,6 +50,7 @@ def overview():
         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(10)).all()
     return render_template("account/overview.html", identity=identity, person=identity.person,
                            activity=activity, form=ConfirmForm(),
+                           services=consent.connected_services(db_session(), identity.id),
                            recovery_left=mfa.unused_recovery_codes(identity),
                            sessions=session_store().count(identity.id))
 
@@ -170,6 +172,23 @@ def new_recovery_codes():
     audit.recovery_codes_regenerated(db, actor(), identity.id)
     db.commit()
     return render_template("account/recovery_codes.html", codes=codes, next=url_for("account.overview"))
+
+
+@bp.post("/services/<int:relying_party_id>/disconnect")
+@login_required
+def disconnect(relying_party_id: int):
+    """Withdraw consent: the service must ask again, and its tokens stop working now."""
+    identity, db = current_identity(), db_session()
+    if ConfirmForm().validate_on_submit():
+        given = consent.find(db, identity.id, relying_party_id)
+        if given is not None:
+            rp = given.relying_party
+            consent.revoke(db, identity.id, relying_party_id)
+            audit.record(db, "oidc.consent_revoked", actor(), identity.id, client_id=rp.client_id)
+            db.commit()
+            if rp.client_id:
+                current_app.extensions["idp.oidc"].revoke_for(str(identity.id), rp.client_id)
+    return redirect(url_for("account.overview"))
 
 
 def _done(message: str):

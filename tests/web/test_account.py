@@ -93,3 +93,20 @@ def test_change_email_takes_effect_when_the_link_is_opened(web, people, identiti
     assert web.submit(path, {}).status_code == 200
     db.expire_all()
     assert db.get(Identity, made.identity.id).email == "new.address@example.org"
+
+
+def test_connected_services_can_be_disconnected(web, client, rps, people, identities, db):
+    import re
+
+    from idp.models import Consent
+    made = identities.make(people["citizen"])
+    rp = rps.register()
+    code, verifier, _ = rps.sign_in_and_authorize(web, rp, made)
+    tokens = rps.exchange(client, rp, code, verifier).json
+    page = web.get("/account").get_data(as_text=True)
+    assert "Masar" in page
+    action = re.search(r'action="(/account/services/\d+/disconnect)"', page).group(1)
+    assert web.submit(action, {}, page="/account").status_code == 302
+    assert db.query(Consent).count() == 0
+    info = client.get("/oidc/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert info.status_code == 401
