@@ -34,7 +34,7 @@ test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install
-	$(BIN)/python -m pytest -m bench -p no:randomly tests/bench $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m bench tests/bench $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

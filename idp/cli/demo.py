@@ -34,6 +34,7 @@ def _credentials_path() -> Path:
 def setup(as_json):
     """Seed a synthetic registry and create the demo identity (idempotent); print how to try it."""
     s = services()
+    _signing_keys(s.keyring)
     with s.db.session() as db:
         if db.scalar(select(func.count()).select_from(RegistryPerson)) < DEMO_PEOPLE:
             registry.seed(s.db, DEMO_PEOPLE, seed=DEMO_SEED)
@@ -46,6 +47,14 @@ def setup(as_json):
                    "name_en": p.name_en, "name_ar": p.name_ar} for p in unregistered]
     result = {"idp": s.settings.issuer, "demo_identity": credentials, "people_to_register": people}
     emit(result, as_json, _describe(result))
+
+
+def _signing_keys(keyring) -> None:
+    """An active RS256 and ES256 key, made on the first run only."""
+    active = {entry["alg"] for entry in keyring.list() if entry["state"] == "active"}
+    for alg in ("RS256", "ES256"):
+        if alg not in active:
+            keyring.generate(alg)
 
 
 def _demo_identity(db) -> dict:

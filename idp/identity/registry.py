@@ -74,46 +74,51 @@ def import_csv(database: Database, stream_or_path, batch_size: int = 10_000) -> 
 
     The rows are checked as they stream into one transaction; a ValidationError naming the line
     rolls it back. The registry is authoritative, so a person already here is updated."""
-    with _open_text(stream_or_path) as text, database.engine.begin() as connection:
+    with _open_lines(stream_or_path) as lines, database.engine.begin() as connection:
         writer = _writer(connection)
         rows = inserted = 0
-        for batch in _batches(_read_people(text), batch_size):
+        for batch in _batches(_read_people(lines), batch_size):
             inserted += writer.upsert(batch)
             rows += len(batch)
     return ImportResult(rows=rows, inserted=inserted, updated=rows - inserted)
 
 
 @contextlib.contextmanager
-def _open_text(stream_or_path) -> Iterator[IO[str]]:
-    """A text stream, whether given a path, a binary stream or a text stream; the BOM goes."""
+def _open_lines(stream_or_path) -> Iterator[Iterator[str]]:
+    """The lines of a path, a binary stream or a text stream, as text."""
     if isinstance(stream_or_path, (str, os.PathLike)):
         try:
-            stream = open(stream_or_path, encoding="utf-8-sig", newline="")
+            stream = open(stream_or_path, "rb")
         except OSError as e:
             raise ValidationError(f"cannot read {os.fspath(stream_or_path)}: {e.strerror}") from None
         with stream:
-            yield stream
+            yield _decoded(stream)
     elif isinstance(stream_or_path, io.TextIOBase):
-        yield stream_or_path  # a BOM that survived decoding is dropped from the header
+        yield stream_or_path
     else:
-        wrapper = io.TextIOWrapper(stream_or_path, encoding="utf-8-sig", newline="")
+        yield _decoded(stream_or_path)
+
+
+def _decoded(binary: IO[bytes]) -> Iterator[str]:
+    # Line by line, not through a TextIOWrapper, so that an error can name its line.
+    for number, line in enumerate(binary, 1):
         try:
-            yield wrapper
-        finally:
-            wrapper.detach()  # the caller's stream stays open
+            yield line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValidationError(f"line {number}: not UTF-8 text", line=number) from None
 
 
-def _read_people(text: IO[str]) -> Iterator[dict]:
+def _read_people(lines: Iterable[str]) -> Iterator[dict]:
     """Each row as the values to store, or ValidationError("line N: …")."""
-    reader = csv.reader(text, strict=True)
-    seen = _SeenIds()
+    reader = csv.reader(lines, strict=True)
+    seen, today = _SeenIds(), dt.date.today()
     try:
         header = _header(next(reader, None))
         for fields in reader:
             if not fields:
                 continue  # a blank line
             try:
-                person = _person(header, fields)
+                person = _person(header, fields, today)
                 if not seen.add(person["national_id"]):
                     raise _Bad(N_("national_id appears on an earlier line too"))
             except _Bad as e:
@@ -122,16 +127,13 @@ def _read_people(text: IO[str]) -> Iterator[dict]:
             yield person
     except csv.Error as e:
         raise ValidationError(f"line {reader.line_num}: {e}", line=reader.line_num) from None
-    except UnicodeDecodeError:
-        line = reader.line_num + 1
-        raise ValidationError(f"line {line}: not UTF-8 text", line=line) from None
 
 
 def _header(fields: list[str] | None) -> list[str]:
     if not fields:
         raise ValidationError(f"line 1: expected the header {','.join(COLUMNS)}", line=1)
     header = [field.strip() for field in fields]
-    header[0] = header[0].removeprefix("\ufeff")
+    header[0] = header[0].removeprefix("\ufeff")  # the byte-order mark some editors write
     problems = []
     if missing := [c for c in COLUMNS if c not in header]:
         problems.append(f"missing column(s) {', '.join(missing)}")
@@ -148,13 +150,15 @@ class _Bad(Exception):
     """What is wrong with one row (the caller adds the line number)."""
 
 
-def _person(header: list[str], fields: list[str]) -> dict:
+def _person(header: list[str], fields: list[str], today: dt.date) -> dict:
     if len(fields) != len(header):
         raise _Bad(f"expected {len(header)} fields, found {len(fields)}")
     row = dict(zip(header, fields))
     person = {column: parse(row[column].strip()) for column, parse in _PARSERS.items()}
     if (person["national_id"][0] == "1") != (person["nationality"] == "SAU"):
         raise _Bad(N_("national_id starts with 1 for citizens (nationality SAU) and 2 for residents"))
+    if person["birth_date"] > today:
+        raise _Bad(N_("birth_date is in the future"))
     return person
 
 
@@ -176,8 +180,6 @@ def _birth_date(value: str) -> dt.date:
         date = dt.date.fromisoformat(value)
     except ValueError:
         raise _Bad(N_("birth_date must be a Gregorian date, YYYY-MM-DD")) from None
-    if date > dt.date.today():
-        raise _Bad(N_("birth_date is in the future"))
     return date
 
 
@@ -248,6 +250,10 @@ def _on_conflict_update(statement):
         set_={column: statement.excluded[column] for column in COLUMNS[1:]})
 
 
+# SQLAlchemy closes an INSERT's cursor before reading its rowcount unless asked to keep it.
+_ROWCOUNT = {"preserve_rowcount": True}
+
+
 class _SqliteWriter:
     """Core executemany: SQLite is in-process, so a statement a row costs microseconds."""
 
@@ -266,7 +272,8 @@ class _SqliteWriter:
 
     def insert_new(self, people: list[dict]) -> int:
         """Insert those of `people` whose ID is free; how many were."""
-        return self.connection.execute(sqlite.insert(_TABLE).on_conflict_do_nothing(), people).rowcount
+        return self.connection.execute(sqlite.insert(_TABLE).on_conflict_do_nothing(), people,
+                                       execution_options=_ROWCOUNT).rowcount
 
 
 _INCOMING = Table("registry_incoming", MetaData(),
@@ -294,7 +301,7 @@ class _PostgresWriter:
     def insert_new(self, people: list[dict]) -> int:
         self._load(people)
         return self.connection.execute(postgresql.insert(_TABLE).from_select(
-            COLUMNS, select(_INCOMING)).on_conflict_do_nothing()).rowcount
+            COLUMNS, select(_INCOMING)).on_conflict_do_nothing(), execution_options=_ROWCOUNT).rowcount
 
     def _load(self, people: list[dict]) -> None:
         # TRUNCATE, not DELETE: autovacuum never visits temporary tables.
@@ -315,12 +322,10 @@ def seed(database: Database, count: int, seed: int | None = None, batch_size: in
     added = 0
     with database.engine.begin() as connection:
         writer = _writer(connection)
+        # Ends: the IDs are drawn from 200 million, and `count` is at most a few tens of millions.
         while added < count:
-            new = writer.insert_new(
+            added += writer.insert_new(
                 [_synthetic_person(rng) for _ in range(min(batch_size, count - added))])
-            if not new:
-                break  # nothing fits any more: the ID space is (nearly) full
-            added += new
     return added
 
 

@@ -1,0 +1,1 @@
+"""Example relying parties: portals that sign citizens in through the national IdP over HTTP only."""
