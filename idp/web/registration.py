@@ -32,16 +32,14 @@ def _step1(form, status=200, error=None):
 def identity_check():
     """Step 1: national ID, birth date (Hijri or Gregorian), gender and a captcha."""
     form = IdentityCheckForm()
-    if not form.validate_on_submit():
-        return _step1(form, 400 if form.errors else 200)
+    if not form.is_submitted():
+        return _step1(form)
+    valid = form.validate_on_submit()
+    nid, birth_date = _parse_identity_fields(form)  # every field's error shown at once
+    if not valid or nid is None or birth_date is None:
+        return _step1(form, 400)
     if not captcha_service().verify(form.captcha_id.data, form.captcha.data):
         form.captcha.errors.append(_("The digits do not match the picture. Try the new picture."))
-        return _step1(form, 400)
-    try:
-        nid = national_id.parse(form.national_id.data)
-        birth_date = parse_birth_date(form.birth_date.data, form.calendar.data)
-    except ValidationError as e:
-        getattr(form, e.field).errors.append(translate(e.message))
         return _step1(form, 400)
     db = db_session()
     person = DatabaseRegistry(db).match(nid, birth_date, form.gender.data)
@@ -55,6 +53,19 @@ def identity_check():
                                    "recover your password."))
     session["registration"] = {"national_id": nid, "at": time.time()}
     return redirect(url_for("registration.credentials"))
+
+
+def _parse_identity_fields(form):
+    """National ID and birth date checked by the identity services, errors put on their fields."""
+    values = []
+    for field, parse in ((form.national_id, national_id.parse),
+                         (form.birth_date, lambda text: parse_birth_date(text, form.calendar.data or ""))):
+        try:
+            values.append(parse(field.data) if field.data and not field.errors else None)
+        except ValidationError as e:
+            field.errors = [*field.errors, translate(e.message)]
+            values.append(None)
+    return values
 
 
 def _registration_person():

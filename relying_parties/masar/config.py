@@ -33,7 +33,6 @@ SETTINGS = (
     Setting("MASAR_SECRET_KEY", None, "Signs the session cookie and CSRF tokens; else generated once into "
                                       "instance/masar_secret_key"),
 )
-NAMES = {setting.name for setting in SETTINGS}
 
 
 class ConfigError(RuntimeError):
