@@ -44,6 +44,11 @@ DIGEST_ALGORITHMS = frozenset({
     "http://www.w3.org/2001/04/xmlenc#sha512",
 })
 
+INCLUSIVE_NAMESPACES = "{http://www.w3.org/2001/10/xml-exc-c14n#}InclusiveNamespaces"  # exc-c14n's one parameter
+# Every element that could make xmlsec1 verify, transform or dereference something.
+DSIG_MACHINERY = frozenset(f"{{{DS}}}{name}" for name in (
+    "Signature", "SignedInfo", "Reference", "Transform", "Manifest", "Object", "RetrievalMethod"))
+
 MAX_REDIRECT_ENCODED = 16 * 1024
 MAX_XML_BYTES = 256 * 1024
 MAX_DEPTH = 50
@@ -60,8 +65,10 @@ class MessageRejected(IdpError):
     """The SAML message was rejected before any signature check.
 
     `reason` is one of this module's fixed phrases, never attacker input: safe for logs and
-    for the StatusMessage of a Requester error status.
+    for the StatusMessage of a Requester error status (SAML Core §3.2.2.2).
     """
+
+    saml_status = "urn:oasis:names:tc:SAML:2.0:status:Requester"
 
     def __init__(self, reason: str):
         super().__init__(reason)
@@ -126,11 +133,10 @@ def decode_post(value: str, max_bytes: int = 256 * 1024) -> bytes:
 
     Line breaks are allowed because the binding's base64 is RFC 2045's, which wraps lines.
     """
-    unwrapped = value.replace("\r\n", "").replace("\n", "")
     max_encoded = 4 * ((max_bytes + 2) // 3)
-    if len(value) > 2 * max_encoded:  # before the copy above grows huge with line breaks
+    if len(value) > 2 * max_encoded:  # generous for line breaks; the exact bound follows
         raise MessageRejected("message too large")
-    return _strict_base64(unwrapped, max_encoded)
+    return _strict_base64(value.replace("\r\n", "").replace("\n", ""), max_encoded)
 
 
 def check_relay_state(value: str | None) -> str | None:
@@ -225,6 +231,13 @@ def _only(parent, tag: str):
     return found[0]
 
 
+def _check_parameters(method) -> None:
+    """Algorithms we allow take no parameters, except exc-c14n's InclusiveNamespaces."""
+    allowed = (INCLUSIVE_NAMESPACES,) if method.get("Algorithm") == EXC_C14N else ()
+    if any(child.tag not in allowed for child in method):
+        raise MessageRejected("malformed signature")
+
+
 def _check_transforms(reference) -> list:
     transforms = _children(reference, "Transforms")
     if len(transforms) != 1:
@@ -237,6 +250,8 @@ def _check_transforms(reference) -> list:
         raise MessageRejected("signature transform not allowed")
     if ENVELOPED not in algorithms:  # SAML Core §5.4.1: enveloped signatures only
         raise MessageRejected("signature transform not allowed")
+    for step in steps:
+        _check_parameters(step)
     return steps
 
 
@@ -251,11 +266,14 @@ def _check_signature(signature, root_id: str) -> set:
     signed_info = _only(signature, "SignedInfo")
     if len(signed_info) != 3:  # CanonicalizationMethod, SignatureMethod, one Reference
         raise MessageRejected("signature must have exactly one reference")
-    if _only(signed_info, "CanonicalizationMethod").get("Algorithm") != EXC_C14N:
+    canonicalization = _only(signed_info, "CanonicalizationMethod")
+    if canonicalization.get("Algorithm") != EXC_C14N:
         raise MessageRejected("canonicalization method not allowed")
+    _check_parameters(canonicalization)
     method = _only(signed_info, "SignatureMethod")
-    if method.get("Algorithm") not in SIGNATURE_ALGORITHMS or len(method):
+    if method.get("Algorithm") not in SIGNATURE_ALGORITHMS:
         raise MessageRejected("signature algorithm not allowed")
+    _check_parameters(method)  # e.g. HMACOutputLength, the truncation of CVE-2009-0217
     reference = _only(signed_info, "Reference")
     if reference.get("URI") != f"#{root_id}":
         raise MessageRejected("signature does not cover the message")
@@ -264,13 +282,6 @@ def _check_signature(signature, root_id: str) -> set:
         raise MessageRejected("digest algorithm not allowed")
     _only(reference, "DigestValue")
     return {signature, signed_info, reference, *steps}
-
-
-def _dsig_machinery(root) -> list:
-    """Every element that could make xmlsec1 verify, transform or dereference something."""
-    names = {f"{{{DS}}}{name}" for name in ("Signature", "SignedInfo", "Reference", "Transform", "Manifest",
-                                            "Object", "RetrievalMethod")}
-    return [element for element in root.iter() if element.tag in names]
 
 
 def _issuer(root) -> str | None:
@@ -309,7 +320,7 @@ def inspect(xml: bytes, *, max_bytes: int = MAX_XML_BYTES, max_depth: int = MAX_
         if signatures[0] not in list(root):  # SAML Core §5.4.1: a child of the signed element
             raise MessageRejected("signature is not on the message root")
         vetted = _check_signature(signatures[0], root_id)
-    if any(element not in vetted for element in _dsig_machinery(root)):
+    if any(element.tag in DSIG_MACHINERY and element not in vetted for element in root.iter()):
         raise MessageRejected("malformed signature")
     return Inspected(root_tag=root.tag.rpartition("}")[2], root_id=root_id, issuer=_issuer(root),
                      signed=bool(signatures))
