@@ -15,11 +15,27 @@ $(STAMP): setup.cfg pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
-install: $(STAMP) translations
+install: $(STAMP) translations system-deps
+
+# pysaml2 signs and verifies with the xmlsec1 program (Debian package xmlsec1); the browser tests
+# drive Debian's Chromium. Installed when missing (as root), else the exact command is printed.
+SYSTEM_PACKAGES ?= xmlsec1
+system-deps:
+	@missing=""; \
+	for pkg in $(SYSTEM_PACKAGES); do dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing system packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \
+	  else \
+	    echo "missing system packages:$$missing -- run: sudo apt-get install -y$$missing" >&2; exit 1; \
+	  fi; \
+	fi
 
 # Compiled catalogues are build output (git-ignored); the .po files are the source.
 translations: $(STAMP)
 	$(BIN)/pybabel compile -d idp/translations
+	$(BIN)/pybabel compile -d relying_parties/masar/translations
 
 extract-messages: $(STAMP)
 	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext -k N_ -o idp/translations/messages.pot .
@@ -30,6 +46,7 @@ demo: install
 	$(BIN)/idp demo setup
 	$(BIN)/gunicorn --workers 1 --threads 8 --bind 127.0.0.1:$(PORT) --access-logfile - wsgi:app
 
+test: SYSTEM_PACKAGES = xmlsec1 chromium
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

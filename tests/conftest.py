@@ -368,3 +368,31 @@ def signing_keys(services):
 @pytest.fixture
 def rps(app, services, signing_keys):
     return RelyingPartyHelper(app, services)
+
+
+# --- SAML service providers ---------------------------------------------------------------------
+
+@pytest.fixture
+def saml_keys(services):
+    from pathlib import Path
+
+    from idp.keyring import saml_certificate
+    return saml_certificate(Path(services.settings.keys_path), "127.0.0.1")
+
+
+@pytest.fixture
+def saml_sp(client, services, saml_keys):
+    """Makes python3-saml service providers registered with the IdP."""
+    from idp.saml import sps
+    from tests.saml.service_provider import ServiceProvider
+
+    def make(register=True, sign_requests=True, want_encryption=False, **options):
+        metadata = client.get("/saml/metadata").get_data(as_text=True)
+        sp = ServiceProvider(metadata, sign_requests=sign_requests, want_encryption=want_encryption)
+        if register:
+            options.setdefault("require_signed_requests", sign_requests)
+            with services.db.session() as session:
+                sps.register_saml(session, name="Test SP", metadata_xml=sp.metadata(), **options)
+                session.commit()
+        return sp
+    return make

@@ -1,6 +1,7 @@
 """idp rp …: relying parties (government portals), for administrators.
 
 ID is an OIDC client_id or a SAML entityID. Client secrets are printed once and never stored.
+SAML service providers are registered from their metadata file.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from idp.cli import emit, json_option, services
 from idp.errors import ValidationError
 from idp.oidc import clients
 from idp.oidc.clients import AUTH_METHODS, ID_TOKEN_ALGS, SUBJECT_TYPES
+from idp.saml import sps
 
 DEFAULT_SCOPES = ("openid", "profile", "email")
 
@@ -35,6 +37,18 @@ def _read_jwks(path: str) -> dict:
         raise ValidationError(f"cannot read {path}: {e.strerror}") from None
     except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
         raise ValidationError(f"{path} is not a JSON file: {e}") from None
+
+
+def _read_metadata(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(sps.MAX_METADATA_BYTES + 1)  # one byte more, so that oversize is seen
+    except OSError as e:
+        raise ValidationError(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def _describe(rp) -> dict:
+    return sps.describe(rp) if rp.protocol == "saml" else clients.describe(rp)
 
 
 @group.command("register-oidc")
@@ -77,12 +91,33 @@ def register_oidc(name, redirect_uris, post_logout_redirect_uris, scopes, auth_m
     emit(result, as_json, text)
 
 
+@group.command("register-saml")
+@click.option("--name", required=True, help="The portal's name, as citizens will see it.")
+@click.option("--metadata", "metadata_file", required=True, metavar="FILE",
+              help="The service provider's SAML 2.0 metadata: one md:EntityDescriptor.")
+@click.option("--allow-national-id", is_flag=True, help="Allow it to receive the national ID number.")
+@click.option("--require-loa2", is_flag=True, help="Require two-step verification for this portal.")
+@click.option("--require-signed-requests", is_flag=True,
+              help="Refuse its authentication and logout requests unless signed with a key in its metadata.")
+@json_option
+def register_saml(name, metadata_file, allow_national_id, require_loa2, require_signed_requests, as_json):
+    """Register a SAML 2.0 service provider from its metadata and print its entityID."""
+    metadata = _read_metadata(metadata_file)
+    with services().db.session() as db:
+        rp = sps.register_saml(db, name=name, metadata_xml=metadata, allow_national_id=allow_national_id,
+                               require_loa2=require_loa2, require_signed_requests=require_signed_requests)
+        _record(db, "registered", rp)
+        db.commit()
+        result = sps.describe(rp)
+    emit(result, as_json, f"registered {rp.name}\nentity_id: {rp.entity_id}")
+
+
 @group.command("list")
 @json_option
 def list_(as_json):
     """List every relying party."""
     with services().db.session() as db:
-        result = [clients.describe(rp) for rp in clients.list_all(db)]
+        result = [_describe(rp) for rp in clients.list_all(db)]
     lines = [f"{r['client_id'] or r['entity_id']}  {r['protocol']}  "
              f"{'enabled' if r['enabled'] else 'disabled'}  {r['name']}" for r in result]
     emit(result, as_json, "\n".join(lines) or "no relying parties")
@@ -94,7 +129,7 @@ def list_(as_json):
 def show(ident, as_json):
     """Show a relying party (ID: client_id or entityID)."""
     with services().db.session() as db:
-        result = clients.describe(clients.get(db, ident))
+        result = _describe(clients.get(db, ident))
     emit(result, as_json, "\n".join(f"{k}: {v}" for k, v in result.items()))
 
 

@@ -74,6 +74,8 @@ def import_csv(database: Database, stream_or_path, batch_size: int = 10_000) -> 
 
     The rows are checked as they stream into one transaction; a ValidationError naming the line
     rolls it back. The registry is authoritative, so a person already here is updated."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
     with _open_lines(stream_or_path) as lines, database.engine.begin() as connection:
         writer = _writer(connection)
         rows = inserted = 0
@@ -174,13 +176,13 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
 
 def _birth_date(value: str) -> dt.date:
+    # fromisoformat alone would also take 19880229 and 1988-W09-1.
     try:
-        if not _ISO_DATE.fullmatch(value):
-            raise ValueError
-        date = dt.date.fromisoformat(value)
+        if _ISO_DATE.fullmatch(value):
+            return dt.date.fromisoformat(value)
     except ValueError:
-        raise _Bad(N_("birth_date must be a Gregorian date, YYYY-MM-DD")) from None
-    return date
+        pass
+    raise _Bad(N_("birth_date must be a Gregorian date, YYYY-MM-DD"))
 
 
 def _gender(value: str) -> str:
@@ -212,7 +214,7 @@ _PARSERS = {"national_id": _national_id, "birth_date": _birth_date, "gender": _g
 
 class _SeenIds:
     """The national IDs met so far, one bit for each possible one (the first nine digits fix
-    the tenth): 25 MB however long the file, where a set of ten million strings takes ~1 GB."""
+    the tenth): 25 MB however long the file; a set of ten million IDs would take about 1 GB."""
 
     def __init__(self):
         self._bits = bytearray(2 * 10**8 // 8)
@@ -283,8 +285,8 @@ _VALUES = operator.itemgetter(*COLUMNS)
 
 
 class _PostgresWriter:
-    """COPY into a temporary table, then one INSERT … SELECT … ON CONFLICT a batch: executemany
-    pays a round trip a row (under 1,000 rows/s measured), COPY streams."""
+    """COPY into a temporary table, then one INSERT … SELECT … ON CONFLICT a batch: about twice
+    the rate of executemany (measured on 2 cores: ~25,000 rows/s against ~10,000 for upserts)."""
 
     def __init__(self, connection: Connection):
         self.connection = connection
@@ -306,8 +308,8 @@ class _PostgresWriter:
     def _load(self, people: list[dict]) -> None:
         # TRUNCATE, not DELETE: autovacuum never visits temporary tables.
         self.connection.exec_driver_sql(f"TRUNCATE {_INCOMING.name}")
-        cursor = self.connection.connection.driver_connection.cursor()
-        with cursor.copy(f"COPY {_INCOMING.name} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+        sql = f"COPY {_INCOMING.name} ({', '.join(COLUMNS)}) FROM STDIN"
+        with self.connection.connection.driver_connection.cursor() as cursor, cursor.copy(sql) as copy:
             for person in people:
                 copy.write_row(_VALUES(person))
 

@@ -274,17 +274,23 @@ def remove(session: Session, ident: str) -> RelyingParty:
 
 
 def describe(rp: RelyingParty) -> dict:
-    """What an administrator may see of a relying party: everything but the secret hash."""
-    return {
+    """What an administrator may see of a relying party: everything but the secret hash, and only
+    the settings of its own protocol (a SAML SP's metadata is summarised by idp.saml.sps)."""
+    common = {
         "protocol": rp.protocol, "client_id": rp.client_id, "entity_id": rp.entity_id,
-        "name": rp.name, "enabled": rp.enabled, "redirect_uris": list(rp.redirect_uris or []),
+        "name": rp.name, "enabled": rp.enabled,
+        "require_loa2": rp.require_loa2, "allow_national_id": rp.allow_national_id,
+        "require_signed_requests": rp.require_signed_requests,
+        "created_at": rp.created_at.isoformat() if rp.created_at else None,
+    }
+    if rp.protocol != "oidc":
+        return common
+    return {
+        **common, "redirect_uris": list(rp.redirect_uris or []),
         "post_logout_redirect_uris": list(rp.post_logout_redirect_uris or []),
         "scopes": list(rp.scopes or []), "auth_method": rp.auth_method,
         "has_client_secret": bool(rp.secret_hash), "jwks": rp.jwks, "jwks_uri": rp.jwks_uri,
         "id_token_alg": rp.id_token_alg, "subject_type": rp.subject_type,
-        "require_loa2": rp.require_loa2, "allow_national_id": rp.allow_national_id,
-        "require_signed_requests": rp.require_signed_requests,
-        "created_at": rp.created_at.isoformat() if rp.created_at else None,
     }
 
 

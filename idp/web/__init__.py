@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.identity.sessions import SessionStore
+from idp.errors import ServiceUnavailable
 from idp.services import Services
 from idp.store import StoreUnavailable
 from idp.web import i18n
@@ -29,14 +30,16 @@ def init_web(app: Flask, services: Services) -> None:
     i18n.init_app(app)
 
     from idp.oidc.provider import build_provider
-    from idp.web import account, auth, captcha, health, oidc, recovery, registration
+    from idp.saml.server import SamlServers
+    from idp.web import account, auth, captcha, health, oidc, recovery, registration, saml
 
     app.extensions["idp.oidc"] = build_provider(services, services.keyring)
-    for module in (auth, registration, account, recovery, captcha, health, oidc):
+    app.extensions["idp.saml"] = SamlServers(settings, services.db.session)
+    for module in (auth, registration, account, recovery, captcha, health, oidc, saml):
         app.register_blueprint(module.bp)
     # Relying parties post to these from their own pages: they carry no CSRF token of ours;
     # the protocol's own checks (client authentication, PKCE, state) stand in.
-    for view in (oidc.authorize, oidc.token, oidc.userinfo, oidc.end_session):
+    for view in (oidc.authorize, oidc.token, oidc.userinfo, oidc.end_session, saml.sso_post, saml.slo_post):
         csrf.exempt(view)
 
     app.before_request(_refuse_without_store)
@@ -58,8 +61,10 @@ def _close_db_session(_exc):
         db_session.close()
 
 
+# No form-action: browsers apply it to the redirects that follow a form post, and sign-in and
+# consent forms end in redirects to relying parties' registered URIs (checked by the protocols).
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
-       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+       "frame-ancestors 'none'; base-uri 'none'")
 
 
 def _security_headers(response):
@@ -89,6 +94,7 @@ def _register_error_handlers(app: Flask) -> None:
         return render_template("error.html", status=503), 503, {"Retry-After": "30"}
 
     app.register_error_handler(StoreUnavailable, unavailable)
+    app.register_error_handler(ServiceUnavailable, unavailable)
     app.register_error_handler(OperationalError, unavailable)
     app.register_error_handler(InterfaceError, unavailable)
 

@@ -25,7 +25,7 @@ def create_app(config: dict | None = None) -> Flask:
         settings,
         SECRET_KEY=settings["MASAR_SECRET_KEY"],
         # Not the IdP's cookie name: browsers share cookies between ports of one host.
-        SESSION_COOKIE_NAME="__Host-masar" if secure else "masar_session",
+        SESSION_COOKIE_NAME="__Host-masar_session" if secure else "masar_session",
         SESSION_COOKIE_HTTPONLY=True,
         # Lax, not Strict: the IdP's redirect to /auth/callback is a cross-site navigation that must
         # carry the cookie holding Authlib's state, nonce and PKCE verifier.

@@ -66,6 +66,7 @@ def current_sign_in() -> dict | None:
 
 
 def sign_in_required(view):
+    """Only for a signed-in citizen (else home); the view receives the sign-in as its first argument."""
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         found = current_sign_in()

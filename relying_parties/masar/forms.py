@@ -5,22 +5,22 @@ import re
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, RadioField, TelField
+from wtforms import EmailField, RadioField, SelectChoice, TelField
 from wtforms.validators import InputRequired, ValidationError
 
 HEALTH = (
-    ("healthy", _l("Healthy")),
-    ("chronic", _l("Chronic illness")),
-    ("treatment", _l("Under medical treatment")),
-    ("undisclosed", _l("Prefer not to say")),
+    SelectChoice("healthy", _l("Healthy")),
+    SelectChoice("chronic", _l("Chronic illness")),
+    SelectChoice("treatment", _l("Under medical treatment")),
+    SelectChoice("undisclosed", _l("Prefer not to say")),
 )
 DISABILITY = (
-    ("none", _l("None")),
-    ("physical", _l("Physical")),
-    ("visual", _l("Visual")),
-    ("hearing", _l("Hearing")),
-    ("intellectual", _l("Intellectual")),
-    ("other", _l("Other")),
+    SelectChoice("none", _l("None")),
+    SelectChoice("physical", _l("Physical")),
+    SelectChoice("visual", _l("Visual")),
+    SelectChoice("hearing", _l("Hearing")),
+    SelectChoice("intellectual", _l("Intellectual")),
+    SelectChoice("other", _l("Other")),
 )
 
 # Arabic-Indic and Eastern Arabic-Indic digits, as Arabic keyboards type them.
@@ -33,7 +33,7 @@ MAX_EMAIL = 254  # RFC 5321 §4.5.3.1.3
 
 def label(choices, code: str | None) -> str:
     """The (translated) label of a code from one of the fixed lists."""
-    return str(dict(choices).get(code, code or ""))
+    return str({choice.value: choice.label for choice in choices}.get(code, code or ""))
 
 
 def saudi_mobile(text: str | None) -> str | None:
@@ -48,7 +48,7 @@ def _strip(value):
 
 
 def _one_of(choices, message):
-    codes = {code for code, _ in choices}
+    codes = {choice.value for choice in choices}
 
     def check(_form, field):
         if field.data not in codes:

@@ -14,13 +14,6 @@ PEOPLE = 100_000
 pytestmark = pytest.mark.bench
 
 
-@pytest.fixture(autouse=True)
-def _only_when_benchmarking(request):
-    # Seconds a round: worth it under `make bench` (-m bench), not in every `make test`.
-    if "bench" not in request.config.getoption("markexpr", ""):
-        pytest.skip("a benchmark: run it with make bench")
-
-
 def empty(database):
     with database.engine.begin() as connection:
         connection.execute(delete(RegistryPerson))

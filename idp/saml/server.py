@@ -1,0 +1,115 @@
+"""pysaml2's IdP server, configured from our settings, keys and registered service providers.
+
+Two servers are kept: one that requires signed requests and one that does not (pysaml2 reads
+that from its configuration, not per request). They are rebuilt only when the set of enabled
+service providers changes.
+"""
+from __future__ import annotations
+
+import atexit
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
+from saml2.config import IdPConfig
+from saml2.saml import NAME_FORMAT_URI, NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT
+from saml2.server import Server
+from saml2.sigver import get_xmlsec_binary
+from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
+
+from idp.errors import ServiceUnavailable
+from idp.keyring import SAML_CERT_FILE, SAML_KEY_FILE, passphrase_from_environment
+from idp.saml import sps
+
+ASSERTION_MINUTES = 5
+PATHS = {"sso_redirect": "/saml/sso/redirect", "sso_post": "/saml/sso/post",
+         "slo_redirect": "/saml/slo/redirect", "slo_post": "/saml/slo/post", "metadata": "/saml/metadata"}
+
+
+def entity_id(issuer: str) -> str:
+    return issuer + PATHS["metadata"]
+
+
+def idp_config(issuer: str, key_file: str, cert_file: str, metadata: list[str], signed_requests: bool) -> dict:
+    return {
+        "entityid": entity_id(issuer),
+        "name": "National Single Sign-On",
+        "key_file": key_file,
+        "cert_file": cert_file,
+        "xmlsec_binary": get_xmlsec_binary(["/usr/bin", "/usr/local/bin"]),
+        "metadata": {"inline": metadata},
+        "accepted_time_diff": 60,
+        "signing_algorithm": SIG_RSA_SHA256,
+        "digest_algorithm": DIGEST_SHA256,
+        "allow_unknown_attributes": True,
+        "service": {"idp": {
+            "endpoints": {
+                "single_sign_on_service": [(issuer + PATHS["sso_redirect"], BINDING_HTTP_REDIRECT),
+                                           (issuer + PATHS["sso_post"], BINDING_HTTP_POST)],
+                "single_logout_service": [(issuer + PATHS["slo_redirect"], BINDING_HTTP_REDIRECT),
+                                          (issuer + PATHS["slo_post"], BINDING_HTTP_POST)],
+            },
+            "name_id_format": [NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT],
+            "want_authn_requests_signed": signed_requests,
+            "sign_assertion": True,
+            "sign_response": True,
+            "policy": {"default": {"lifetime": {"minutes": ASSERTION_MINUTES}, "name_form": NAME_FORMAT_URI,
+                                   "attribute_restrictions": None}},
+        }},
+    }
+
+
+class SamlServers:
+    """The two pysaml2 servers of one app, rebuilt when the registered SPs change."""
+
+    def __init__(self, settings, session_factory):
+        self.settings = settings
+        self.session_factory = session_factory
+        self._lock = threading.Lock()
+        self._fingerprint = None
+        self._servers: dict[bool, Server] = {}
+        self._key_file: str | None = None
+
+    def get(self, signed_requests: bool) -> Server:
+        with self.session_factory() as session:
+            metadata = sps.enabled_metadata(session)
+        fingerprint = hashlib.sha256(repr(metadata).encode()).hexdigest()
+        with self._lock:
+            if fingerprint != self._fingerprint:
+                key_file, cert_file = self._key_files()
+                xml = [m for _, m in metadata]
+                self._servers = {strict: Server(config=IdPConfig().load(idp_config(
+                    self.settings.issuer, key_file, cert_file, xml, strict))) for strict in (False, True)}
+                self._fingerprint = fingerprint
+            return self._servers[signed_requests]
+
+    def _key_files(self) -> tuple[str, str]:
+        keys = Path(self.settings.keys_path)
+        key, cert = keys / SAML_KEY_FILE, keys / SAML_CERT_FILE
+        if not (key.exists() and cert.exists()):
+            raise ServiceUnavailable("no SAML signing certificate: run `idp keys generate-saml`")
+        passphrase = passphrase_from_environment()
+        if not passphrase:
+            return str(key), str(cert)
+        if self._key_file is None:
+            self._key_file = _decrypted_copy(key, passphrase)
+        return self._key_file, str(cert)
+
+
+def _decrypted_copy(key: Path, passphrase: bytes) -> str:
+    """xmlsec1 reads only an unencrypted key file: keep one in a private temporary folder for the
+    life of the process (mode 0700/0600), removed at exit."""
+    private = serialization.load_pem_private_key(key.read_bytes(), passphrase)
+    folder = tempfile.mkdtemp(prefix="idp-saml-")
+    path = os.path.join(folder, "key.pem")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+    atexit.register(shutil.rmtree, folder, True)
+    return path

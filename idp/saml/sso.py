@@ -1,0 +1,215 @@
+"""Web Browser SSO and Single Logout (SAML Profiles §4.1, §4.4), framework-free.
+
+Every message goes through guard.py before pysaml2 or xmlsec1 see it; then pysaml2 parses and
+verifies it against the service provider's registered metadata.
+"""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import hmac
+import secrets
+
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
+from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT, NameID
+from saml2.samlp import STATUS_NO_PASSIVE, STATUS_REQUEST_DENIED
+from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
+
+from idp.saml import guard, sps
+from idp.saml.guard import MessageRejected
+from idp.saml.server import SamlServers, entity_id
+from idp.store import Store
+
+LOA1_CLASS = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
+LOA2_CLASS = "urn:idp:loa:2"
+# Requested classes that mean "more than a password" (SAML Authn Context, REFEDS MFA).
+SECOND_FACTOR_CLASSES = {LOA2_CLASS, "https://refeds.org/profile/mfa",
+                         "urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken",
+                         "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorContract"}
+REPLAY_SECONDS = 15 * 60
+
+
+@dataclasses.dataclass(frozen=True)
+class Incoming:
+    """A guarded message as it arrived: the encoded form pysaml2 wants, and what the guard saw."""
+
+    binding: str
+    encoded: str
+    relay_state: str | None
+    sig_alg: str | None
+    signature: str | None
+    inspected: guard.Inspected
+
+    @property
+    def signed(self) -> bool:
+        return self.inspected.signed or bool(self.signature)
+
+
+def receive(binding: str, params: dict, expected_root: str) -> Incoming:
+    """Guard a SAMLRequest from either binding (SAML Bindings §3.4, §3.5)."""
+    encoded = params.get("SAMLRequest")
+    if not encoded:
+        raise MessageRejected("no SAMLRequest")
+    relay_state = guard.check_relay_state(params.get("RelayState"))
+    xml = guard.decode_redirect(encoded) if binding == BINDING_HTTP_REDIRECT else guard.decode_post(encoded)
+    inspected = guard.inspect(xml)
+    if inspected.root_tag != expected_root:
+        raise MessageRejected("unexpected message")
+    sig_alg, signature = params.get("SigAlg"), params.get("Signature")
+    if binding == BINDING_HTTP_REDIRECT and (sig_alg or signature):
+        if not (sig_alg and signature) or not guard.redirect_signature_alg_allowed(sig_alg):
+            raise MessageRejected("signature algorithm not allowed")
+    return Incoming(binding, encoded, relay_state, sig_alg, signature, inspected)
+
+
+@dataclasses.dataclass(frozen=True)
+class AuthnRequest:
+    sp: object  # RelyingParty
+    request_id: str
+    force_authn: bool
+    is_passive: bool
+    require_loa2: bool
+    transient: bool
+    relay_state: str | None
+    response_args: dict
+
+
+def parse_authn_request(servers: SamlServers, session, store: Store, incoming: Incoming) -> AuthnRequest:
+    sp = _known_sp(session, incoming)
+    server = servers.get(signed_requests=sp.require_signed_requests or incoming.signed)
+    try:
+        parsed = server.parse_authn_request(incoming.encoded, incoming.binding, incoming.relay_state,
+                                            incoming.sig_alg, incoming.signature)
+    except Exception as e:  # pysaml2 raises many kinds; each means "not a request we accept"
+        raise MessageRejected(f"request not accepted ({e.__class__.__name__})") from None
+    if parsed is None or parsed.message is None:
+        raise MessageRejected("request not accepted")
+    message = parsed.message
+    if not store.add(f"saml:request-id:{hashlib.sha256((sp.entity_id + message.id).encode()).hexdigest()}",
+                     b"1", REPLAY_SECONDS):
+        raise MessageRejected("request replayed")
+    response_args = _response_args(server, message, sp)
+    requested = set()
+    if message.requested_authn_context is not None:
+        requested = {ref.text.strip() for ref in message.requested_authn_context.authn_context_class_ref or []
+                     if ref.text}
+    policy = message.name_id_policy
+    return AuthnRequest(
+        sp=sp, request_id=message.id,
+        force_authn=str(message.force_authn).lower() == "true",
+        is_passive=str(message.is_passive).lower() == "true",
+        require_loa2=sp.require_loa2 or bool(requested & SECOND_FACTOR_CLASSES),
+        transient=bool(policy is not None and policy.format == NAMEID_FORMAT_TRANSIENT),
+        relay_state=incoming.relay_state, response_args=response_args)
+
+
+def _known_sp(session, incoming: Incoming):
+    sp = sps.find_saml(session, incoming.inspected.issuer) if incoming.inspected.issuer else None
+    if sp is None or not sp.enabled:
+        raise MessageRejected("unknown or disabled service provider")
+    if sp.require_signed_requests and not incoming.signed:
+        raise MessageRejected("this service provider must sign its requests")
+    return sp
+
+
+def _response_args(server, message, sp) -> dict:
+    """Where the answer goes: an HTTP-POST ACS from the SP's metadata only (SAML Profiles §4.1.4.1)."""
+    allowed = sps.acs_urls(sp.saml_metadata)
+    if message.assertion_consumer_service_url and message.assertion_consumer_service_url not in allowed:
+        raise MessageRejected("AssertionConsumerServiceURL is not in the service provider's metadata")
+    try:
+        args = server.response_args(message, [BINDING_HTTP_POST])
+    except Exception:
+        raise MessageRejected("no HTTP-POST assertion consumer service") from None
+    if args.get("destination") not in allowed or args.get("binding") != BINDING_HTTP_POST:
+        raise MessageRejected("no HTTP-POST assertion consumer service")
+    return args
+
+
+def persistent_name_id(salt: bytes, sp_entity_id: str, identity_id: int) -> str:
+    """Pairwise per service provider, stable, and meaningless elsewhere (SAML Core §8.3.7)."""
+    mac = hmac.new(salt, f"saml|{sp_entity_id}|{identity_id}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def authn_response(servers: SamlServers, request: AuthnRequest, issuer: str, salt: bytes, identity_id: int,
+                   attributes: dict, loa2: bool, auth_time: int) -> tuple[str, str, NameID]:
+    """(ACS URL, base64 signed Response, NameID) for a signed-in identity."""
+    server = servers.get(signed_requests=False)
+    sp_id = request.sp.entity_id
+    if request.transient:
+        name_id = NameID(format=NAMEID_FORMAT_TRANSIENT, text=secrets.token_urlsafe(24),
+                         name_qualifier=entity_id(issuer), sp_name_qualifier=sp_id)
+    else:
+        name_id = NameID(format=NAMEID_FORMAT_PERSISTENT, text=persistent_name_id(salt, sp_id, identity_id),
+                         name_qualifier=entity_id(issuer), sp_name_qualifier=sp_id)
+    args = dict(request.response_args)
+    args.pop("binding", None)
+    args.pop("name_id_policy", None)
+    encrypt = sps.wants_encryption(request.sp.saml_metadata)
+    response = server.create_authn_response(
+        identity=attributes, name_id=name_id,
+        authn={"class_ref": LOA2_CLASS if loa2 else LOA1_CLASS, "authn_instant": auth_time},
+        sign_assertion=True, sign_response=True, encrypt_assertion=encrypt,
+        # pysaml2's "self-contained" encryption re-declares namespaces inside the signed assertion,
+        # which breaks its signature for other libraries (python3-saml): keep the document as signed.
+        encrypt_assertion_self_contained=False,
+        sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256,
+        session_not_on_or_after=None, **args)
+    return args["destination"], base64.b64encode(str(response).encode()).decode(), name_id
+
+
+def error_response(servers: SamlServers, request: AuthnRequest, status: str, text: str) -> tuple[str, str]:
+    """A signed Response carrying an error status, e.g. NoPassive (SAML Core §3.2.2.2)."""
+    server = servers.get(signed_requests=False)
+    response = server.create_error_response(request.request_id, request.response_args["destination"],
+                                            (status, text), sign=True, sign_alg=SIG_RSA_SHA256,
+                                            digest_alg=DIGEST_SHA256)
+    return request.response_args["destination"], base64.b64encode(str(response).encode()).decode()
+
+
+NO_PASSIVE, DENIED = STATUS_NO_PASSIVE, STATUS_REQUEST_DENIED
+
+
+# --- single logout ---------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class LogoutAnswer:
+    binding: str
+    url: str | None  # Redirect: where to send the browser
+    destination: str | None  # POST: where the form goes
+    saml_response: str | None  # POST: base64 LogoutResponse
+    name_id: str | None
+    sp_entity_id: str
+
+
+def logout(servers: SamlServers, session, incoming: Incoming) -> LogoutAnswer:
+    """Verify an SP's LogoutRequest and prepare its signed LogoutResponse (SAML Profiles §4.4)."""
+    sp = _known_sp(session, incoming)
+    server = servers.get(signed_requests=sp.require_signed_requests or incoming.signed)
+    try:
+        parsed = server.parse_logout_request(incoming.encoded, incoming.binding, incoming.relay_state,
+                                             incoming.sig_alg, incoming.signature)
+    except Exception as e:
+        raise MessageRejected(f"logout request not accepted ({e.__class__.__name__})") from None
+    if parsed is None or parsed.message is None:
+        raise MessageRejected("logout request not accepted")
+    message = parsed.message
+    name_id = message.name_id.text if message.name_id is not None else None
+    response = server.create_logout_response(message, [BINDING_HTTP_REDIRECT, BINDING_HTTP_POST],
+                                             sign=True, sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256)
+    try:
+        binding, destination = server.pick_binding("single_logout_service",
+                                                   [BINDING_HTTP_REDIRECT, BINDING_HTTP_POST], "spsso",
+                                                   entity_id=sp.entity_id)
+    except Exception:
+        raise MessageRejected("the service provider has no single logout service") from None
+    if binding == BINDING_HTTP_REDIRECT:
+        http = server.apply_binding(binding, str(response), destination, incoming.relay_state or "",
+                                    response=True, sign=True, sigalg=SIG_RSA_SHA256)
+        location = dict(http["headers"])["Location"]
+        return LogoutAnswer(binding, location, None, None, name_id, sp.entity_id)
+    encoded = base64.b64encode(str(response).encode()).decode()
+    return LogoutAnswer(binding, None, destination, encoded, name_id, sp.entity_id)
+

@@ -1,0 +1,173 @@
+"""SAML 2.0 endpoints: metadata, Web Browser SSO and Single Logout. Thin views over idp.saml."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
+from saml2.metadata import entity_descriptor
+
+from idp import audit
+from idp.attributes import saml_attributes
+from idp.saml import sps, sso
+from idp.saml.guard import MessageRejected
+from idp.oidc.authorization import LOA2
+from idp.web.context import actor, current_identity, db_session, services
+
+bp = Blueprint("saml", __name__, url_prefix="/saml")
+
+PENDING_SECONDS = 15 * 60
+MAX_PENDING = 5
+
+
+def servers():
+    return current_app.extensions["idp.saml"]
+
+
+def _salt() -> bytes:
+    return hmac.new(services().settings.data_key.encode(), b"saml-persistent-nameid", hashlib.sha256).digest()
+
+
+def _refuse(reason: str, status: int = 400):
+    current_app.logger.info("SAML message refused: %s", reason)
+    return render_template("saml/error.html"), status
+
+
+@bp.get("/metadata")
+def metadata():
+    """The IdP's metadata (SAML Metadata §2.4.3): entityID, signing certificate, SSO and SLO endpoints."""
+    server = servers().get(signed_requests=False)
+    xml = str(entity_descriptor(server.config))
+    return current_app.response_class(xml, mimetype="application/samlmetadata+xml",
+                                      headers={"Cache-Control": "public, max-age=3600"})
+
+
+# --- Web Browser SSO (SAML Profiles §4.1) -------------------------------------------------------
+
+@bp.get("/sso/redirect")
+def sso_redirect():
+    return _start(BINDING_HTTP_REDIRECT, request.args)
+
+
+@bp.post("/sso/post")
+def sso_post():
+    return _start(BINDING_HTTP_POST, request.form)
+
+
+def _start(binding, params):
+    try:
+        incoming = sso.receive(binding, params, "AuthnRequest")
+        parsed = sso.parse_authn_request(servers(), db_session(), services().store, incoming)
+    except MessageRejected as e:
+        return _refuse(e.reason)
+    pending = dict(session.get("saml_pending") or {})
+    if len(pending) >= MAX_PENDING:
+        pending.pop(min(pending, key=lambda k: pending[k]["created"]))
+    pending_id = secrets.token_urlsafe(12)
+    pending[pending_id] = {
+        "sp": parsed.sp.entity_id, "request_id": parsed.request_id, "force_authn": parsed.force_authn,
+        "is_passive": parsed.is_passive, "require_loa2": parsed.require_loa2, "transient": parsed.transient,
+        "relay_state": parsed.relay_state, "response_args": _serialisable(parsed.response_args),
+        "created": time.time()}
+    session["saml_pending"] = pending
+    return _resume(pending_id)
+
+
+def _serialisable(args: dict) -> dict:
+    return {k: v for k, v in args.items() if k in ("in_response_to", "sp_entity_id", "destination", "binding")}
+
+
+@bp.get("/sso/continue/<pending_id>")
+def resume(pending_id):
+    return _resume(pending_id)
+
+
+def _resume(pending_id):
+    record = (session.get("saml_pending") or {}).get(pending_id)
+    if record is None or time.time() - record["created"] > PENDING_SECONDS:
+        return _refuse("no pending SAML request")
+    db = db_session()
+    sp = sps.find_saml(db, record["sp"])
+    if sp is None or not sp.enabled:
+        return _refuse("service provider disabled")
+    request_ = sso.AuthnRequest(sp=sp, request_id=record["request_id"], force_authn=record["force_authn"],
+                                is_passive=record["is_passive"], require_loa2=record["require_loa2"],
+                                transient=record["transient"], relay_state=record["relay_state"],
+                                response_args=record["response_args"])
+    here = url_for("saml.resume", pending_id=pending_id)
+    identity = current_identity()
+    fresh = session.get("signed_in_at", 0) > record["created"]
+    if identity is None or (request_.force_authn and not fresh):
+        if request_.is_passive:
+            return _answer_error(pending_id, request_, sso.NO_PASSIVE, "the user is not signed in")
+        return redirect(url_for("auth.login", next=here))
+    if request_.require_loa2 and session.get("acr") != LOA2:
+        if request_.is_passive:
+            return _answer_error(pending_id, request_, sso.NO_PASSIVE, "a second factor is required")
+        if not identity.has_totp:
+            return redirect(url_for("account.two_step", next=here))
+        session["mfa_pending"] = {"identity_id": identity.id, "at": time.time(), "next": here}
+        return redirect(url_for("auth.second_factor"))
+    destination, response, name_id = sso.authn_response(
+        servers(), request_, services().settings.issuer, _salt(), identity.id,
+        saml_attributes(identity, sp.allow_national_id), session.get("acr") == LOA2,
+        session.get("auth_time") or int(time.time()))
+    sessions = dict(session.get("saml_sessions") or {})
+    sessions[sp.entity_id] = {"name_id": name_id.text}
+    session["saml_sessions"] = sessions
+    audit.record(db, "saml.sso", actor(), identity.id, entity_id=sp.entity_id, acr=session.get("acr"))
+    db.commit()
+    _drop(pending_id)
+    return _post(destination, "SAMLResponse", response, request_.relay_state)
+
+
+def _answer_error(pending_id, request_, status, text):
+    destination, response = sso.error_response(servers(), request_, status, text)
+    _drop(pending_id)
+    return _post(destination, "SAMLResponse", response, request_.relay_state)
+
+
+def _drop(pending_id):
+    pending = dict(session.get("saml_pending") or {})
+    pending.pop(pending_id, None)
+    session["saml_pending"] = pending
+
+
+def _post(destination, field, message, relay_state):
+    """SAML Bindings §3.5: an auto-submitting form (a button without JavaScript) to the SP."""
+    return render_template("saml/post.html", destination=destination, field=field, message=message,
+                           relay_state=relay_state)
+
+
+# --- Single Logout (SAML Profiles §4.4) ----------------------------------------------------------
+
+@bp.get("/slo/redirect")
+def slo_redirect():
+    return _logout(BINDING_HTTP_REDIRECT, request.args)
+
+
+@bp.post("/slo/post")
+def slo_post():
+    return _logout(BINDING_HTTP_POST, request.form)
+
+
+def _logout(binding, params):
+    try:
+        incoming = sso.receive(binding, params, "LogoutRequest")
+        answer = sso.logout(servers(), db_session(), incoming)
+    except MessageRejected as e:
+        return _refuse(e.reason)
+    identity = current_identity()
+    record = (session.get("saml_sessions") or {}).get(answer.sp_entity_id)
+    if identity is not None and record is not None and hmac.compare_digest(
+            record["name_id"].encode(), (answer.name_id or "").encode()):
+        db = db_session()
+        audit.record(db, "saml.logout", actor(), identity.id, entity_id=answer.sp_entity_id)
+        db.commit()
+        session.end()
+    if answer.binding == BINDING_HTTP_REDIRECT:
+        return redirect(answer.url, 303)
+    return _post(answer.destination, "SAMLResponse", answer.saml_response, incoming.relay_state)
