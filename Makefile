@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-PORT   ?= 5000
 
 .PHONY: demo test bench install translations extract-messages system-deps clean
 
@@ -43,8 +42,7 @@ extract-messages: $(STAMP)
 
 demo: install
 	$(BIN)/idp db upgrade
-	$(BIN)/idp demo setup
-	$(BIN)/gunicorn --workers 1 --threads 8 --bind 127.0.0.1:$(PORT) --access-logfile - wsgi:app
+	$(BIN)/python -m relying_parties.demo
 
 test: SYSTEM_PACKAGES = xmlsec1 chromium
 test: install
