@@ -14,6 +14,7 @@ from idp.identity.birthdate import parse_birth_date
 from idp.identity.registry import DatabaseRegistry
 from idp.identity.sessions import SessionStore
 from idp.identity.throttle import LoginThrottle, account_for
+from idp.revocation import sign_out_everywhere
 
 
 @click.group("user")
@@ -101,7 +102,7 @@ def _set_status(who: str, status: str, action: str, as_json: bool):
         audit.admin_action(db, audit.CLI, identity.id, action)
         db.commit()
         if status == "locked":
-            SessionStore.from_settings(s.store, s.settings).revoke_all(identity.id)
+            sign_out_everywhere(SessionStore.from_settings(s.store, s.settings), identity.id)
         else:
             LoginThrottle(s.store, s.settings).unlock(account_for(identity.id, ""))
         emit({"username": identity.username, "status": status}, as_json,

@@ -54,7 +54,9 @@ def set_new_password(identity: Identity, new_password: str) -> None:
 
 
 def after_new_password(identity: Identity, sessions: SessionStore, mailer: Mailer) -> int:
-    """Once the new password is committed: end every session of the identity, tell its owner."""
-    ended = sessions.revoke_all(identity.id)
+    """Once the new password is committed: end every session and token of the identity, tell its owner."""
+    from idp.revocation import sign_out_everywhere
+
+    ended = sign_out_everywhere(sessions, identity.id)
     mailer.send(identity.email, *emails.password_changed())
     return ended

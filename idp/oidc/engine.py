@@ -105,6 +105,8 @@ class StoreAuthorizationState(AuthorizationState):
         record["family"] = secrets.token_urlsafe(16)
         self.authorization_codes[code] = record
         self.store.sadd(f"oidc:sub-families:{subject_identifier}", record["family"], self.family_ttl)
+        user_id = self.get_user_id_for_subject_identifier(subject_identifier)
+        self.store.sadd(f"oidc:user-families:{user_id}", record["family"], self.family_ttl)
         return code
 
     def exchange_code_for_token(self, authorization_code):
@@ -190,6 +192,18 @@ class StoreAuthorizationState(AuthorizationState):
         for family in self.store.smembers(index):
             self.revoke_family(family)
         self.store.delete(index)
+
+
+def revoke_identity_tokens(store: Store, user_id) -> None:
+    """Revoke every token of one identity, at every client: after a password reset, "sign out of
+    all devices", or an administrator's lock."""
+    index = f"oidc:user-families:{user_id}"
+    for family in store.smembers(index):
+        keys = store.smembers(f"oidc:family:{family}")
+        if keys:
+            store.delete(*keys)
+        store.delete(f"oidc:family:{family}")
+    store.delete(index)
 
 
 class LoopbackProviderConfiguration(ProviderConfigurationResponse):

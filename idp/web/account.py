@@ -13,6 +13,7 @@ from idp.errors import ValidationError
 from idp.identity import accounts, contact, emails, mfa, totp
 from idp.models import AuditEvent
 from idp.oidc import consent
+from idp.revocation import sign_out_everywhere
 from idp.web.context import (actor, current_identity, db_session, login_required, recent_auth_required,
                              services, session_store)
 from idp.web.forms import ChangePasswordForm, ConfirmForm, EmailForm, OtpForm, PasswordForm
@@ -91,7 +92,7 @@ def change_password():
         else:
             audit.password_changed(db, actor(), identity.id, via="account")
             db.commit()
-            session_store().revoke_all(identity.id, keep=session.sid)
+            sign_out_everywhere(session_store(), identity.id, keep_session=session.sid)
             services().mailer.send(identity.email, *emails.password_changed())
             return _done(_("Your password was changed. Your other sessions were signed out."))
     return render_template("account/password.html", form=form), 400 if form.errors else 200

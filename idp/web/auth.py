@@ -11,6 +11,7 @@ from idp import audit
 from idp.errors import Throttled
 from idp.identity import accounts, mfa
 from idp.identity.throttle import LoginThrottle, account_for
+from idp.revocation import sign_out_everywhere
 from idp.web.context import actor, current_identity, db_session, services, session_store, sign_in
 from idp.web.forms import ConfirmForm, LoginForm, OtpForm
 from idp.web.i18n import safe_next
@@ -134,7 +135,7 @@ def logout():
         db = db_session()
         everywhere = request.form.get("everywhere") == "1"
         if everywhere:
-            session_store().revoke_all(identity.id)
+            sign_out_everywhere(session_store(), identity.id)
         audit.signed_out(db, actor(), identity.id, everywhere=everywhere)
         db.commit()
     session.end()

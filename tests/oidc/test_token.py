@@ -235,3 +235,20 @@ def test_a_symmetric_or_malformed_assertion_is_refused(web, client, rps, signed_
         response = rps.exchange(client, rp, code, verifier, client_id=rp.client_id,
                                 client_assertion_type=ASSERTION_TYPE, client_assertion=bad)
         assert response.status_code == 401
+
+
+def test_sign_out_everywhere_revokes_tokens_at_every_client(web, client, rps, signed_in):
+    rp = rps.register()
+    code, verifier, _ = rps.sign_in_and_authorize(web, rp, signed_in)
+    tokens = rps.exchange(client, rp, code, verifier).json
+    web.logout(everywhere=True)
+    assert userinfo(client, tokens["access_token"]).status_code == 401
+    assert refresh(client, rp, tokens["refresh_token"]).status_code == 400
+
+
+def test_locking_an_identity_revokes_its_tokens(web, client, rps, signed_in, runner):
+    rp = rps.register()
+    code, verifier, _ = rps.sign_in_and_authorize(web, rp, signed_in)
+    tokens = rps.exchange(client, rp, code, verifier).json
+    assert runner.invoke(args=["idp", "user", "lock", signed_in.username]).exit_code == 0
+    assert refresh(client, rp, tokens["refresh_token"]).status_code == 400

@@ -1,0 +1,16 @@
+"""Ending everything an identity has open: its sessions here and its tokens at every relying party.
+
+Used when a password is changed or reset, on "sign out of all devices", and when an administrator
+locks the identity (NIST SP 800-63B §6.1.2.3: revoke on compromise).
+"""
+from __future__ import annotations
+
+from idp.identity.sessions import SessionStore
+from idp.oidc.engine import revoke_identity_tokens
+
+
+def sign_out_everywhere(sessions: SessionStore, identity_id: int, keep_session: str | None = None) -> int:
+    """End every session of the identity but `keep_session`, and revoke all its OIDC tokens."""
+    ended = sessions.revoke_all(identity_id, keep=keep_session)
+    revoke_identity_tokens(sessions.store, str(identity_id))
+    return ended
