@@ -144,24 +144,30 @@ def _drop_pending(pending_id):
     session["oidc_pending"] = pending
 
 
-def _resume(pending_id):
+def _load(pending_id):
+    """(record, checked request, None) for a live pending request, else (None, None, a response)."""
     record = _pending(pending_id)
     if record is None:
-        return _error_page("no pending authorization request")
+        return None, None, _error_page("no pending authorization request")
     try:
-        checked = authorization.check(record["params"], provider().clients)
+        return record, authorization.check(record["params"], provider().clients), None
     except ErrorPage as e:
-        return _error_page(str(e))
+        return None, None, _error_page(str(e))
     except ErrorRedirect as e:
         _drop_pending(pending_id)
-        return _error_redirect(e)
+        return None, None, _error_redirect(e)
+
+
+def _refuse(pending_id, checked, error, description):
+    _drop_pending(pending_id)
+    return _error_redirect(ErrorRedirect(error, description, checked.params["redirect_uri"],
+                                         checked.params.get("state")))
+
+
+def _authentication_gate(pending_id, checked, record):
+    """None when this session may answer the request; else the step that gets it there (sign-in,
+    a fresh sign-in for prompt=login or max_age, the second factor for LoA 2) or the error."""
     here = url_for("oidc.resume", pending_id=pending_id)
-    redirect_uri, state = checked.params["redirect_uri"], checked.params.get("state")
-
-    def refuse(error, description):
-        _drop_pending(pending_id)
-        return _error_redirect(ErrorRedirect(error, description, redirect_uri, state))
-
     identity = current_identity()
     auth_time = session.get("auth_time", 0)
     fresh_needed = "login" in checked.prompt or (
@@ -169,20 +175,30 @@ def _resume(pending_id):
     signed_in_after_request = session.get("signed_in_at", 0) > record["created"]
     if identity is None or (fresh_needed and not signed_in_after_request):
         if "none" in checked.prompt:
-            return refuse("login_required", "the user is not signed in")
-        return redirect(url_for("auth.login", next=here, login_hint=checked.login_hint, fresh=1))
+            return _refuse(pending_id, checked, "login_required", "the user is not signed in")
+        return redirect(url_for("auth.login", next=here, login_hint=checked.login_hint))
     if checked.require_loa2 and session.get("acr") != LOA2:
         if "none" in checked.prompt:
-            return refuse("interaction_required", "a second factor is required")
+            return _refuse(pending_id, checked, "interaction_required", "a second factor is required")
         if not identity.has_totp:
             return redirect(url_for("account.two_step", next=here))
         session["mfa_pending"] = {"identity_id": identity.id, "at": time.time(), "next": here}
         return redirect(url_for("auth.second_factor"))
-    db = db_session()
+    return None
+
+
+def _resume(pending_id):
+    record, checked, failed = _load(pending_id)
+    if failed is not None:
+        return failed
+    gate = _authentication_gate(pending_id, checked, record)
+    if gate is not None:
+        return gate
+    identity, db = current_identity(), db_session()
     rp = clients.find_oidc(db, checked.client["client_id"])
     if "consent" in checked.prompt or not consent.covers(db, identity.id, rp.id, checked.scopes):
         if "none" in checked.prompt:
-            return refuse("consent_required", "the user has not consented")
+            return _refuse(pending_id, checked, "consent_required", "the user has not consented")
         claims = sorted({c for s in checked.scopes for c in CLAIMS_BY_SCOPE.get(s, [])})
         return render_template("oidc/consent.html", rp=rp, scopes=checked.scopes, claims=claims,
                                form=ConfirmForm(), pending_id=pending_id)
@@ -204,18 +220,21 @@ def _issue_code(pending_id, checked, identity, rp):
 
 @bp.post("/oidc/consent/<pending_id>")
 def give_consent(pending_id):
-    record, identity = _pending(pending_id), current_identity()
-    if record is None or identity is None or not ConfirmForm().validate_on_submit():
-        return _error_page("consent without a pending request")
-    checked = authorization.check(record["params"], provider().clients)
-    db = db_session()
+    if not ConfirmForm().validate_on_submit():
+        return _error_page("consent without a valid form")
+    record, checked, failed = _load(pending_id)
+    if failed is not None:
+        return failed
+    # The same sign-in, freshness and assurance checks as before the consent page was shown.
+    gate = _authentication_gate(pending_id, checked, record)
+    if gate is not None:
+        return gate
+    identity, db = current_identity(), db_session()
     rp = clients.find_oidc(db, checked.client["client_id"])
     if request.form.get("decision") != "allow":
         audit.record(db, "oidc.consent_denied", actor(), identity.id, client_id=rp.client_id)
         db.commit()
-        _drop_pending(pending_id)
-        return _error_redirect(ErrorRedirect("access_denied", "the user declined",
-                                             checked.params["redirect_uri"], checked.params.get("state")))
+        return _refuse(pending_id, checked, "access_denied", "the user declined")
     consent.grant(db, identity.id, rp.id, checked.scopes)
     audit.record(db, "oidc.consent_given", actor(), identity.id, client_id=rp.client_id,
                  scopes=list(checked.scopes))

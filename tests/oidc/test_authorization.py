@@ -188,3 +188,44 @@ def test_ui_locales_picks_the_language(web, rps):
     response = get(web, params)
     html = web.get(response.location).get_data(as_text=True)
     assert '<html lang="en" dir="ltr">' in html
+
+
+def _consent_action(page):
+    import re
+    return re.search(r'action="(/oidc/consent/[^"]+)"', page).group(1)
+
+
+def test_consent_post_cannot_skip_the_second_factor(web, rps, people, identities):
+    """A password-only session must not get a code for a LoA 2 client by posting consent directly."""
+    from tests.conftest import csrf_token
+    made = identities.make(people["citizen"])
+    client = rps.register()
+    web.login(made.username, made.password)
+    params, _ = rps.authorize_params(client)
+    page = get(web, params).get_data(as_text=True)           # a consent page for a LoA 1 request
+    pending = _consent_action(page)
+    params2, _ = rps.authorize_params(client, acr_values="urn:idp:loa:2")
+    response = get(web, params2)
+    assert "/account/two-step" in response.location
+    pending2 = response.location.split("next=")[1].replace("%2F", "/").split("/continue/")[1]
+    response = web.client.post(f"/oidc/consent/{pending2}", data={"csrf_token": csrf_token(page),
+                                                                  "decision": "allow"})
+    assert response.status_code == 302 and "/account/two-step" in response.location
+    assert pending  # the LoA 1 request itself stays answerable
+
+
+def test_consent_post_cannot_skip_a_fresh_sign_in(web, rps, people, identities):
+    from tests.conftest import csrf_token
+    made = identities.make(people["citizen"])
+    client = rps.register()
+    web.login(made.username, made.password)
+    with web.client.session_transaction() as session:
+        session["auth_time"] -= 600
+    params, _ = rps.authorize_params(client, max_age="60")
+    response = get(web, params)
+    assert "/login" in response.location
+    pending = response.location.split("next=")[1].replace("%2F", "/").split("/continue/")[1].split("&")[0]
+    page = web.get("/login").get_data(as_text=True)
+    response = web.client.post(f"/oidc/consent/{pending}", data={"csrf_token": csrf_token(page),
+                                                                 "decision": "allow"})
+    assert response.status_code == 302 and "/login" in response.location
