@@ -39,16 +39,22 @@ class SessionStore:
             return None
         return record
 
-    def save(self, sid: str, data: dict, created: float) -> None:
+    def save(self, sid: str, data: dict, created: float, new: bool = True) -> bool:
+        """Write the session; an existing one only while it still exists, so a request that was
+        in flight when the session was revoked cannot bring it back. False when not written."""
         now = self.clock()
         ttl = min(self.idle_seconds, self.absolute_seconds - (now - created))
         if ttl <= 0:
-            return
-        record = {"created": created, "seen": now, "data": data}
-        self.store.set(f"session:{sid}", json.dumps(record).encode(), int(ttl) + 1)
+            return False
+        record = json.dumps({"created": created, "seen": now, "data": data}).encode()
+        if new:
+            self.store.set(f"session:{sid}", record, int(ttl) + 1)
+        elif not self.store.replace(f"session:{sid}", record, int(ttl) + 1):
+            return False
         identity_id = data.get("identity_id")
         if identity_id is not None:
             self.store.sadd(f"identity-sessions:{identity_id}", sid, self.absolute_seconds)
+        return True
 
     def delete(self, sid: str, identity_id: int | None = None) -> None:
         self.store.delete(f"session:{sid}")

@@ -107,6 +107,8 @@ class StoreAuthorizationState(AuthorizationState):
         self.store.sadd(f"oidc:sub-families:{subject_identifier}", record["family"], self.family_ttl)
         user_id = self.get_user_id_for_subject_identifier(subject_identifier)
         self.store.sadd(f"oidc:user-families:{user_id}", record["family"], self.family_ttl)
+        client_id = authorization_request["client_id"]
+        self.store.sadd(f"oidc:client-user-families:{client_id}:{user_id}", record["family"], self.family_ttl)
         return code
 
     def exchange_code_for_token(self, authorization_code):
@@ -121,6 +123,8 @@ class StoreAuthorizationState(AuthorizationState):
             raise InvalidAuthorizationCode("code already used; tokens issued from it are revoked")
         if record["exp"] < int(time.time()):
             raise InvalidAuthorizationCode("code expired")
+        if family_revoked(self.store, record["family"]):
+            raise InvalidAuthorizationCode("the tokens of this sign-in were revoked")
         return self._issue_access_token(record["sub"], record[self.KEY_AUTHORIZATION_REQUEST],
                                         record["granted_scope"], record["family"])
 
@@ -166,6 +170,8 @@ class StoreAuthorizationState(AuthorizationState):
             raise InvalidRefreshToken("refresh token reused; its family is revoked")
         if record["exp"] < int(time.time()):
             raise InvalidRefreshToken("refresh token expired")
+        if family_revoked(self.store, record["family"]):
+            raise InvalidRefreshToken("refresh token revoked")
         granted = record["granted_scope"]
         if scope and not set(scope) <= set(granted.split()):
             raise InvalidScope("requested scope exceeds the granted scope")
@@ -181,29 +187,40 @@ class StoreAuthorizationState(AuthorizationState):
         self.store.sadd(f"oidc:family:{family}", store_key, self.family_ttl)
 
     def revoke_family(self, family: str) -> None:
-        keys = self.store.smembers(f"oidc:family:{family}")
-        if keys:
-            self.store.delete(*keys)
-        self.store.delete(f"oidc:family:{family}")
+        revoke_family(self.store, family, self.family_ttl)
 
     def delete_state_for_subject_identifier(self, subject_identifier):
         """Revoke every token issued to this subject (pyop scans all tokens; we keep an index)."""
-        index = f"oidc:sub-families:{subject_identifier}"
-        for family in self.store.smembers(index):
-            self.revoke_family(family)
-        self.store.delete(index)
+        revoke_index(self.store, f"oidc:sub-families:{subject_identifier}")
+
+
+FAMILY_MARK_SECONDS = 48 * 3600  # longer than any refresh-token family lives
+
+
+def revoke_family(store: Store, family: str, ttl: int = FAMILY_MARK_SECONDS) -> None:
+    """Delete a sign-in's tokens and mark the family revoked, so a code or refresh token that was
+    in flight cannot mint new ones afterwards."""
+    store.set(f"oidc:family-revoked:{family}", b"1", max(ttl, FAMILY_MARK_SECONDS))
+    keys = store.smembers(f"oidc:family:{family}")
+    if keys:
+        store.delete(*keys)
+    store.delete(f"oidc:family:{family}")
+
+
+def family_revoked(store: Store, family: str) -> bool:
+    return store.get(f"oidc:family-revoked:{family}") is not None
+
+
+def revoke_index(store: Store, index: str) -> None:
+    for family in store.smembers(index):
+        revoke_family(store, family)
+    store.delete(index)
 
 
 def revoke_identity_tokens(store: Store, user_id) -> None:
     """Revoke every token of one identity, at every client: after a password reset, "sign out of
     all devices", or an administrator's lock."""
-    index = f"oidc:user-families:{user_id}"
-    for family in store.smembers(index):
-        keys = store.smembers(f"oidc:family:{family}")
-        if keys:
-            store.delete(*keys)
-        store.delete(f"oidc:family:{family}")
-    store.delete(index)
+    revoke_index(store, f"oidc:user-families:{user_id}")
 
 
 class LoopbackProviderConfiguration(ProviderConfigurationResponse):
@@ -239,11 +256,9 @@ class NationalProvider(Provider):
         self.client_authenticator = client_authenticator
 
     def revoke_for(self, user_id: str, client_id: str) -> None:
-        """Revoke the tokens one identity gave one client (consent withdrawn)."""
-        client = self.clients.get(client_id) if client_id in self.clients else None
-        for redirect_uri in (client or {}).get("redirect_uris", []):
-            sub = self._create_subject_identifier(user_id, client_id, redirect_uri)
-            self.authz_state.delete_state_for_subject_identifier(sub)
+        """Revoke the tokens one identity gave one client (consent withdrawn, RP-initiated logout);
+        other clients' tokens stay, even where they share a subject identifier."""
+        revoke_index(self.authz_state.store, f"oidc:client-user-families:{client_id}:{user_id}")
 
     # --- signing (1) ---------------------------------------------------------------------------
 

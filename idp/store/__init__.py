@@ -21,6 +21,9 @@ class Store(Protocol):
     def add(self, key: str, value: bytes, ttl: int) -> bool:
         """Set only if absent; True when this call set it (first use wins)."""
 
+    def replace(self, key: str, value: bytes, ttl: int) -> bool:
+        """Set only if present; False when the key is gone (revoked records must stay gone)."""
+
     def pop(self, key: str) -> bytes | None:
         """Get and delete in one step, so a single-use value is used at most once."""
 

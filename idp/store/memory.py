@@ -37,6 +37,13 @@ class MemoryStore:
             self._data[key] = (bytes(value), self._clock() + ttl)
             return True
 
+    def replace(self, key, value, ttl):
+        with self._lock:
+            if self._live(key) is None:
+                return False
+            self._data[key] = (bytes(value), self._clock() + ttl)
+            return True
+
     def pop(self, key):
         with self._lock:
             value = self._live(key)

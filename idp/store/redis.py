@@ -44,6 +44,10 @@ class RedisStore:
         return bool(self.client.set(self._k(key), value, ex=max(1, int(ttl)), nx=True))
 
     @_translate_errors
+    def replace(self, key, value, ttl):
+        return bool(self.client.set(self._k(key), value, ex=max(1, int(ttl)), xx=True))
+
+    @_translate_errors
     def pop(self, key):
         return self.client.getdel(self._k(key))
 

@@ -372,8 +372,13 @@ def _finish_logout():
         db = db_session()
         audit.record(db, "oidc.logout", actor(), identity.id, client_id=request_.get("client_id"))
         db.commit()
-    if request_.get("sub"):
-        provider().authz_state.delete_state_for_subject_identifier(request_["sub"])
+    if request_.get("sub") and request_.get("client_id"):
+        try:
+            user_id = provider().authz_state.get_user_id_for_subject_identifier(request_["sub"])
+        except (KeyError, ValueError):
+            user_id = None
+        if user_id is not None:
+            provider().revoke_for(user_id, request_["client_id"])
     session.end()
     target = request_.get("target")
     if target:

@@ -72,9 +72,12 @@ class StoreSessionInterface(SessionInterface):
             if not session.new or session.modified:
                 response.delete_cookie(name, **{k: v for k, v in cookie.items() if k != "samesite"})
             return
-        if session.sid is None:
+        new = session.sid is None
+        if new:
             session.sid = new_session_id()
         # Saved on every request: the idle timeout counts from the last one.
-        self.sessions.save(session.sid, dict(session), session.created)
+        if not self.sessions.save(session.sid, dict(session), session.created, new=new):
+            response.delete_cookie(name, **{k: v for k, v in cookie.items() if k != "samesite"})
+            return
         response.set_cookie(name, session.sid, **cookie)
         response.vary.add("Cookie")

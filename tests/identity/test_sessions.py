@@ -39,3 +39,14 @@ def test_revoke_all_keeps_the_one_asked():
     assert sessions.load("a") is None and sessions.load("b") is not None
     assert sessions.load("other") is not None
     assert sessions.count(7) == 1
+
+
+def test_a_revoked_session_cannot_be_written_back():
+    """A request that loaded the session before revocation must not resurrect it when it ends."""
+    now = [0.0]
+    sessions = make(now)
+    sessions.save("a", {"identity_id": 7}, created=0.0)
+    in_flight = sessions.load("a")
+    sessions.revoke_all(7)
+    assert sessions.save("a", in_flight["data"], created=0.0, new=False) is False
+    assert sessions.load("a") is None and sessions.count(7) == 0

@@ -252,3 +252,26 @@ def test_locking_an_identity_revokes_its_tokens(web, client, rps, signed_in, run
     tokens = rps.exchange(client, rp, code, verifier).json
     assert runner.invoke(args=["idp", "user", "lock", signed_in.username]).exit_code == 0
     assert refresh(client, rp, tokens["refresh_token"]).status_code == 400
+
+
+def test_withdrawing_consent_leaves_other_portals_tokens(web, client, rps, signed_in, db):
+    """Two portals on one host share a pairwise subject; revoking one must not revoke the other."""
+    from idp.models import Consent
+    a = rps.register(name="A", subject_type="public")
+    b = rps.register(name="B", subject_type="public")
+    code_a, verifier_a, _ = rps.sign_in_and_authorize(web, a, signed_in)
+    tokens_a = rps.exchange(client, a, code_a, verifier_a).json
+    code_b, verifier_b, _ = rps.sign_in_and_authorize(web, b, signed_in)
+    tokens_b = rps.exchange(client, b, code_b, verifier_b).json
+    consent_a = db.query(Consent).filter(Consent.relying_party.has(name="A")).one()
+    web.submit(f"/account/services/{consent_a.relying_party_id}/disconnect", {}, page="/account")
+    assert userinfo(client, tokens_a["access_token"]).status_code == 401
+    assert userinfo(client, tokens_b["access_token"]).status_code == 200
+
+
+def test_a_code_in_flight_cannot_outlive_a_revocation(web, client, rps, signed_in):
+    rp = rps.register()
+    code, verifier, _ = rps.sign_in_and_authorize(web, rp, signed_in)
+    web.logout(everywhere=True)                       # before the portal exchanged the code
+    response = rps.exchange(client, rp, code, verifier)
+    assert response.status_code == 400 and response.json["error"] == "invalid_grant"

@@ -53,3 +53,9 @@ def test_redis_unreachable_raises_store_unavailable():
 
     with pytest.raises(StoreUnavailable):
         RedisStore.from_url("redis://127.0.0.1:1/0").get("k")
+
+
+def test_replace_only_while_present(store):
+    assert store.replace("gone", b"x", 60) is False and store.get("gone") is None
+    store.set("here", b"1", 60)
+    assert store.replace("here", b"2", 60) is True and store.get("here") == b"2"
