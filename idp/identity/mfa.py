@@ -6,6 +6,7 @@ replaced when new ones are made or the second factor is reset.
 from __future__ import annotations
 
 from cryptography.fernet import Fernet
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from idp.errors import N_, ValidationError
@@ -60,7 +61,10 @@ def verify(session: Session, store: Store, fernet: Fernet, identity: Identity, c
         return None
     for recovery in identity.recovery_codes:
         if recovery.used_at is None and totp.recovery_code_matches(recovery.code_hash, normalised):
-            recovery.used_at = utcnow()
-            session.flush()
-            return "recovery"
+            # A conditional update: of two concurrent uses of one code, only one wins.
+            used = session.execute(update(RecoveryCode)
+                                   .where(RecoveryCode.id == recovery.id, RecoveryCode.used_at.is_(None))
+                                   .values(used_at=utcnow()).execution_options(synchronize_session=False))
+            session.refresh(recovery)
+            return "recovery" if used.rowcount == 1 else None
     return None

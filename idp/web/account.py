@@ -9,14 +9,16 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from idp import audit
-from idp.errors import ValidationError
+from idp.errors import Throttled, ValidationError
 from idp.identity import accounts, contact, emails, mfa, totp
+from idp.identity.throttle import LoginThrottle, account_for
 from idp.models import AuditEvent
 from idp.oidc import consent
 from idp.revocation import sign_out_everywhere
 from idp.web.context import (actor, current_identity, db_session, login_required, recent_auth_required,
                              services, session_store)
 from idp.web.forms import ChangePasswordForm, ConfirmForm, EmailForm, OtpForm, PasswordForm
+from idp.web.auth import throttled_message
 from idp.web.i18n import safe_next, translate
 from idp.web.registration import issue_email_token, send_email_link
 
@@ -63,14 +65,21 @@ def reauth():
     identity, form = current_identity(), PasswordForm()
     next_url = safe_next(request.args.get("next"))
     if form.validate_on_submit():
-        db = db_session()
-        password_ok = accounts.authenticate(db, identity.username, form.password.data) is identity
-        otp_ok = not identity.has_totp or mfa.verify(db, services().store, services().fernet, identity,
-                                                     form.otp.data or "") is not None
-        db.commit()
+        db, throttle = db_session(), _throttle()
+        account = account_for(identity.id, "")
+        try:  # the same counters as sign-in: a stolen session gives no free guesses
+            throttle.check(account, request.remote_addr or "")
+        except Throttled as e:
+            return render_template("account/reauth.html", form=form, identity=identity, next=next_url,
+                                   error=throttled_message(e)), 429
+        password_ok = accounts.check_password(identity, form.password.data) is identity
+        otp_ok = password_ok and (not identity.has_totp or mfa.verify(
+            db, services().store, services().fernet, identity, form.otp.data or "") is not None)
         if password_ok and otp_ok:
+            db.commit()
             session["auth_time"] = int(time.time())
             return redirect(next_url)
+        throttle.record_failure(account, request.remote_addr or "")
         audit.sign_in_failed(db, actor(), identity.id, "reauthentication")
         db.commit()
         return render_template("account/reauth.html", form=form, identity=identity, next=next_url,
@@ -79,15 +88,26 @@ def reauth():
         400 if form.errors else 200
 
 
+def _throttle() -> LoginThrottle:
+    return LoginThrottle(services().store, services().settings)
+
+
 @bp.route("/password", methods=["GET", "POST"])
 @recent_auth_required
 def change_password():
     identity, form = current_identity(), ChangePasswordForm()
     if form.validate_on_submit():
-        db = db_session()
+        db, throttle = db_session(), _throttle()
+        account = account_for(identity.id, "")
+        try:
+            throttle.check(account, request.remote_addr or "")
+        except Throttled as e:
+            return render_template("account/password.html", form=form, error=throttled_message(e)), 429
         try:
             accounts.change_password(identity, form.current_password.data, form.new_password.data)
         except ValidationError as e:
+            if e.field == "current_password":
+                throttle.record_failure(account, request.remote_addr or "")
             getattr(form, e.field).errors.append(translate(e.message))
         else:
             audit.password_changed(db, actor(), identity.id, via="account")
@@ -141,8 +161,6 @@ def two_step():
             audit.totp_enabled(db, actor(), identity.id)
             db.commit()
             session.pop("totp_enrolment", None)
-            # Password just confirmed and the new factor just proven: this session is now at LoA 2.
-            session.update(amr=["pwd", "otp"], acr="urn:idp:loa:2")
             services().mailer.send(identity.email, *emails.second_factor_changed(enabled=True))
             return render_template("account/recovery_codes.html", codes=codes, next=next_url)
     # A fixed issuer name: the authenticator app keeps it, whatever language the page was in.

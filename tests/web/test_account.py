@@ -110,3 +110,12 @@ def test_connected_services_can_be_disconnected(web, client, rps, people, identi
     assert db.query(Consent).count() == 0
     info = client.get("/oidc/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert info.status_code == 401
+
+
+def test_confirming_the_password_is_throttled_like_sign_in(web, app, people, identities):
+    made = identities.make(people["citizen"])
+    web.login(made.username, made.password)
+    statuses = [web.submit("/account/confirm", {"password": "Wrong-Password-Entirely-42"}).status_code
+                for _ in range(app.extensions["idp"].settings.login_delay_after + 1)]
+    assert statuses[-1] == 429
+    assert web.submit("/account/confirm", {"password": made.password}).status_code == 429
