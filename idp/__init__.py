@@ -36,6 +36,9 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     )
     app.config.update(flask_keys)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # pyop and oic log authorization codes and tokens at INFO and DEBUG: never let them through.
+    for noisy in ("pyop", "oic", "saml2"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
     services = Services.from_settings(settings, store=store)
     app.extensions["idp"] = services

@@ -25,8 +25,8 @@ class Attribute:
 
 ATTRIBUTES = (
     Attribute("national_id", "national_id", "national_id", "nationalId", restricted=True),
-    Attribute("id_type", "id_type", "national_id", "idType"),
-    Attribute("nationality", "nationality", "national_id", "nationality"),
+    Attribute("id_type", "id_type", "national_id", "idType", restricted=True),
+    Attribute("nationality", "nationality", "national_id", "nationality", restricted=True),
     Attribute("name_ar", "name#ar", "profile", "nameAr"),
     Attribute("name_en", "name#en", "profile", "nameEn"),
     Attribute("name", "name", "profile", None),

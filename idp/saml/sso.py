@@ -27,7 +27,8 @@ LOA2_CLASS = "urn:idp:loa:2"
 SECOND_FACTOR_CLASSES = {LOA2_CLASS, "https://refeds.org/profile/mfa",
                          "urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken",
                          "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorContract"}
-REPLAY_SECONDS = 15 * 60
+# pysaml2 accepts an IssueInstant up to a day away: remember request IDs at least that long.
+REPLAY_SECONDS = 25 * 3600
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,9 +87,7 @@ def parse_authn_request(servers: SamlServers, session, store: Store, incoming: I
     if parsed is None or parsed.message is None:
         raise MessageRejected("request not accepted")
     message = parsed.message
-    if not store.add(f"saml:request-id:{hashlib.sha256((sp.entity_id + message.id).encode()).hexdigest()}",
-                     b"1", REPLAY_SECONDS):
-        raise MessageRejected("request replayed")
+    _refuse_replay(store, sp, message.id)
     response_args = _response_args(server, message, sp)
     requested = set()
     if message.requested_authn_context is not None:
@@ -102,6 +101,13 @@ def parse_authn_request(servers: SamlServers, session, store: Store, incoming: I
         require_loa2=sp.require_loa2 or bool(requested & SECOND_FACTOR_CLASSES),
         transient=bool(policy is not None and policy.format == NAMEID_FORMAT_TRANSIENT),
         relay_state=incoming.relay_state, response_args=response_args)
+
+
+def _refuse_replay(store: Store, sp, message_id: str) -> None:
+    """A request ID works once (SAML Profiles §4.1.4.5 for AuthnRequests; the same for logout)."""
+    key = f"saml:request-id:{hashlib.sha256((sp.entity_id + '|' + message_id).encode()).hexdigest()}"
+    if not store.add(key, b"1", REPLAY_SECONDS):
+        raise MessageRejected("request replayed")
 
 
 def _known_sp(session, incoming: Incoming):
@@ -184,7 +190,7 @@ class LogoutAnswer:
     sp_entity_id: str
 
 
-def logout(servers: SamlServers, session, incoming: Incoming) -> LogoutAnswer:
+def logout(servers: SamlServers, session, store: Store, incoming: Incoming) -> LogoutAnswer:
     """Verify an SP's LogoutRequest and prepare its signed LogoutResponse (SAML Profiles §4.4)."""
     sp = _known_sp(session, incoming)
     server = servers.get(signed_requests=sp.require_signed_requests or incoming.signed)
@@ -196,6 +202,7 @@ def logout(servers: SamlServers, session, incoming: Incoming) -> LogoutAnswer:
     if parsed is None or parsed.message is None:
         raise MessageRejected("logout request not accepted")
     message = parsed.message
+    _refuse_replay(store, sp, message.id)
     name_id = message.name_id.text if message.name_id is not None else None
     response = server.create_logout_response(message, [BINDING_HTTP_REDIRECT, BINDING_HTTP_POST],
                                              sign=True, sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256)

@@ -157,7 +157,7 @@ def slo_post():
 def _logout(binding, params):
     try:
         incoming = sso.receive(binding, params, "LogoutRequest")
-        answer = sso.logout(servers(), db_session(), incoming)
+        answer = sso.logout(servers(), db_session(), services().store, incoming)
     except MessageRejected as e:
         return _refuse(e.reason)
     identity = current_identity()

@@ -56,7 +56,6 @@ def test_signed_request_sign_in_and_signed_response(web, saml_sp, people, identi
     person = people["citizen"]
     assert attributes[PREFIX + "nameAr"] == [person.name_ar]
     assert attributes[PREFIX + "nameEn"] == [person.name_en]
-    assert attributes[PREFIX + "idType"] == ["citizen"]
     assert attributes[PREFIX + "birthDate"] == ["1990-03-15"]
     assert attributes[PREFIX + "email"] == [made.email]
     assert PREFIX + "nationalId" not in attributes
@@ -74,6 +73,7 @@ def test_national_id_only_to_allowed_sps(web, saml_sp, people, identities):
     form, _ = follow_to_form(web, sp.login_url(), made)
     attributes = sp.accept(form["SAMLResponse"], sp.last_request_id).get_attributes()
     assert attributes[PREFIX + "nationalId"] == [people["citizen"].national_id]
+    assert attributes[PREFIX + "idType"] == ["citizen"] and attributes[PREFIX + "nationality"] == ["SAU"]
 
 
 def test_encrypted_assertion_when_the_sp_has_an_encryption_key(web, saml_sp, people, identities):

@@ -85,3 +85,23 @@ def test_xxe_over_post(web, saml_keys):
 def test_no_saml_request(web, saml_keys):
     assert web.get("/saml/sso/redirect").status_code == 400
     assert web.client.post("/saml/slo/post", data={}).status_code == 400
+
+
+def test_a_logout_request_works_once(web, saml_sp, people, identities):
+    from tests.saml.test_sso import follow_to_form
+    made = identities.make(people["citizen"])
+    sp = saml_sp()
+    form, _ = follow_to_form(web, sp.login_url(), made)
+    name_id = sp.accept(form["SAMLResponse"], sp.last_request_id).get_nameid()
+    url = local(sp.logout_url(name_id))
+    assert web.get(url).status_code == 303
+    assert web.get(url).status_code == 400
+
+
+def test_id_type_and_nationality_only_to_allowed_sps(web, saml_sp, people, identities):
+    from tests.saml.test_sso import follow_to_form
+    made = identities.make(people["citizen"])
+    sp = saml_sp()
+    form, _ = follow_to_form(web, sp.login_url(), made)
+    attributes = sp.accept(form["SAMLResponse"], sp.last_request_id).get_attributes()
+    assert not {"urn:nsso:attribute:idType", "urn:nsso:attribute:nationality"} & set(attributes)
