@@ -2,6 +2,7 @@
 username, password and contact details → a link to confirm the email → an active identity."""
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 from flask import Blueprint, redirect, render_template, session, url_for
@@ -111,8 +112,17 @@ def credentials():
 
 def issue_email_token(identity, email=None) -> str:
     hours = services().settings.email_verification_hours
+    # The password's timestamp rides along: a link issued before a password change or reset
+    # (perhaps by an intruder changing the email) stops working with it.
     return tokens.issue(services().store, EMAIL_PURPOSE,
-                        {"identity_id": identity.id, "email": email or identity.email}, hours * 3600)
+                        {"identity_id": identity.id, "email": email or identity.email,
+                         "password_stamp": password_stamp(identity)}, hours * 3600)
+
+
+def password_stamp(identity) -> int:
+    """When the password last changed, in milliseconds (SQLite returns naive UTC datetimes)."""
+    changed = identity.password_changed_at
+    return int(changed.replace(tzinfo=changed.tzinfo or dt.timezone.utc).timestamp() * 1000)
 
 
 def send_email_link(address: str, token: str) -> None:
@@ -144,7 +154,7 @@ def verify_email(token: str):
     payload = tokens.redeem(store, EMAIL_PURPOSE, token)
     db = db_session()
     identity = accounts.get(db, payload["identity_id"]) if payload else None
-    if identity is None:
+    if identity is None or payload.get("password_stamp") != password_stamp(identity):
         return _link_dead()
     accounts.activate_email(identity, payload["email"])
     audit.email_verified(db, actor(), identity.id)

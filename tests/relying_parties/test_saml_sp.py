@@ -93,7 +93,13 @@ def sp_instance(tmp_path, sp_key_files):
 
 
 @pytest.fixture
-def portal(live_idp, services, tmp_path, sp_instance):
+def registration(request):
+    """Options of the SP's registration at the IdP; parametrise indirectly to change them."""
+    return getattr(request, "param", {})
+
+
+@pytest.fixture
+def portal(live_idp, services, tmp_path, sp_instance, registration):
     """The SP, registered at the IdP from its own metadata (as `idp rp register-saml` does), serving."""
     from idp.saml import sps
 
@@ -101,7 +107,8 @@ def portal(live_idp, services, tmp_path, sp_instance):
     server, thread = _serve(sp_app, SP)
     metadata = requests.get(SP + "/saml/metadata", timeout=10).text
     with services.db.session() as session:
-        sps.register_saml(session, name="SAML test portal", metadata_xml=metadata, require_signed_requests=True)
+        sps.register_saml(session, name="SAML test portal", metadata_xml=metadata, require_signed_requests=True,
+                          **registration)
         session.commit()
     yield SimpleNamespace(app=sp_app, url=SP, metadata=metadata, instance=tmp_path / "saml_sp")
     _stop(server, thread)
@@ -146,6 +153,11 @@ def post_to_acs(browser: requests.Session, form: dict) -> requests.Response:
 
 def sign_in(browser: requests.Session, made, path="/login") -> requests.Response:
     return post_to_acs(browser, to_the_post_form(browser, made, path))
+
+
+def labelled(page: str, label: str, short_name: str) -> bool:
+    """Whether the attributes table has a row headed by this friendly label and the attribute's URI."""
+    return re.search(rf'<th scope="row">{re.escape(label)}<code dir="ltr">{PREFIX}{short_name}</code>', page) is not None
 
 
 def authn_request(location: str) -> tuple[str, dict]:
@@ -247,10 +259,12 @@ def test_sign_in_shows_the_released_attributes(portal, citizen, people):
     person = people["citizen"]
     assert f'<bdi lang="ar">{person.name_ar}</bdi>' in page.text and person.name_en in page.text
     for label, uri in (("الاسم بالعربية", "nameAr"), ("الاسم بالإنجليزية", "nameEn"), ("تاريخ الميلاد (هجري)",
-                       "birthDateHijri"), ("نوع الهوية", "idType"), ("البريد الإلكتروني", "email")):
-        assert re.search(rf"<th scope=\"row\">{re.escape(label)}<code dir=\"ltr\">{PREFIX}{uri}</code>", page.text)
-    assert "مواطن" in page.text and "1990-03-15" in page.text and citizen.email in page.text
-    assert PREFIX + "nationalId" not in page.text and person.national_id not in page.text  # not allowed to this SP
+                       "birthDateHijri"), ("الجنس", "gender"), ("البريد الإلكتروني", "email")):
+        assert labelled(page.text, label, uri)
+    assert "ذكر" in page.text and "1990-03-15" in page.text and citizen.email in page.text
+    for restricted in ("nationalId", "idType", "nationality"):  # this SP is not allowed the national ID
+        assert PREFIX + restricted not in page.text
+    assert person.national_id not in page.text
     assert "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent" in page.text
     assert re.search(r'<code dir="ltr" class="name-id">[A-Za-z0-9_-]{40,}</code>', page.text)
     assert "كلمة المرور (المستوى الأول)" in page.text and "PasswordProtectedTransport" in page.text
@@ -259,6 +273,14 @@ def test_sign_in_shows_the_released_attributes(portal, citizen, people):
     cookie = next(c for c in browser.cookies if c.name == "saml_sp_session")
     assert person.name_en not in base64.urlsafe_b64decode(cookie.value.split(".")[0] + "==").decode("latin-1")
     assert cookie.has_nonstandard_attr("HttpOnly")
+
+
+@pytest.mark.parametrize("registration", [{"allow_national_id": True}], indirect=True)
+def test_an_sp_allowed_the_national_id_shows_it_with_the_id_type_and_nationality(portal, citizen, people):
+    page = sign_in(requests.Session(), citizen)
+    assert labelled(page.text, "رقم الهوية الوطنية", "nationalId") and people["citizen"].national_id in page.text
+    assert labelled(page.text, "نوع الهوية", "idType") and "مواطن" in page.text
+    assert labelled(page.text, "الجنسية", "nationality") and "SAU" in page.text
 
 
 def test_the_relay_state_brings_the_citizen_back_where_they_started(portal, citizen):
@@ -313,7 +335,7 @@ def test_the_english_switch(portal, citizen, people):
     assert 'href="/lang/ar?next=/"' in home.text
     page = sign_in(browser, citizen)
     assert "What the National SSO released" in page.text and "Name in English" in page.text
-    assert "Citizen" in page.text and "Password (level 1)" in page.text
+    assert "Male" in page.text and "Password (level 1)" in page.text
     assert people["citizen"].name_ar in page.text  # the Arabic name stays Arabic
     assert browser.get(SP + "/lang/ar", params={"next": "https://evil.example/"}, allow_redirects=False,
                        timeout=10).headers["Location"] == "/"

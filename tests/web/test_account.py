@@ -119,3 +119,15 @@ def test_confirming_the_password_is_throttled_like_sign_in(web, app, people, ide
                 for _ in range(app.extensions["idp"].settings.login_delay_after + 1)]
     assert statuses[-1] == 429
     assert web.submit("/account/confirm", {"password": made.password}).status_code == 429
+
+
+def test_an_email_change_link_dies_with_a_password_change(web, people, identities, smtp, db):
+    made = identities.make(people["citizen"])
+    web.login(made.username, made.password)
+    web.submit("/account/email", {"email": "intruder@evil.example"})
+    link = smtp.link("intruder@evil.example", "/register/verify/")
+    web.submit("/account/password", {"current_password": made.password, "new_password": NEW_PASSWORD})
+    path = "/" + link.split("://", 1)[1].split("/", 1)[1]
+    assert web.submit(path, {}, page="/account").status_code == 410
+    db.expire_all()
+    assert db.get(Identity, made.identity.id).email == made.email
