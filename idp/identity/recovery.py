@@ -18,6 +18,7 @@ from idp.models import Identity
 from idp.store import Store
 
 PURPOSE = "recovery"
+LINKS_PER_HOUR = 5
 
 
 def request_link(session: Session, store: Store, mailer: Mailer, national_id: str, email: str,
@@ -32,6 +33,8 @@ def request_link(session: Session, store: Store, mailer: Mailer, national_id: st
     if identity is None or identity.status == "locked" or not hmac.compare_digest(
             identity.email.lower().encode(), given):
         return None
+    if store.incr(f"recovery:identity:{identity.id}", 3600) > LINKS_PER_HOUR:
+        return None  # the same answer, no more mail: a citizen's inbox is not a target
     token = tokens.issue(store, PURPOSE, {"identity_id": identity.id}, minutes * 60)
     mailer.send(identity.email, *emails.password_recovery(link_for(token), minutes))
     return identity

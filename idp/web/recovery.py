@@ -18,6 +18,7 @@ from idp.web.i18n import translate
 bp = Blueprint("recovery", __name__, url_prefix="/recover")
 
 GRANT_SECONDS = 15 * 60
+RECOVERY_REQUESTS_PER_IP_HOUR = 20
 
 
 @bp.route("", methods=["GET", "POST"])
@@ -26,6 +27,10 @@ def request_link():
     if not form.validate_on_submit():
         return render_template("recover/request.html", form=form), 400 if form.errors else 200
     db, settings = db_session(), services().settings
+    store = services().store
+    if store.incr(f"recovery:ip:{request.remote_addr}", 3600) > RECOVERY_REQUESTS_PER_IP_HOUR:
+        return render_template("recover/request.html", form=form,
+                               error=_("Too many requests from your network. Try again later.")), 429
     identity = recovery.request_link(
         db, services().store, services().mailer, form.national_id.data, form.email.data,
         lambda token: url_for("recovery.open_link", token=token, _external=True),

@@ -5,14 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from flask import Blueprint, redirect, render_template, session, url_for
+from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from idp import audit
-from idp.errors import Conflict, ValidationError
+from idp.errors import Conflict, Throttled, ValidationError
 from idp.identity import accounts, emails, national_id, tokens
 from idp.identity.birthdate import parse_birth_date
 from idp.identity.registry import DatabaseRegistry
+from idp.identity.throttle import LoginThrottle
+from idp.web.auth import throttled_message
 from idp.web.captcha import captcha_service
 from idp.web.context import actor, db_session, services
 from idp.web.forms import ConfirmForm, CredentialsForm, IdentityCheckForm
@@ -42,9 +44,15 @@ def identity_check():
     if not captcha_service().verify(form.captcha_id.data, form.captcha.data):
         form.captcha.errors.append(_("The digits do not match the picture. Try the new picture."))
         return _step1(form, 400)
-    db = db_session()
+    db, throttle = db_session(), LoginThrottle(services().store, services().settings)
+    guesses = f"registration:{nid}"  # birth dates are guessable: count misses per national ID
+    try:
+        throttle.check(guesses, request.remote_addr or "")
+    except Throttled as e:
+        return _step1(form, 429, throttled_message(e))
     person = DatabaseRegistry(db).match(nid, birth_date, form.gender.data)
     if person is None:
+        throttle.record_failure(guesses, request.remote_addr or "")
         audit.registry_mismatch(db, actor())
         db.commit()
         # One message: never say which field did not match.

@@ -99,3 +99,10 @@ def test_weak_new_password_is_refused_and_the_old_one_kept(web, people, identiti
 
 def test_password_step_without_a_link(web):
     assert web.get("/recover/password").status_code == 410
+
+
+def test_recovery_mail_is_limited_per_identity(web, people, identities, smtp):
+    made = identities.make(people["citizen"])
+    for _ in range(7):
+        assert ask(web, people["citizen"].national_id, made.email).status_code == 200
+    assert len(smtp.to(made.email)) == 5

@@ -168,3 +168,11 @@ def test_oversized_fields_are_refused(web, people):
 
 def test_used_or_unknown_verification_link(web):
     assert web.get("/register/verify/not-a-real-token").status_code == 410
+
+
+def test_guessing_a_birth_date_is_throttled_per_national_id(web, people, app):
+    person = people["citizen"]
+    limit = app.extensions["idp"].settings.login_delay_after
+    statuses = [step1(web, person, birth_date=f"{day:02d}/01/1990").status_code for day in range(1, limit + 2)]
+    assert statuses[:limit] == [400] * limit and statuses[-1] == 429
+    assert step1(web, person).status_code == 429   # even the right date, while the delay runs
