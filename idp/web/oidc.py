@@ -105,8 +105,16 @@ def _error_redirect(e: ErrorRedirect):
 
 @bp.route("/oidc/authorize", methods=["GET", "POST"])
 def authorize():
+    if request.method == "POST":
+        # A cross-site POST arrives without our SameSite=Lax session cookie: answering it here would
+        # start a new session over the citizen's. A same-site GET carries the cookie.
+        try:
+            params = _single_valued(request.form)
+        except ErrorPage as e:
+            return _error_page(str(e))
+        return redirect(url_for("oidc.authorize", **params), 303)
     try:
-        params = _single_valued(request.form if request.method == "POST" else request.args)
+        params = _single_valued(request.args)
         checked = authorization.check(params, provider().clients)
     except ErrorPage as e:
         return _error_page(str(e))
@@ -118,7 +126,7 @@ def authorize():
     pending_id = secrets.token_urlsafe(12)
     pending[pending_id] = {"params": checked.params, "created": time.time()}
     session["oidc_pending"] = pending
-    response = _resume(pending_id)
+    response = current_app.make_response(_resume(pending_id))
     if checked.ui_locale:
         from idp.web.i18n import LOCALE_COOKIE
         response.set_cookie(LOCALE_COOKIE, checked.ui_locale, max_age=365 * 24 * 3600, samesite="Lax",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 import time
 
@@ -54,7 +55,29 @@ def sso_redirect():
 
 @bp.post("/sso/post")
 def sso_post():
-    return _start(BINDING_HTTP_POST, request.form)
+    return _bounce("saml.sso_post_received")
+
+
+@bp.get("/sso/post/<key>")
+def sso_post_received(key):
+    return _start(BINDING_HTTP_POST, _unbounce(key))
+
+
+def _bounce(endpoint):
+    """HTTP-POST binding messages arrive cross-site, without our SameSite=Lax session cookie. Keep
+    the message for a moment and continue with a same-site GET, which carries the cookie, so the
+    citizen's session is used rather than replaced."""
+    fields = {k: request.form[k] for k in ("SAMLRequest", "RelayState") if k in request.form}
+    if not fields.get("SAMLRequest"):
+        return _refuse("no SAMLRequest")
+    key = secrets.token_urlsafe(24)
+    services().store.set(f"saml:bounce:{key}", json.dumps(fields).encode(), 300)
+    return redirect(url_for(endpoint, key=key), 303)
+
+
+def _unbounce(key) -> dict:
+    raw = services().store.pop(f"saml:bounce:{key}") if len(key) <= 64 else None
+    return json.loads(raw) if raw else {}
 
 
 def _start(binding, params):
@@ -151,7 +174,12 @@ def slo_redirect():
 
 @bp.post("/slo/post")
 def slo_post():
-    return _logout(BINDING_HTTP_POST, request.form)
+    return _bounce("saml.slo_post_received")
+
+
+@bp.get("/slo/post/<key>")
+def slo_post_received(key):
+    return _logout(BINDING_HTTP_POST, _unbounce(key))
 
 
 def _logout(binding, params):

@@ -79,6 +79,8 @@ def test_xxe_over_post(web, saml_keys):
     xml = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
            b'<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_1">&e;</samlp:AuthnRequest>')
     response = web.client.post("/saml/sso/post", data={"SAMLRequest": base64.b64encode(xml).decode()})
+    assert response.status_code == 303                     # bounced to a same-site GET, unparsed
+    response = web.get(response.headers["Location"])
     assert response.status_code == 400 and b"root:" not in response.data
 
 
@@ -105,3 +107,24 @@ def test_id_type_and_nationality_only_to_allowed_sps(web, saml_sp, people, ident
     form, _ = follow_to_form(web, sp.login_url(), made)
     attributes = sp.accept(form["SAMLResponse"], sp.last_request_id).get_attributes()
     assert not {"urn:nsso:attribute:idType", "urn:nsso:attribute:nationality"} & set(attributes)
+
+
+def test_post_binding_keeps_the_citizens_session(web, saml_sp, people, identities):
+    """An AuthnRequest POSTed cross-site (no cookie) continues as a same-site GET that has it."""
+    from onelogin.saml2.utils import OneLogin_Saml2_Utils
+    from tests.saml.test_sso import follow_to_form
+    made = identities.make(people["citizen"])
+    sp = saml_sp(sign_requests=False)
+    follow_to_form(web, sp.login_url(), made)                   # signed in at the IdP
+    settings = dict(sp.settings, idp=dict(sp.settings["idp"], singleSignOnService={
+        "url": "http://127.0.0.1:5000/saml/sso/post", "binding": "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"}))
+    auth = sp._auth(settings=settings)
+    from onelogin.saml2.authn_request import OneLogin_Saml2_Authn_Request
+    request_xml = OneLogin_Saml2_Authn_Request(auth.get_settings()).get_xml()
+    encoded = OneLogin_Saml2_Utils.b64encode(request_xml)
+    from werkzeug.test import Client
+    cookieless = Client(web.client.application)
+    bounced = cookieless.post("/saml/sso/post", data={"SAMLRequest": encoded, "RelayState": "/x"})
+    assert bounced.status_code == 303 and "Set-Cookie" not in bounced.headers
+    response = web.get(bounced.headers["Location"])                # the browser follows, with its cookie
+    assert response.status_code == 200 and b'id="saml-post"' in response.data  # no sign-in asked
