@@ -35,6 +35,7 @@ system-deps:
 translations: $(STAMP)
 	$(BIN)/pybabel compile -d idp/translations
 	$(BIN)/pybabel compile -d relying_parties/masar/translations
+	$(BIN)/pybabel compile -d relying_parties/saml_sp/translations
 
 extract-messages: $(STAMP)
 	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext -k N_ -o idp/translations/messages.pot .

@@ -1,0 +1,70 @@
+"""Arabic first, English one click away: the language is the visible switch's cookie, else Arabic.
+
+Accept-Language is deliberately not consulted: a government portal opens in Arabic, whatever the
+browser's language, and the switch is on every page.
+"""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, redirect, request, url_for
+from flask_babel import Babel, force_locale, get_locale, gettext
+
+LOCALES = ("ar", "en")
+LOCALE_COOKIE = "saml_sp_lang"  # not the IdP's cookie name: cookies are shared across ports of one host
+MAX_RELAY_STATE = 80  # SAML Bindings §3.4.3: RelayState MUST NOT exceed 80 bytes
+
+bp = Blueprint("i18n", __name__)
+babel = Babel()
+
+
+def select_locale() -> str:
+    chosen = request.cookies.get(LOCALE_COOKIE)
+    return chosen if chosen in LOCALES else "ar"
+
+
+def current() -> str:
+    return str(get_locale() or "ar")
+
+
+def other_language(message: str) -> str:
+    """The message in the language not shown, for pages that say it in both."""
+    with force_locale("en" if current() == "ar" else "ar"):
+        return gettext(message)
+
+
+def init_app(app) -> None:
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", "ar")
+    babel.init_app(app, locale_selector=select_locale)
+    app.register_blueprint(bp)
+    app.add_template_global(other_language)
+    # Marks a msgid for extraction (pybabel -k N_) where it is translated later, by _ or other_language.
+    app.add_template_global(lambda message: message, "N_")
+
+    @app.context_processor
+    def locale_context():
+        lang = current()
+        # The switch comes back to the same page, except to the SAML endpoints: their messages work once.
+        here = "/" if request.path.startswith("/saml/") else request.full_path.rstrip("?")
+        return {"lang": lang, "dir": "rtl" if lang == "ar" else "ltr",
+                "other_lang": "en" if lang == "ar" else "ar", "here": here}
+
+
+def safe_next(target: str | None, default: str = "views.home") -> str:
+    """Only a short local path (it may travel as RelayState): never an open redirect."""
+    parts = urlsplit(target or "")
+    if not target or parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
+            or "\\" in target or len(target.encode()) > MAX_RELAY_STATE or not target.isprintable() \
+            or not target.isascii():
+        return url_for(default)
+    return target
+
+
+@bp.get("/lang/<code>")
+def switch(code: str):
+    """The language switch: a plain link, so it works without JavaScript."""
+    response = redirect(safe_next(request.args.get("next")))
+    if code in LOCALES:
+        response.set_cookie(LOCALE_COOKIE, code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True,
+                            secure=request.is_secure)
+    return response
