@@ -1,50 +1,15 @@
 """The image captcha (OWASP ASVS V2.2.1 anti-automation): single use, expiry, digit answers."""
 from __future__ import annotations
 
-import os
-import uuid
 
 import pytest
 
 from idp.identity.captcha import CaptchaService, is_challenge_id
 from idp.store.memory import MemoryStore
 
-REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "")
 TTL = 300
 ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 PERSIAN = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_000_000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock():
-    return FakeClock()
-
-
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-def any_store(request, clock):
-    """The in-process store on the fake clock, and real Redis when IDP_TEST_REDIS_URL is set."""
-    if request.param == "memory":
-        yield MemoryStore(clock=clock)
-        return
-    if not REDIS_URL:
-        pytest.skip("IDP_TEST_REDIS_URL is not set")
-    from idp.store.redis import RedisStore
-
-    redis_store = RedisStore.from_url(REDIS_URL)
-    redis_store.prefix = f"idp-test-captcha-{uuid.uuid4().hex}:"
-    yield redis_store
-    redis_store.flush()
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import uuid
 
 import pytest
 from cryptography.fernet import Fernet
@@ -13,41 +11,8 @@ from idp.identity.throttle import LoginThrottle
 from idp.settings import load_settings
 from idp.store.memory import MemoryStore
 
-REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "")
 IP = "203.0.113.7"
 NATIONAL_ID = "1000010010"
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_000_000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock():
-    return FakeClock()
-
-
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-def any_store(request, clock):
-    """The in-process store on the fake clock, and real Redis when IDP_TEST_REDIS_URL is set."""
-    if request.param == "memory":
-        yield MemoryStore(clock=clock)
-        return
-    if not REDIS_URL:
-        pytest.skip("IDP_TEST_REDIS_URL is not set")
-    from idp.store.redis import RedisStore
-
-    redis_store = RedisStore.from_url(REDIS_URL)
-    redis_store.prefix = f"idp-test-throttle-{uuid.uuid4().hex}:"
-    yield redis_store
-    redis_store.flush()
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +177,7 @@ def test_ip_lockout_zero_disables_it(make_throttle):
 
 # --- privacy and account enumeration ---------------------------------------------------------
 
-def observe(throttle: LoginThrottle, clock: FakeClock, account: str) -> list:
+def observe(throttle: LoginThrottle, clock, account: str) -> list:
     seen = []
     for _ in range(12):
         seen.append((throttle.record_failure(account, "192.0.2.1"), retry_after(throttle, account, "192.0.2.1"),
