@@ -155,7 +155,7 @@ def _validate(s: Settings) -> None:
     if url.scheme == "http" and not is_loopback_host(url.hostname):
         raise ConfigError("IDP_ISSUER: must be https unless it is a loopback address")
     if s.redis_url and urlsplit(s.redis_url).scheme not in ("redis", "rediss", "unix"):
-        raise ConfigError(f"IDP_REDIS_URL: expected redis://, rediss:// or unix://")
+        raise ConfigError("IDP_REDIS_URL: expected redis://, rediss:// or unix://")
     if s.smtp_url and urlsplit(s.smtp_url).scheme not in ("smtp", "smtps"):
         raise ConfigError("IDP_SMTP_URL: expected smtp:// or smtps://")
     if s.default_locale not in ("ar", "en"):

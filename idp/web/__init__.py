@@ -31,15 +31,16 @@ def init_web(app: Flask, services: Services) -> None:
 
     from idp.oidc.provider import build_provider
     from idp.saml.server import SamlServers
-    from idp.web import account, auth, captcha, health, oidc, recovery, registration, saml
+    from idp.web import account, auth, captcha, end_session, health, oidc, recovery, registration, saml
 
     app.extensions["idp.oidc"] = build_provider(services, services.keyring)
     app.extensions["idp.saml"] = SamlServers(settings, services.db.session)
-    for module in (auth, registration, account, recovery, captcha, health, oidc, saml):
+    for module in (auth, registration, account, recovery, captcha, health, oidc, end_session, saml):
         app.register_blueprint(module.bp)
     # Relying parties post to these from their own pages: they carry no CSRF token of ours;
     # the protocol's own checks (client authentication, PKCE, state) stand in.
-    for view in (oidc.authorize, oidc.token, oidc.userinfo, oidc.end_session, saml.sso_post, saml.slo_post):
+    for view in (oidc.authorize, oidc.token, oidc.userinfo, end_session.end_session, saml.sso_post,
+                 saml.slo_post):
         csrf.exempt(view)
 
     app.before_request(_refuse_without_store)

@@ -1,6 +1,5 @@
 """Web Browser SSO with an independent SAML library (python3-saml) as the service provider."""
 import pyotp
-import pytest
 
 from tests.saml.service_provider import post_form
 

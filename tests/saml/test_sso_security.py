@@ -26,7 +26,7 @@ def test_unsigned_request_when_signing_is_required(web, saml_sp, client):
 
 
 def test_request_signed_by_another_key(web, saml_sp, client):
-    registered = saml_sp(sign_requests=True)
+    saml_sp(sign_requests=True)  # registered with its own key; the impostor uses the same entityID
     impostor = ServiceProvider(client.get("/saml/metadata").get_data(as_text=True), sign_requests=True,
                                key_cert=key_and_certificate("impostor"))
     assert web.get(local(impostor.login_url())).status_code == 400

@@ -1,5 +1,4 @@
 """Web hardening: CSRF, headers, size limits, and a clear 503 when a backing service is down."""
-import pytest
 from sqlalchemy import func, select
 
 from idp import create_app
