@@ -25,6 +25,7 @@ from idp.settings import Settings
 from idp.store import Store
 
 MESSAGE = N_("Too many sign-in attempts. Please wait and try again.")
+INFLIGHT_SECONDS = 10  # longest a verification (argon2, a database round trip) should take
 _MAX_EXPONENT = 30  # 2**30 s is past any sane cap; keeps the arithmetic small
 
 
@@ -58,11 +59,20 @@ class LoginThrottle:
                    self._until(f"throttle:iplock:{ip_key}")) - now
         if wait > 0:
             raise Throttled(MESSAGE, retry_after=max(1, math.ceil(wait)))
+        # One attempt at a time per account: without it, a burst of parallel guesses would all pass
+        # this check before the first failure is counted. Freed by record_*/release, or on expiry.
+        if not self.store.add(f"throttle:inflight:{account_key}", b"1", INFLIGHT_SECONDS):
+            raise Throttled(MESSAGE, retry_after=1)
+
+    def release(self, account: str) -> None:
+        """End an attempt that was neither a failure nor a full success (e.g. a second factor is next)."""
+        self.store.delete(f"throttle:inflight:{self._hash('account', account)}")
 
     def record_failure(self, account: str, ip: str) -> bool:
         """Count a failed sign-in; True when this failure locked the account. Each failure while the
         window still holds `login_lockout_after` or more locks it again (NIST: bounded consecutive failures)."""
         account_key, now = self._hash("account", account), self.clock()
+        self.store.delete(f"throttle:inflight:{account_key}")
         failures = self.store.incr(f"throttle:fail:{account_key}", self._window)
         self.store.set(f"throttle:last:{account_key}", repr(now).encode(), self.settings.login_max_delay_seconds + 1)
         self._record_ip_failure(ip, now)
@@ -74,7 +84,8 @@ class LoginThrottle:
     def record_success(self, account: str) -> None:
         """Forget the account's failures and delay (not its client IP's: a spray may include one hit)."""
         account_key = self._hash("account", account)
-        self.store.delete(f"throttle:fail:{account_key}", f"throttle:last:{account_key}")
+        self.store.delete(f"throttle:fail:{account_key}", f"throttle:last:{account_key}",
+                          f"throttle:inflight:{account_key}")
 
     def unlock(self, account: str) -> None:
         """Lift a lock and forget the failures (an administrator's action)."""

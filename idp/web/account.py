@@ -76,6 +76,7 @@ def reauth():
         otp_ok = password_ok and (not identity.has_totp or mfa.verify(
             db, services().store, services().fernet, identity, form.otp.data or "") is not None)
         if password_ok and otp_ok:
+            throttle.release(account)
             db.commit()
             session["auth_time"] = int(time.time())
             return redirect(next_url)
@@ -108,8 +109,11 @@ def change_password():
         except ValidationError as e:
             if e.field == "current_password":
                 throttle.record_failure(account, request.remote_addr or "")
+            else:
+                throttle.release(account)
             getattr(form, e.field).errors.append(translate(e.message))
         else:
+            throttle.release(account)
             audit.password_changed(db, actor(), identity.id, via="account")
             db.commit()
             sign_out_everywhere(session_store(), identity.id, keep_session=session.sid)

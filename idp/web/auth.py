@@ -60,6 +60,8 @@ def login():
     identity = accounts.check_password(candidate, form.password.data)
     if identity is None:
         return _failed(db, throttle, account, candidate.id if candidate else None, "password", form, next_url)
+    if identity.status != "active" or identity.has_totp:
+        throttle.release(account)  # the password was right; what follows is not a guess
     if identity.status == "locked":
         audit.sign_in_failed(db, actor(), identity.id, "locked")
         db.commit()

@@ -82,6 +82,7 @@ def second_factor():
             return render_template("mfa.html", form=form, error=throttled_message(e), recovering=True), 429
         method = mfa.verify(db, services().store, services().fernet, identity, form.otp.data)
         if method is not None:
+            throttle.release(account)
             if method == "recovery":
                 audit.recovery_code_used(db, actor(), identity.id, mfa.unused_recovery_codes(identity))
             db.commit()

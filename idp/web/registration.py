@@ -57,6 +57,7 @@ def identity_check():
         db.commit()
         # One message: never say which field did not match.
         return _step1(form, 400, _("These details do not match the civil registry. Check them and try again."))
+    throttle.release(guesses)
     if accounts.identity_exists_for(db, nid):
         return _step1(form, 409, _("A digital identity already exists for this person. Sign in, or "
                                    "recover your password."))

@@ -218,3 +218,16 @@ def test_store_never_holds_account_names_or_ips(throttle, any_store):
     stored = " ".join(keys) + repr(values)
     for secret in ("alice", "Alice", NATIONAL_ID, IP):
         assert secret not in stored
+
+
+def test_one_attempt_at_a_time_per_account(any_store, clock):
+    """Parallel guesses: the second concurrent attempt is refused until the first is counted."""
+    throttle = LoginThrottle(any_store, load_settings({"instance_path": "/tmp/idp-throttle-test"}, environ={}),
+                             clock=clock)
+    throttle.check("someone", IP)
+    with pytest.raises(Throttled):
+        throttle.check("someone", IP)
+    throttle.record_failure("someone", IP)
+    throttle.check("someone", IP)
+    throttle.release("someone")
+    throttle.check("someone", IP)
