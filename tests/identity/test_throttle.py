@@ -50,6 +50,7 @@ def retry_after(throttle: LoginThrottle, account: str, ip: str = IP) -> int:
     except Throttled as e:
         assert isinstance(e.retry_after, int) and e.retry_after >= 1
         return e.retry_after
+    throttle.release(account)  # the probe was not an attempt
     return 0
 
 
