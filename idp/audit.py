@@ -9,6 +9,7 @@ import logging
 
 from sqlalchemy.orm import Session
 
+from idp.metrics import METRICS
 from idp.models import AuditEvent
 
 log = logging.getLogger("idp.audit")
@@ -33,6 +34,7 @@ def record(session: Session, kind: str, actor: Actor, identity_id: int | None = 
     session.add(AuditEvent(kind=kind, identity_id=identity_id, ip=actor.ip,
                            user_agent=(actor.user_agent or "")[:300] or None, detail=detail))
     log.info("%s identity=%s ip=%s %s", kind, identity_id, actor.ip, detail or "")
+    METRICS.events.labels(kind).inc()
 
 
 def registered(s, actor, identity_id): record(s, "identity.registered", actor, identity_id)

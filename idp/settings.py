@@ -52,6 +52,7 @@ class Settings:
     oidc_id_token_seconds: int
     oidc_refresh_token_hours: int
     max_request_bytes: int
+    metrics_token: str  # bearer token for /metrics; empty: /metrics answers loopback clients only
     trusted_proxies: int
 
     @property

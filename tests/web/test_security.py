@@ -1,4 +1,5 @@
 """Web hardening: CSRF, headers, size limits, and a clear 503 when a backing service is down."""
+import pytest
 from sqlalchemy import func, select
 
 from idp import create_app
@@ -70,3 +71,23 @@ def test_database_down_gives_a_clear_503_and_writes_nothing(tmp_path, store, smt
 def test_healthz(client):
     response = client.get("/healthz")
     assert response.status_code == 200 and response.json["checks"] == {"database": "ok", "store": "ok"}
+
+
+def test_metrics_count_security_events_for_the_monitoring_network_only(web, client, app, people, identities):
+    from idp.metrics import METRICS
+    before = METRICS.events.labels("sign_in.failed")._value.get()
+    web.login("nobody.here", "Wrong-Password-Entirely-42")
+    assert METRICS.events.labels("sign_in.failed")._value.get() == before + 1
+    response = client.get("/metrics")                              # the test client is on loopback
+    assert response.status_code == 200 and b'idp_security_events_total{kind="sign_in.failed"}' in response.data
+    assert b"idp_request_seconds_bucket" in response.data
+    assert client.get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code == 404
+
+
+@pytest.mark.parametrize("header,status", [(None, 404), ("Bearer wrong-token-value", 404),
+                                           ("Bearer the-right-metrics-token-0123", 200)])
+def test_metrics_with_a_token(tmp_path, database_url, migrated_database, store, smtp, header, status):
+    app = create_app({"instance_path": str(tmp_path), "database_url": database_url, "smtp_url": smtp.url,
+                      "store": store, "metrics_token": "the-right-metrics-token-0123"})
+    headers = {"Authorization": header} if header else {}
+    assert app.test_client().get("/metrics", headers=headers).status_code == status
