@@ -13,15 +13,13 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import socket
-import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import urlsplit
 
 import pytest
-from werkzeug.serving import make_server
+
+from tests.live import free_port, serve
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -38,25 +36,6 @@ def expect(target):
     from playwright.sync_api import expect as playwright_expect
 
     return playwright_expect(target)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def serve(wsgi_app, base_url: str):
-    """Serve `wsgi_app` at `base_url` in a daemon thread; returns a function that stops it."""
-    server = make_server("127.0.0.1", urlsplit(base_url).port, wsgi_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-
-    def stop():
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-    return stop
 
 
 # --- the browser ------------------------------------------------------------------------------

@@ -1,8 +1,6 @@
 """An independent OpenID Connect client library (Authlib) against a running IdP, over real HTTP:
 code flow with PKCE, ID token validated against the published JWKS, userinfo, refresh, logout."""
 import re
-import socket
-import threading
 from urllib.parse import urljoin
 
 import pytest
@@ -11,16 +9,10 @@ from authlib.integrations.requests_client import OAuth2Session
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from werkzeug.serving import make_server
+from tests.live import free_port, serve
 
 
-def _free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-PORT = _free_port()
+PORT = free_port()
 ISSUER = f"http://127.0.0.1:{PORT}"
 REDIRECT_URI = "http://127.0.0.1:5001/auth/callback"
 
@@ -32,12 +24,9 @@ def app_overrides():
 
 @pytest.fixture
 def live_idp(app, signing_keys):
-    server = make_server("127.0.0.1", PORT, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    stop = serve(app, ISSUER)
     yield ISSUER
-    server.shutdown()
-    thread.join(5)
+    stop()
 
 
 def browse_to_callback(browser: requests.Session, url: str, made) -> str:

@@ -7,29 +7,21 @@ from __future__ import annotations
 
 import re
 import secrets
-import socket
 import sqlite3
-import threading
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 import requests
 from hijridate import Gregorian
-from werkzeug.serving import make_server
+from tests.live import free_port, serve
 
 from relying_parties.masar import config as masar_config
 from relying_parties.masar.app import create_app
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-ISSUER = f"http://127.0.0.1:{_free_port()}"
-MASAR = f"http://127.0.0.1:{_free_port()}"
+ISSUER = f"http://127.0.0.1:{free_port()}"
+MASAR = f"http://127.0.0.1:{free_port()}"
 
 
 @pytest.fixture
@@ -37,19 +29,11 @@ def app_overrides():
     return {"issuer": ISSUER}
 
 
-def _serve(wsgi_app, base_url):
-    server = make_server("127.0.0.1", urlsplit(base_url).port, wsgi_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    return server, thread
-
-
 @pytest.fixture
 def live_idp(app, signing_keys):
-    server, thread = _serve(app, ISSUER)
+    stop = serve(app, ISSUER)
     yield ISSUER
-    server.shutdown()
-    thread.join(5)
+    stop()
 
 
 @pytest.fixture
@@ -61,10 +45,9 @@ def masar(live_idp, rps, tmp_path):
     portal = create_app({"MASAR_IDP_ISSUER": ISSUER, "MASAR_CLIENT_ID": client.client_id,
                          "MASAR_CLIENT_SECRET": client.secret, "MASAR_BASE_URL": MASAR,
                          "MASAR_DATABASE": str(database), "MASAR_SECRET_KEY": secrets.token_urlsafe(32)})
-    server, thread = _serve(portal, MASAR)
+    stop = serve(portal, MASAR)
     yield SimpleNamespace(app=portal, url=MASAR, database=database, client=client)
-    server.shutdown()
-    thread.join(5)
+    stop()
 
 
 @pytest.fixture
@@ -264,7 +247,7 @@ def test_the_english_switch(masar, citizen):
 
 
 def test_an_unreachable_idp_is_a_friendly_page(tmp_path, caplog):
-    portal = create_app({"MASAR_IDP_ISSUER": f"http://127.0.0.1:{_free_port()}", "MASAR_CLIENT_ID": "masar",
+    portal = create_app({"MASAR_IDP_ISSUER": f"http://127.0.0.1:{free_port()}", "MASAR_CLIENT_ID": "masar",
                          "MASAR_CLIENT_SECRET": "s", "MASAR_DATABASE": str(tmp_path / "masar.sqlite3"),
                          "MASAR_SECRET_KEY": secrets.token_urlsafe(32)})
     page = portal.test_client().get("/login")

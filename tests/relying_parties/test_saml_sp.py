@@ -10,10 +10,8 @@ import base64
 import html
 import re
 import secrets
-import socket
 import subprocess
 import sys
-import threading
 import zlib
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from babel.messages.pofile import read_po
-from werkzeug.serving import make_server
+from tests.live import free_port, serve
 
 from relying_parties.saml_sp.app import create_app
 from relying_parties.saml_sp.config import ConfigError
@@ -33,14 +31,8 @@ PREFIX = "urn:nsso:attribute:"
 RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-ISSUER = f"http://127.0.0.1:{_free_port()}"
-SP = f"http://127.0.0.1:{_free_port()}"
+ISSUER = f"http://127.0.0.1:{free_port()}"
+SP = f"http://127.0.0.1:{free_port()}"
 
 
 @pytest.fixture
@@ -48,24 +40,11 @@ def app_overrides():
     return {"issuer": ISSUER}
 
 
-def _serve(wsgi_app, base_url):
-    server = make_server("127.0.0.1", urlsplit(base_url).port, wsgi_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    return server, thread
-
-
-def _stop(server, thread):
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
-
-
 @pytest.fixture
 def live_idp(app, saml_keys):
-    server, thread = _serve(app, ISSUER)
+    stop = serve(app, ISSUER)
     yield ISSUER
-    _stop(server, thread)
+    stop()
 
 
 def sp_settings(tmp_path, **changes):
@@ -104,14 +83,14 @@ def portal(live_idp, services, tmp_path, sp_instance, registration):
     from idp.saml import sps
 
     sp_app = create_app(sp_settings(tmp_path))
-    server, thread = _serve(sp_app, SP)
+    stop = serve(sp_app, SP)
     metadata = requests.get(SP + "/saml/metadata", timeout=10).text
     with services.db.session() as session:
         sps.register_saml(session, name="SAML test portal", metadata_xml=metadata, require_signed_requests=True,
                           **registration)
         session.commit()
     yield SimpleNamespace(app=sp_app, url=SP, metadata=metadata, instance=tmp_path / "saml_sp")
-    _stop(server, thread)
+    stop()
 
 
 @pytest.fixture
@@ -384,12 +363,12 @@ def test_an_unreachable_idp_is_a_friendly_page_and_its_metadata_is_fetched_again
     assert page.status_code == 503 and "تعذّر الوصول إلى النفاذ الوطني الموحد" in page.get_data(as_text=True)
     assert "cannot reach the IdP's metadata" in caplog.text
 
-    server, thread = _serve(app, ISSUER)
+    stop = serve(app, ISSUER)
     try:
         to_idp = client.get("/login")  # the failure was not cached
         assert to_idp.status_code == 302 and to_idp.location.startswith(ISSUER + "/saml/sso/redirect?")
     finally:
-        _stop(server, thread)
+        stop()
 
 
 # --- configuration and catalogue ------------------------------------------------------------------
