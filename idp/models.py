@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -38,6 +39,12 @@ class Identity(Base):
     __tablename__ = "identities"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # What sessions and tokens refer to: random, so an id that a database restore hands out again
+    # can never lead an old session or token to another citizen.
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=lambda: str(uuid.uuid4()))
+    # Input of the pairwise `sub` and SAML NameID. Random for new identities; the decimal id for
+    # identities made before 0003, so the identifiers relying parties already hold do not change.
+    subject_seed: Mapped[str] = mapped_column(String(64), default=lambda: uuid.uuid4().hex)
     national_id: Mapped[str] = mapped_column(
         String(10), ForeignKey("registry_people.national_id"), unique=True
     )

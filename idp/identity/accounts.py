@@ -30,6 +30,13 @@ def get(session: Session, identity_id: int) -> Identity | None:
     return session.get(Identity, identity_id)
 
 
+def get_by_uuid(session: Session, identity_uuid: str) -> Identity | None:
+    """The identity a session or token refers to (its random uuid, never reused)."""
+    if not isinstance(identity_uuid, str) or len(identity_uuid) != 36:
+        return None
+    return session.scalar(select(Identity).where(Identity.uuid == identity_uuid))
+
+
 def find(session: Session, username_or_id: str) -> Identity:
     identity = find_by_login(session, username_or_id)
     if identity is None:
