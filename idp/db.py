@@ -1,13 +1,13 @@
 """The database: one engine per app, one session per request (or per CLI command)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+from idp.resources import migrations_dir
+
+MIGRATIONS_DIR = migrations_dir()
 
 
 class Database:

@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 
+from idp import resources
 from idp.errors import ConfigError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CONFIG_DIR = PROJECT_ROOT / "config"
+CONFIG_DIR = resources.config_dir()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,9 +116,10 @@ def _coerce(name: str, value):
 
 
 def _fill_derived(values: dict) -> dict:
-    instance = Path(values["instance_path"] or PROJECT_ROOT / "instance").resolve()
+    home = resources.default_home()
+    instance = Path(values["instance_path"] or home / "instance").resolve()
     values["instance_path"] = str(instance)
-    values["keys_path"] = str(Path(values["keys_path"] or PROJECT_ROOT / "keys").resolve())
+    values["keys_path"] = str(Path(values["keys_path"] or home / "keys").resolve())
     values["issuer"] = values["issuer"].rstrip("/")
     if not values["database_url"]:
         instance.mkdir(parents=True, exist_ok=True)
