@@ -1,0 +1,90 @@
+"""The one sign-in decision (OIDC Core 1.0 §3.1.2.3, SAML Profiles §4.1.4.1): given what a pending
+request requires and what the browser's session holds, what happens next.
+
+Each protocol turns its request into `Requirements` (OIDC: prompt, max_age, acr_values,
+id_token_hint; SAML: ForceAuthn, IsPassive, RequestedAuthnContext) and the answer back into its
+own terms (OIDC error codes, SAML status codes). A new sign-in method changes this module and
+`levels`, not the protocol views.
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+from idp.authn import levels
+
+
+class Step(enum.Enum):
+    PROCEED = "proceed"  # answer the relying party now
+    SIGN_IN = "sign_in"  # (again) with the password
+    SECOND_FACTOR = "second_factor"  # the identity has one: ask for it
+    ENROL_SECOND_FACTOR = "enrol_second_factor"  # the identity has none: set one up first
+    REFUSE = "refuse"
+
+
+class Refusal(enum.Enum):
+    """Why a request cannot be answered, in protocol-neutral words."""
+
+    LOGIN_REQUIRED = "login_required"  # passive request, no (fresh enough / matching) sign-in
+    INTERACTION_REQUIRED = "interaction_required"  # passive request, a stronger sign-in is needed
+    UNSATISFIABLE = "unsatisfiable"  # no method we have reaches what was asked
+
+
+@dataclasses.dataclass(frozen=True)
+class Requirements:
+    level: str = levels.LOA1
+    max_age: int | None = None  # seconds since the credentials were last verified
+    force: bool = False  # prompt=login, ForceAuthn: a sign-in after the request arrived
+    passive: bool = False  # prompt=none, IsPassive: never show a page
+    requested_at: float = 0.0  # when the request arrived
+    expected_identity: str | None = None  # id_token_hint: the identity (uuid) the RP believes it has
+
+
+@dataclasses.dataclass(frozen=True)
+class Authentication:
+    """What the browser's session holds about its sign-in."""
+
+    identity: str  # the identity's uuid
+    level: str | None
+    auth_time: float  # when credentials were last verified (re-authentication included)
+    signed_in_at: float  # when this session's sign-in completed
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    step: Step
+    refusal: Refusal | None = None
+    reason: str = ""  # for logs and error descriptions; never shown with personal data
+
+    @property
+    def proceed(self) -> bool:
+        return self.step is Step.PROCEED
+
+
+def decide(required: Requirements, current: Authentication | None, *, has_second_factor: bool,
+           now: float) -> Decision:
+    """What the browser must do next for this request."""
+    if levels.rank(required.level) < 0:
+        return _refuse(Refusal.UNSATISFIABLE, "no sign-in method reaches the requested level")
+    if current is None:
+        return _sign_in(required, "the user is not signed in")
+    if required.expected_identity is not None and required.expected_identity != current.identity:
+        return _sign_in(required, "the signed-in user is not the one the relying party expects")
+    stale = required.force or (required.max_age is not None and now - current.auth_time > required.max_age)
+    if stale and current.signed_in_at <= required.requested_at:
+        return _sign_in(required, "a fresh sign-in is required")
+    if not levels.satisfies(current.level, required.level):
+        if required.passive:
+            return _refuse(Refusal.INTERACTION_REQUIRED, "a second factor is required")
+        return Decision(Step.SECOND_FACTOR if has_second_factor else Step.ENROL_SECOND_FACTOR)
+    return Decision(Step.PROCEED)
+
+
+def _sign_in(required: Requirements, reason: str) -> Decision:
+    if required.passive:
+        return _refuse(Refusal.LOGIN_REQUIRED, reason)
+    return Decision(Step.SIGN_IN, reason=reason)
+
+
+def _refuse(refusal: Refusal, reason: str) -> Decision:
+    return Decision(Step.REFUSE, refusal, reason)

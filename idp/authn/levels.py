@@ -1,0 +1,48 @@
+"""Levels of assurance (LoA), declared once: their URNs, their order, the sign-in methods that
+reach each, and how each protocol names them.
+
+- OIDC: the LoA URN is the `acr` value (OIDC Core 1.0 §2); methods are `amr` values (RFC 8176).
+- SAML: AuthnContextClassRef values (SAML Authn Context 2.0) map onto the same levels; requests
+  may name standard classes (REFEDS MFA, TimeSyncToken …) that we satisfy.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+LOA1 = "urn:idp:loa:1"  # something you know: the password (NIST SP 800-63B AAL1)
+LOA2 = "urn:idp:loa:2"  # password + a second factor (NIST SP 800-63B AAL2)
+ORDER = (LOA1, LOA2)  # weakest first
+
+# amr values (RFC 8176 §2, and "recovery" for a single-use recovery code) that are a second factor.
+SECOND_FACTOR_AMR = frozenset({"otp", "recovery"})
+
+# SAML: the class an assertion states for each level, and the classes a request may ask for.
+SAML_PASSWORD_PROTECTED = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
+SAML_CLASS_FOR = {LOA1: SAML_PASSWORD_PROTECTED, LOA2: LOA2}
+SAML_LEVEL_OF = {
+    SAML_PASSWORD_PROTECTED: LOA1,
+    "urn:oasis:names:tc:SAML:2.0:ac:classes:Password": LOA1,
+    LOA1: LOA1,
+    LOA2: LOA2,
+    "https://refeds.org/profile/mfa": LOA2,
+    "urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken": LOA2,
+    "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorContract": LOA2,
+}
+
+
+def level_for(amr: Iterable[str]) -> str:
+    """The level a sign-in with these methods reached."""
+    return LOA2 if SECOND_FACTOR_AMR & set(amr or ()) else LOA1
+
+
+def rank(level: str | None) -> int:
+    """Position in ORDER; -1 for no or an unknown level (satisfies nothing)."""
+    return ORDER.index(level) if level in ORDER else -1
+
+
+def satisfies(achieved: str | None, required: str) -> bool:
+    return rank(achieved) >= rank(required) >= 0
+
+
+def highest() -> str:
+    return ORDER[-1]
