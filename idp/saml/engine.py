@@ -72,7 +72,7 @@ class Xmlsec1(CryptoBackendXmlSec1):
 
     @cached_property
     def version(self) -> str:  # pysaml2 runs `xmlsec1 --version` before every command otherwise
-        completed = subprocess.run([self.xmlsec, "--version"], capture_output=True, timeout=self.seconds)
+        completed = subprocess.run([self.xmlsec, "--version"], capture_output=True, timeout=XMLSEC_SECONDS)
         parts = completed.stdout.decode("ascii", "replace").split(" ")
         return parts[1] if len(parts) > 1 else "0.0.0"
 
