@@ -136,7 +136,26 @@ def decode_post(value: str, max_bytes: int = 256 * 1024) -> bytes:
     max_encoded = 4 * ((max_bytes + 2) // 3)
     if len(value) > 2 * max_encoded:  # generous for line breaks; the exact bound follows
         raise MessageRejected("message too large")
-    return _strict_base64(value.replace("\r\n", "").replace("\n", ""), max_encoded)
+    decoded = _strict_base64(value.replace("\r\n", "").replace("\n", ""), max_encoded)
+    _refuse_deflate(decoded)
+    return decoded
+
+
+def _refuse_deflate(decoded: bytes, probe: int = 64 * 1024) -> None:
+    """Refuse a POST body that is also a raw DEFLATE stream (RFC 1951).
+
+    POST messages are never deflated (SAML Bindings §3.5.4), yet some libraries try inflating
+    first; a body that inflates to something else is a polyglot meant to show two readers two
+    documents. Inflating at most `probe` bytes bounds the work: a stream that reaches its end, or
+    still inflates without error past the probe, is refused; one that errors is not DEFLATE.
+    """
+    inflater = zlib.decompressobj(-15)
+    try:
+        inflater.decompress(decoded, probe)
+    except zlib.error:
+        return
+    if inflater.eof or inflater.unconsumed_tail:
+        raise MessageRejected("message is also a DEFLATE stream")
 
 
 def check_relay_state(value: str | None) -> str | None:
@@ -290,8 +309,10 @@ def _issuer(root) -> str | None:
         return None
     if len(issuers) > 1 or len(issuers[0]):
         raise MessageRejected("malformed Issuer")
-    value = (issuers[0].text or "").strip()
-    if not value or len(value) > MAX_ISSUER:
+    value = issuers[0].text or ""
+    # An entityID is an xs:anyURI without surrounding whitespace (SAML Metadata §2.2.1); pysaml2
+    # would look the untrimmed value up: refuse rather than read one Issuer two ways.
+    if not value or value != value.strip() or len(value) > MAX_ISSUER:
         raise MessageRejected("malformed Issuer")
     return value
 

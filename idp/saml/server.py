@@ -24,7 +24,7 @@ from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 from idp.errors import ServiceUnavailable
 from idp.keyring import SAML_CERT_FILE, SAML_KEY_FILE, passphrase_from_environment
-from idp.saml import sps
+from idp.saml import engine, sps
 
 ASSERTION_MINUTES = 5
 PATHS = {"sso_redirect": "/saml/sso/redirect", "sso_post": "/saml/sso/post",
@@ -83,7 +83,7 @@ class SamlServers:
             if fingerprint != self._fingerprint:
                 key_file, cert_file = self._key_files()
                 xml = [m for _, m in metadata]
-                self._servers = {strict: Server(config=IdPConfig().load(idp_config(
+                self._servers = {strict: engine.build_server(IdPConfig().load(idp_config(
                     self.settings.issuer, key_file, cert_file, xml, strict))) for strict in (False, True)}
                 self._fingerprint = fingerprint
             return self._servers[signed_requests]

@@ -1,42 +1,48 @@
 """Web Browser SSO and Single Logout (SAML Profiles §4.1, §4.4), framework-free.
 
-Every message goes through guard.py before pysaml2 or xmlsec1 see it; then pysaml2 parses and
-verifies it against the service provider's registered metadata.
+Every message goes through guard.py before pysaml2 or xmlsec1 see it; then pysaml2 parses exactly
+the bytes the guard approved (engine.Approved) and verifies them against the service provider's
+registered metadata.
 """
 from __future__ import annotations
 
 import base64
 import dataclasses
 import hashlib
+import datetime as dt
 import hmac
 import secrets
+import time
 
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT, NameID
-from saml2.samlp import STATUS_NO_PASSIVE, STATUS_REQUEST_DENIED
+from saml2.samlp import STATUS_NO_AUTHN_CONTEXT, STATUS_NO_PASSIVE, STATUS_REQUEST_DENIED
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
-from idp.saml import guard, sps
+from idp.saml import authn_context, guard, sps
+from idp.saml.engine import Approved
 from idp.saml.guard import MessageRejected
 from idp.saml.server import SamlServers, entity_id
 from idp.store import Store
 
-LOA1_CLASS = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
-LOA2_CLASS = "urn:idp:loa:2"
-# Requested classes that mean "more than a password" (SAML Authn Context, REFEDS MFA).
-SECOND_FACTOR_CLASSES = {LOA2_CLASS, "https://refeds.org/profile/mfa",
-                         "urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken",
-                         "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorContract"}
-# pysaml2 accepts an IssueInstant up to a day away: remember request IDs at least that long.
-REPLAY_SECONDS = 25 * 3600
+LOA1_CLASS = authn_context.PASSWORD_PROTECTED_TRANSPORT
+LOA2_CLASS = authn_context.LOA2
+MAX_REQUEST_BYTES = 64 * 1024  # an AuthnRequest or LogoutRequest, as decoded (both bindings)
+# A request's IssueInstant must be at most this old (SAML Core §3.2.2 leaves it to the profile;
+# Shibboleth's default is 3 minutes) and at most CLOCK_SKEW in the future.
+REQUEST_MAX_AGE = 5 * 60
+CLOCK_SKEW = 60  # also pysaml2's accepted_time_diff (server.py)
+# A request ID is remembered for as long as its IssueInstant is acceptable, and a minute more.
+REPLAY_SECONDS = REQUEST_MAX_AGE + 2 * CLOCK_SKEW + 60
 
 
 @dataclasses.dataclass(frozen=True)
 class Incoming:
-    """A guarded message as it arrived: the encoded form pysaml2 wants, and what the guard saw."""
+    """A guarded message: the encoded form as it arrived, the bytes the guard approved, and what it saw."""
 
     binding: str
     encoded: str
+    xml: bytes
     relay_state: str | None
     sig_alg: str | None
     signature: str | None
@@ -53,7 +59,10 @@ def receive(binding: str, params: dict, expected_root: str) -> Incoming:
     if not encoded:
         raise MessageRejected("no SAMLRequest")
     relay_state = guard.check_relay_state(params.get("RelayState"))
-    xml = guard.decode_redirect(encoded) if binding == BINDING_HTTP_REDIRECT else guard.decode_post(encoded)
+    if binding == BINDING_HTTP_REDIRECT:
+        xml = guard.decode_redirect(encoded, MAX_REQUEST_BYTES)
+    else:
+        xml = guard.decode_post(encoded, MAX_REQUEST_BYTES)
     inspected = guard.inspect(xml)
     if inspected.root_tag != expected_root:
         raise MessageRejected("unexpected message")
@@ -61,7 +70,7 @@ def receive(binding: str, params: dict, expected_root: str) -> Incoming:
     if binding == BINDING_HTTP_REDIRECT and (sig_alg or signature):
         if not (sig_alg and signature) or not guard.redirect_signature_alg_allowed(sig_alg):
             raise MessageRejected("signature algorithm not allowed")
-    return Incoming(binding, encoded, relay_state, sig_alg, signature, inspected)
+    return Incoming(binding, encoded, xml, relay_state, sig_alg, signature, inspected)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,33 +83,79 @@ class AuthnRequest:
     transient: bool
     relay_state: str | None
     response_args: dict
+    # None: the RequestedAuthnContext cannot be satisfied; answer NoAuthnContext (SAML Core §3.3.2.2.1)
+    authn_context: authn_context.Requirement | None = authn_context.Requirement()
 
 
-def parse_authn_request(servers: SamlServers, session, store: Store, incoming: Incoming) -> AuthnRequest:
-    sp = _known_sp(session, incoming)
+def parse_authn_request(servers: SamlServers, session, store: Store, incoming: Incoming,
+                        now: float | None = None) -> AuthnRequest:
+    """Verify an AuthnRequest (SAML Core §3.4.1) and say what answering it takes."""
+    sp = known_sp(session, incoming)
     server = servers.get(signed_requests=sp.require_signed_requests or incoming.signed)
-    try:
-        parsed = server.parse_authn_request(incoming.encoded, incoming.binding, incoming.relay_state,
-                                            incoming.sig_alg, incoming.signature)
-    except Exception as e:  # pysaml2 raises many kinds; each means "not a request we accept"
-        raise MessageRejected(f"request not accepted ({e.__class__.__name__})") from None
-    if parsed is None or parsed.message is None:
-        raise MessageRejected("request not accepted")
-    message = parsed.message
+    message = _parse(server.parse_authn_request, incoming, "request", now)
     _refuse_replay(store, sp, message.id)
     response_args = _response_args(server, message, sp)
-    requested = set()
-    if message.requested_authn_context is not None:
-        requested = {ref.text.strip() for ref in message.requested_authn_context.authn_context_class_ref or []
-                     if ref.text}
+    requirement = _requirement(message.requested_authn_context, sp)
     policy = message.name_id_policy
     return AuthnRequest(
         sp=sp, request_id=message.id,
-        force_authn=str(message.force_authn).lower() == "true",
-        is_passive=str(message.is_passive).lower() == "true",
-        require_loa2=sp.require_loa2 or bool(requested & SECOND_FACTOR_CLASSES),
+        force_authn=xs_boolean(message.force_authn), is_passive=xs_boolean(message.is_passive),
+        require_loa2=requirement is not None and requirement.requires_second_factor,
         transient=bool(policy is not None and policy.format == NAMEID_FORMAT_TRANSIENT),
-        relay_state=incoming.relay_state, response_args=response_args)
+        relay_state=incoming.relay_state, response_args=response_args, authn_context=requirement)
+
+
+def _parse(parse, incoming: Incoming, what: str, now: float | None):
+    """pysaml2 parses and verifies the approved bytes; we check what it leaves to its caller."""
+    try:
+        parsed = parse(Approved(incoming.encoded, incoming.xml), incoming.binding, incoming.relay_state,
+                       incoming.sig_alg, incoming.signature)
+    except Exception as e:  # pysaml2 raises many kinds; each means "not a request we accept"
+        raise MessageRejected(f"{what} not accepted ({e.__class__.__name__})") from None
+    if parsed is None or parsed.message is None:
+        raise MessageRejected(f"{what} not accepted")
+    if parsed.xmlstr != incoming.xml:  # engine.GuardedServer guarantees it; checked, not assumed
+        raise MessageRejected(f"{what} not accepted")
+    check_issue_instant(parsed.message.issue_instant, time.time() if now is None else now)
+    return parsed.message
+
+
+def check_issue_instant(value: str | None, now: float) -> None:
+    """IssueInstant (SAML Core §3.2.2, an xs:dateTime in UTC, §1.3.3) within REQUEST_MAX_AGE past
+    and CLOCK_SKEW future of `now`. pysaml2 computes a one-day window and discards the result."""
+    try:
+        instant = dt.datetime.fromisoformat((value or "").strip())
+    except ValueError:
+        raise MessageRejected("malformed IssueInstant") from None
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=dt.timezone.utc)
+    age = now - instant.timestamp()
+    if age > REQUEST_MAX_AGE + CLOCK_SKEW:
+        raise MessageRejected("request is too old (IssueInstant)")
+    if age < -CLOCK_SKEW:
+        raise MessageRejected("request is from the future (IssueInstant)")
+
+
+def xs_boolean(value) -> bool:
+    """An xs:boolean attribute (XML Schema Part 2 §3.2.2): "true", "1", "false" or "0", after
+    whitespace collapse; absent means false."""
+    if value is None:
+        return False
+    text = str(value).strip(" \t\r\n")
+    if text in ("true", "1"):
+        return True
+    if text in ("false", "0"):
+        return False
+    raise MessageRejected("malformed boolean attribute")
+
+
+def _requirement(requested, sp) -> authn_context.Requirement | None:
+    sp_floor = 2 if sp.require_loa2 else 1
+    if requested is None:
+        return authn_context.requirement(None, None, sp_floor=sp_floor)
+    refs = [(ref.text or "").strip() for ref in requested.authn_context_class_ref or []]
+    return authn_context.requirement(refs, requested.comparison,
+                                     has_declarations=bool(requested.authn_context_decl_ref), sp_floor=sp_floor)
 
 
 def _refuse_replay(store: Store, sp, message_id: str) -> None:
@@ -110,7 +165,8 @@ def _refuse_replay(store: Store, sp, message_id: str) -> None:
         raise MessageRejected("request replayed")
 
 
-def _known_sp(session, incoming: Incoming):
+def known_sp(session, incoming: Incoming):
+    """The enabled SP that sent `incoming`, which must be signed if the SP is registered so."""
     sp = sps.find_saml(session, incoming.inspected.issuer) if incoming.inspected.issuer else None
     if sp is None or not sp.enabled:
         raise MessageRejected("unknown or disabled service provider")
@@ -156,7 +212,8 @@ def authn_response(servers: SamlServers, request: AuthnRequest, issuer: str, sal
     encrypt = sps.wants_encryption(request.sp.saml_metadata)
     response = server.create_authn_response(
         identity=attributes, name_id=name_id,
-        authn={"class_ref": LOA2_CLASS if loa2 else LOA1_CLASS, "authn_instant": auth_time},
+        authn={"class_ref": (request.authn_context or authn_context.Requirement()).class_for(2 if loa2 else 1),
+               "authn_instant": auth_time},
         sign_assertion=True, sign_response=True, encrypt_assertion=encrypt,
         # pysaml2's "self-contained" encryption re-declares namespaces inside the signed assertion,
         # which breaks its signature for other libraries (python3-saml): keep the document as signed.
@@ -175,7 +232,7 @@ def error_response(servers: SamlServers, request: AuthnRequest, status: str, tex
     return request.response_args["destination"], base64.b64encode(str(response).encode()).decode()
 
 
-NO_PASSIVE, DENIED = STATUS_NO_PASSIVE, STATUS_REQUEST_DENIED
+NO_PASSIVE, DENIED, NO_AUTHN_CONTEXT = STATUS_NO_PASSIVE, STATUS_REQUEST_DENIED, STATUS_NO_AUTHN_CONTEXT
 
 
 # --- single logout ---------------------------------------------------------------------------------
@@ -190,18 +247,11 @@ class LogoutAnswer:
     sp_entity_id: str
 
 
-def logout(servers: SamlServers, session, store: Store, incoming: Incoming) -> LogoutAnswer:
+def logout(servers: SamlServers, session, store: Store, incoming: Incoming, now: float | None = None) -> LogoutAnswer:
     """Verify an SP's LogoutRequest and prepare its signed LogoutResponse (SAML Profiles §4.4)."""
-    sp = _known_sp(session, incoming)
+    sp = known_sp(session, incoming)
     server = servers.get(signed_requests=sp.require_signed_requests or incoming.signed)
-    try:
-        parsed = server.parse_logout_request(incoming.encoded, incoming.binding, incoming.relay_state,
-                                             incoming.sig_alg, incoming.signature)
-    except Exception as e:
-        raise MessageRejected(f"logout request not accepted ({e.__class__.__name__})") from None
-    if parsed is None or parsed.message is None:
-        raise MessageRejected("logout request not accepted")
-    message = parsed.message
+    message = _parse(server.parse_logout_request, incoming, "logout request", now)
     _refuse_replay(store, sp, message.id)
     name_id = message.name_id.text if message.name_id is not None else None
     response = server.create_logout_response(message, [BINDING_HTTP_REDIRECT, BINDING_HTTP_POST],

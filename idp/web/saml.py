@@ -1,6 +1,7 @@
 """SAML 2.0 endpoints: metadata, Web Browser SSO and Single Logout. Thin views over idp.saml."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -13,7 +14,7 @@ from saml2.metadata import entity_descriptor
 
 from idp import audit
 from idp.attributes import saml_attributes
-from idp.saml import sps, sso
+from idp.saml import authn_context, sps, sso
 from idp.saml.guard import MessageRejected
 from idp.oidc.authorization import LOA2
 from idp.web.context import actor, current_identity, db_session, services
@@ -22,6 +23,8 @@ bp = Blueprint("saml", __name__, url_prefix="/saml")
 
 PENDING_SECONDS = 15 * 60
 MAX_PENDING = 5
+BOUNCE_SECONDS = 60  # the browser follows the 303 at once
+BOUNCES_PER_MINUTE = 30  # per client address: bounds what an anonymous flood can store
 
 
 def servers():
@@ -55,7 +58,7 @@ def sso_redirect():
 
 @bp.post("/sso/post")
 def sso_post():
-    return _bounce("saml.sso_post_received")
+    return _bounce("saml.sso_post_received", "AuthnRequest")
 
 
 @bp.get("/sso/post/<key>")
@@ -63,15 +66,24 @@ def sso_post_received(key):
     return _start(BINDING_HTTP_POST, _unbounce(key))
 
 
-def _bounce(endpoint):
+def _bounce(endpoint, expected_root):
     """HTTP-POST binding messages arrive cross-site, without our SameSite=Lax session cookie. Keep
     the message for a moment and continue with a same-site GET, which carries the cookie, so the
-    citizen's session is used rather than replaced."""
+    citizen's session is used rather than replaced.
+
+    Only a message that passes the guard and names an enabled SP is kept (at most 64 KiB, for a
+    minute, BOUNCES_PER_MINUTE per address): anonymous posts cannot fill the store."""
     fields = {k: request.form[k] for k in ("SAMLRequest", "RelayState") if k in request.form}
-    if not fields.get("SAMLRequest"):
-        return _refuse("no SAMLRequest")
+    try:
+        incoming = sso.receive(BINDING_HTTP_POST, fields, expected_root)
+        sso.known_sp(db_session(), incoming)
+    except MessageRejected as e:
+        return _refuse(e.reason)
+    store = services().store
+    if store.incr(f"saml:bounces:{request.remote_addr or ''}", 60) > BOUNCES_PER_MINUTE:
+        return _refuse("too many SAML messages from this address", 429)
     key = secrets.token_urlsafe(24)
-    services().store.set(f"saml:bounce:{key}", json.dumps(fields).encode(), 300)
+    store.set(f"saml:bounce:{key}", json.dumps(fields).encode(), BOUNCE_SECONDS)
     return redirect(url_for(endpoint, key=key), 303)
 
 
@@ -86,6 +98,10 @@ def _start(binding, params):
         parsed = sso.parse_authn_request(servers(), db_session(), services().store, incoming)
     except MessageRejected as e:
         return _refuse(e.reason)
+    if parsed.authn_context is None:  # SAML Core §3.3.2.2.1: answered before any sign-in
+        destination, response = sso.error_response(servers(), parsed, sso.NO_AUTHN_CONTEXT,
+                                                    "the requested authentication context is not available")
+        return _post(destination, "SAMLResponse", response, parsed.relay_state)
     pending = dict(session.get("saml_pending") or {})
     if len(pending) >= MAX_PENDING:
         pending.pop(min(pending, key=lambda k: pending[k]["created"]))
@@ -94,7 +110,7 @@ def _start(binding, params):
         "sp": parsed.sp.entity_id, "request_id": parsed.request_id, "force_authn": parsed.force_authn,
         "is_passive": parsed.is_passive, "require_loa2": parsed.require_loa2, "transient": parsed.transient,
         "relay_state": parsed.relay_state, "response_args": _serialisable(parsed.response_args),
-        "created": time.time()}
+        "authn_context": dataclasses.asdict(parsed.authn_context), "created": time.time()}
     session["saml_pending"] = pending
     return _resume(pending_id)
 
@@ -119,7 +135,8 @@ def _resume(pending_id):
     request_ = sso.AuthnRequest(sp=sp, request_id=record["request_id"], force_authn=record["force_authn"],
                                 is_passive=record["is_passive"], require_loa2=record["require_loa2"],
                                 transient=record["transient"], relay_state=record["relay_state"],
-                                response_args=record["response_args"])
+                                response_args=record["response_args"],
+                                authn_context=_requirement(record.get("authn_context")))
     here = url_for("saml.resume", pending_id=pending_id)
     identity = current_identity()
     fresh = session.get("signed_in_at", 0) > record["created"]
@@ -145,6 +162,12 @@ def _resume(pending_id):
     db.commit()
     _drop(pending_id)
     return _post(destination, "SAMLResponse", response, request_.relay_state)
+
+
+def _requirement(saved) -> authn_context.Requirement:
+    if not saved:
+        return authn_context.Requirement()
+    return authn_context.Requirement(floor=saved["floor"], ceiling=saved["ceiling"], classes=tuple(saved["classes"]))
 
 
 def _answer_error(pending_id, request_, status, text):
@@ -174,7 +197,7 @@ def slo_redirect():
 
 @bp.post("/slo/post")
 def slo_post():
-    return _bounce("saml.slo_post_received")
+    return _bounce("saml.slo_post_received", "LogoutRequest")
 
 
 @bp.get("/slo/post/<key>")

@@ -86,6 +86,25 @@ def test_encrypted_assertion_when_the_sp_has_an_encryption_key(web, saml_sp, peo
     assert auth.get_attributes()[PREFIX + "nameEn"] == [people["citizen"].name_en]
 
 
+def test_assertions_are_encrypted_with_aes_gcm_and_rsa_oaep_sha256(web, saml_sp, people, identities):
+    """XML Encryption 1.1: AES-256-GCM for the assertion, RSA-OAEP with a SHA-256 digest for its key
+    (not 3DES-CBC and OAEP/SHA-1), and python3-saml decrypts it."""
+    import base64
+    from xml.etree.ElementTree import fromstring
+    made = identities.make(people["citizen"])
+    sp = saml_sp(want_encryption=True)
+    form, _ = follow_to_form(web, sp.login_url(), made)
+    xenc, ds = "{http://www.w3.org/2001/04/xmlenc#}", "{http://www.w3.org/2000/09/xmldsig#}"
+    data = fromstring(base64.b64decode(form["SAMLResponse"])).find(f".//{xenc}EncryptedData")
+    assert data.find(f"{xenc}EncryptionMethod").get("Algorithm") == "http://www.w3.org/2009/xmlenc11#aes256-gcm"
+    key_method = data.find(f"{ds}KeyInfo/{xenc}EncryptedKey/{xenc}EncryptionMethod")
+    assert key_method.get("Algorithm") == "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"
+    assert key_method.find(f"{ds}DigestMethod").get("Algorithm") == "http://www.w3.org/2001/04/xmlenc#sha256"
+    auth = sp.accept(form["SAMLResponse"], sp.last_request_id)
+    assert auth.get_errors() == [], auth.get_last_error_reason()
+    assert auth.get_nameid()
+
+
 def test_is_passive_without_a_session_answers_no_passive(web, saml_sp):
     sp = saml_sp()
     form, _ = follow_to_form(web, sp.login_url(is_passive=True))

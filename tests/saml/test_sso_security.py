@@ -1,5 +1,6 @@
 """Hostile or broken SAML requests reaching the HTTP endpoints: each refused with a page, not a response."""
 import base64
+import datetime as dt
 import zlib
 from urllib.parse import urlencode, urlsplit, parse_qs
 
@@ -79,9 +80,7 @@ def test_xxe_over_post(web, saml_keys):
     xml = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
            b'<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_1">&e;</samlp:AuthnRequest>')
     response = web.client.post("/saml/sso/post", data={"SAMLRequest": base64.b64encode(xml).decode()})
-    assert response.status_code == 303                     # bounced to a same-site GET, unparsed
-    response = web.get(response.headers["Location"])
-    assert response.status_code == 400 and b"root:" not in response.data
+    assert response.status_code == 400 and b"root:" not in response.data  # refused before it is kept
 
 
 def test_no_saml_request(web, saml_keys):
@@ -128,3 +127,147 @@ def test_post_binding_keeps_the_citizens_session(web, saml_sp, people, identitie
     assert bounced.status_code == 303 and "Set-Cookie" not in bounced.headers
     response = web.get(bounced.headers["Location"])                # the browser follows, with its cookie
     assert response.status_code == 200 and b'id="saml-post"' in response.data  # no sign-in asked
+
+
+# --- one document: the guard and pysaml2 read the same bytes (issue 15, item 1) ----------------
+
+def test_deflate_xml_polyglot_over_post_is_refused(web, saml_sp, caplog):
+    """A POST body that is an AuthnRequest to an XML parser and, inflated, another AuthnRequest:
+    pysaml2 used to inflate it and act on the inner request the guard never saw."""
+    from tests.saml import crafted
+    from tests.saml.polyglot import PREFIX, polyglot
+    sp = saml_sp(sign_requests=False)
+    outer = crafted.authn_request(sp, request_id="_outer", prefix=PREFIX)
+    inner = crafted.authn_request(sp, request_id="_inner", attributes='ForceAuthn="true"')
+    body = polyglot(outer, inner)
+    inflater = zlib.decompressobj(-15)
+    assert inflater.decompress(body).strip().endswith(inner.encode()) and inflater.eof  # it is a polyglot
+    caplog.set_level("INFO")
+    response = web.client.post("/saml/sso/post", data={"SAMLRequest": base64.b64encode(body).decode()})
+    assert response.status_code == 400                          # refused at once: nothing kept, no pysaml2
+    assert "message is also a DEFLATE stream" in caplog.text
+
+
+def test_the_same_request_without_its_deflate_reading_is_accepted(web, saml_sp):
+    """The control for the polyglot: the outer document alone is a request we take."""
+    from tests.saml import crafted
+    from tests.saml.polyglot import PREFIX
+    sp = saml_sp(sign_requests=False)
+    response = crafted.post(web, crafted.authn_request(sp, prefix=PREFIX))
+    assert response.status_code == 302 and "/login" in response.location
+
+
+def test_a_deflated_request_is_not_inflated_over_post(web, saml_sp):
+    """SAML Bindings §3.5.4: HTTP-POST messages are never DEFLATE-encoded."""
+    from tests.saml import crafted
+    sp = saml_sp(sign_requests=False)
+    xml = crafted.authn_request(sp).encode()
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    response = crafted.post(web, compressor.compress(xml) + compressor.flush())
+    assert response.status_code == 400
+
+
+# --- the POST bounce stores only what passed the guard (issue 15, item 5) ------------------------
+
+@pytest.mark.parametrize("body", [
+    b"<x/>" * 1000,                                                          # not a SAML request
+    b'<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_1"/>',  # no Issuer
+])
+def test_post_bounce_refuses_before_storing(web, saml_keys, store, body):
+    response = web.client.post("/saml/sso/post", data={"SAMLRequest": base64.b64encode(body).decode()})
+    assert response.status_code == 400 and "Location" not in response.headers
+
+
+def test_post_bounce_refuses_an_unknown_service_provider(web, saml_sp):
+    from tests.saml import crafted
+    sp = saml_sp(sign_requests=False)
+    xml = crafted.authn_request(sp, issuer="https://stranger.example/sp")
+    response = web.client.post("/saml/sso/post", data={"SAMLRequest": base64.b64encode(xml.encode()).decode()})
+    assert response.status_code == 400
+
+
+def test_post_bounce_refuses_an_oversized_message(web, saml_sp):
+    from tests.saml import crafted
+    sp = saml_sp(sign_requests=False)
+    xml = crafted.authn_request(sp, inside=" " * (70 * 1024))
+    response = web.client.post("/saml/sso/post", data={"SAMLRequest": base64.b64encode(xml.encode()).decode()})
+    assert response.status_code == 400
+
+
+def test_post_bounce_is_short_lived_and_limited_per_address(web, saml_sp, store):
+    from idp.web.saml import BOUNCE_SECONDS, BOUNCES_PER_MINUTE
+    from tests.saml import crafted
+    sp = saml_sp(sign_requests=False)
+    for _ in range(BOUNCES_PER_MINUTE):
+        response = web.client.post("/saml/sso/post", data={
+            "SAMLRequest": base64.b64encode(crafted.authn_request(sp).encode()).decode()})
+        assert response.status_code == 303
+    key = response.headers["Location"].rsplit("/", 1)[1]
+    assert 0 < store.ttl(f"saml:bounce:{key}") <= BOUNCE_SECONDS
+    response = web.client.post("/saml/sso/post", data={
+        "SAMLRequest": base64.b64encode(crafted.authn_request(sp).encode()).decode()})
+    assert response.status_code == 429
+
+
+# --- protocol details (issue 15, item 7) -----------------------------------------------------------
+
+@pytest.mark.parametrize("age", [dt.timedelta(days=3 * 365), dt.timedelta(minutes=7), -dt.timedelta(minutes=5)])
+def test_a_signed_request_must_be_fresh(web, saml_sp, age):
+    """IssueInstant (SAML Core §3.2.2) within 5 minutes (+60 s skew): a validly signed request
+    from years ago, or from the future, is refused."""
+    from tests.saml import crafted
+    sp = saml_sp()
+    when = dt.datetime.now(dt.timezone.utc) - age
+    assert crafted.post(web, crafted.sign(sp, crafted.authn_request(sp, issue_instant=crafted.instant(when)))
+                        ).status_code == 400
+
+
+def test_a_fresh_signed_request_is_accepted(web, saml_sp):
+    from tests.saml import crafted
+    sp = saml_sp()
+    when = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=4)
+    response = crafted.post(web, crafted.sign(sp, crafted.authn_request(sp, issue_instant=crafted.instant(when))))
+    assert response.status_code == 302 and "/login" in response.location
+
+
+def test_the_replay_marker_outlives_the_freshness_window():
+    from idp.saml import sso
+    assert sso.REPLAY_SECONDS > sso.REQUEST_MAX_AGE + 2 * sso.CLOCK_SKEW
+
+
+@pytest.mark.parametrize("value", ["1", "true"])
+def test_force_authn_is_an_xs_boolean(web, saml_sp, people, identities, value):
+    from tests.saml import crafted
+    from tests.saml.test_sso import follow_to_form
+    made = identities.make(people["citizen"])
+    sp = saml_sp(sign_requests=False)
+    follow_to_form(web, sp.login_url(), made)                   # signed in at the IdP
+    response = crafted.post(web, crafted.authn_request(sp, attributes=f'ForceAuthn="{value}"'))
+    assert response.status_code == 302 and "/login" in response.location
+
+
+@pytest.mark.parametrize("value", ["1", "true"])
+def test_is_passive_is_an_xs_boolean(web, saml_sp, value):
+    from tests.saml import crafted
+    from tests.saml.service_provider import post_form
+    sp = saml_sp(sign_requests=False)
+    response = crafted.post(web, crafted.authn_request(sp, attributes=f'IsPassive="{value}"'))
+    assert response.status_code == 200
+    assert b"status:NoPassive" in base64.b64decode(post_form(response.get_data(as_text=True))["SAMLResponse"])
+
+
+@pytest.mark.parametrize("value", ["yes", "TRUE", "t", " true ", "\t1\n"])
+def test_a_malformed_boolean_is_refused(web, saml_sp, value):
+    """Never ignored. pysaml2's schema check refuses even the whitespace XML Schema would collapse:
+    a clean refusal, on the safe side."""
+    from tests.saml import crafted
+    sp = saml_sp(sign_requests=False)
+    assert crafted.post(web, crafted.authn_request(sp, attributes=f'ForceAuthn="{value}"')).status_code == 400
+
+
+@pytest.mark.parametrize("pad", [" ", "\n", "\t "])
+def test_an_issuer_with_surrounding_whitespace_is_refused_cleanly(web, saml_sp, pad):
+    from tests.saml import crafted
+    sp = saml_sp(sign_requests=False)
+    issuer = pad + sp.settings["sp"]["entityId"] + pad
+    assert crafted.post(web, crafted.authn_request(sp, issuer=issuer)).status_code == 400

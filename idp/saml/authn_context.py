@@ -1,0 +1,82 @@
+"""RequestedAuthnContext (SAML Core §3.3.2.2.1) over our two assurance levels.
+
+We know a small ordered set of authentication context classes (SAML Authn Context §3.4, REFEDS
+MFA): level 1 is a password over TLS, level 2 adds a second factor (TOTP). The four comparisons:
+
+- exact: the statement's class is one of the requested ones;
+- minimum: at least as strong as one of them (the weakest requested sets the floor);
+- better: stronger than every requested one;
+- maximum: as strong as possible without exceeding the strongest requested one.
+
+A request we cannot satisfy — only unknown classes or declarations, `better` than our best, or an
+SP that needs level 2 asking for at most level 1 — gets the NoAuthnContext status instead of an
+assertion it did not ask for.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PASSWORD_PROTECTED_TRANSPORT = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
+PASSWORD = "urn:oasis:names:tc:SAML:2.0:ac:classes:Password"
+LOA1 = "urn:idp:loa:1"
+LOA2 = "urn:idp:loa:2"
+REFEDS_MFA = "https://refeds.org/profile/mfa"
+TIME_SYNC_TOKEN = "urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken"
+MOBILE_TWO_FACTOR = "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorContract"
+
+# Class → level, in the order we prefer to state them; the first of each level is our default.
+LEVELS = {PASSWORD_PROTECTED_TRANSPORT: 1, PASSWORD: 1, LOA1: 1,
+          LOA2: 2, REFEDS_MFA: 2, TIME_SYNC_TOKEN: 2, MOBILE_TWO_FACTOR: 2}
+BEST = max(LEVELS.values())
+COMPARISONS = ("exact", "minimum", "better", "maximum")
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """What a request allows: levels `floor`..`ceiling`, and which classes may be stated."""
+
+    floor: int = 1
+    ceiling: int = BEST
+    classes: tuple[str, ...] = ()  # requested classes we know, preferred when stating a level
+
+    def class_for(self, achieved: int) -> str:
+        """The AuthnContextClassRef for a sign-in that reached level `achieved` (≥ floor)."""
+        level = min(achieved, self.ceiling)
+        for uri in self.classes:
+            if LEVELS[uri] == level:
+                return uri
+        return next(uri for uri, lvl in LEVELS.items() if lvl == level)
+
+    @property
+    def requires_second_factor(self) -> bool:
+        return self.floor >= 2
+
+
+def requirement(class_refs: list[str] | None, comparison: str | None, has_declarations: bool = False,
+                sp_floor: int = 1) -> Requirement | None:
+    """The Requirement for a request, or None when no statement we can make would satisfy it.
+
+    `class_refs` None means no RequestedAuthnContext (then only the SP's own floor applies).
+    """
+    if class_refs is None and not has_declarations:
+        return Requirement(floor=sp_floor)
+    known = tuple(dict.fromkeys(uri for uri in class_refs or () if uri in LEVELS))
+    if not known:  # only classes we do not know, or AuthnContextDeclRefs: we cannot judge them
+        return None
+    levels = [LEVELS[uri] for uri in known]
+    comparison = comparison or "exact"  # the schema's default
+    if comparison == "exact":
+        floor, ceiling = min(levels), max(levels)
+    elif comparison == "minimum":
+        floor, ceiling = min(levels), BEST
+    elif comparison == "better":
+        floor, ceiling = max(levels) + 1, BEST
+    elif comparison == "maximum":
+        floor, ceiling = 1, max(levels)
+    else:
+        return None
+    floor = max(floor, sp_floor)
+    if floor > ceiling:
+        return None
+    # With two levels, every level in floor..ceiling of an exact request is a requested class's.
+    return Requirement(floor=floor, ceiling=ceiling, classes=known)
