@@ -30,7 +30,6 @@ def create_app(config_overrides: dict | None = None) -> Flask:
         SESSION_COOKIE_SECURE=settings.is_https,
         PREFERRED_URL_SCHEME="https" if settings.is_https else "http",
         WTF_CSRF_TIME_LIMIT=settings.session_absolute_hours * 3600,
-        WTF_CSRF_SSL_STRICT=settings.is_https,
         BABEL_DEFAULT_LOCALE=settings.default_locale,
         BABEL_TRANSLATION_DIRECTORIES="translations",
     )

@@ -1,13 +1,19 @@
 """The database: one engine per app, one session per request (or per CLI command)."""
 from __future__ import annotations
 
+import logging
+import os
+import stat
+from pathlib import Path
+
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from idp.resources import migrations_dir
 
 MIGRATIONS_DIR = migrations_dir()
+log = logging.getLogger(__name__)
 
 
 class Database:
@@ -31,6 +37,7 @@ class Database:
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
+        _private_sqlite_file(url)
         engine = create_engine(url, connect_args={"timeout": 15})
 
         @event.listens_for(engine, "connect")
@@ -42,6 +49,32 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, pool_timeout=5)
+
+
+def _private_sqlite_file(url: str) -> None:
+    """The SQLite file holds password hashes and personal data: readable by this user only (0600).
+
+    Created here with that mode before SQLite (or Alembic) opens it, since SQLite creates it with
+    the umask's 0644; SQLite gives the -wal and -shm files the main file's mode. Files of an
+    older install are tightened the same way."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.parent.is_dir():
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+    for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        try:
+            mode = stat.S_IMODE(each.stat().st_mode)
+            if mode & 0o077:
+                os.chmod(each, mode & 0o700)
+        except FileNotFoundError:
+            continue
+        except PermissionError:
+            log.warning("%s is readable by other users and could not be made private", each)
 
 
 def alembic_config(url: str):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import secrets
 import tomllib
 from pathlib import Path
@@ -54,10 +55,16 @@ class Settings:
     max_request_bytes: int
     metrics_token: str  # bearer token for /metrics; empty: /metrics answers loopback clients only
     trusted_proxies: int
+    # Host header (issue 15): links always come from the issuer; this only widens what is accepted
+    trusted_hosts: str  # other host names the Host header may carry (comma-separated), e.g. for probes
 
     @property
     def is_https(self) -> bool:
         return self.issuer.startswith("https://")
+
+    @property
+    def trusted_host_list(self) -> list[str]:
+        return [h.strip().lower() for h in self.trusted_hosts.split(",") if h.strip()]
 
     @property
     def outbox_path(self) -> Path:
@@ -150,6 +157,9 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
+_HOST_NAME = re.compile(r"\.?[a-z0-9-]+(\.[a-z0-9-]+)*")  # a leading dot: that domain and its subdomains
+
+
 def _validate(s: Settings) -> None:
     url = urlsplit(s.issuer)
     if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment:
@@ -160,6 +170,9 @@ def _validate(s: Settings) -> None:
         raise ConfigError("IDP_REDIS_URL: expected redis://, rediss:// or unix://")
     if s.smtp_url and urlsplit(s.smtp_url).scheme not in ("smtp", "smtps"):
         raise ConfigError("IDP_SMTP_URL: expected smtp:// or smtps://")
+    for host in s.trusted_host_list:
+        if not _HOST_NAME.fullmatch(host):
+            raise ConfigError(f"IDP_TRUSTED_HOSTS: not a host name: {host!r} (no scheme, port or path)")
     if s.default_locale not in ("ar", "en"):
         raise ConfigError("IDP_DEFAULT_LOCALE: expected ar or en")
     if len(s.secret_key) < 32:

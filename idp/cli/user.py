@@ -98,6 +98,10 @@ def _set_status(who: str, status: str, action: str, as_json: bool):
     s = services()
     with s.db.session() as db:
         identity = _find(db, who)
+        if status == "active" and (identity.status == "pending" or not identity.email_verified):
+            # Unlocking lifts a lock; it does not stand in for the email confirmation that makes
+            # a registration active (a pending identity stays pending, a locked one returns to it).
+            status = "pending"
         identity.status = status
         audit.admin_action(db, audit.CLI, identity.id, action)
         db.commit()
@@ -105,8 +109,9 @@ def _set_status(who: str, status: str, action: str, as_json: bool):
             sign_out_everywhere(SessionStore.from_settings(s.store, s.settings), identity.id)
         else:
             LoginThrottle(s.store, s.settings).unlock(account_for(identity.id, ""))
+        note = " (email not confirmed yet)" if status == "pending" else ""
         emit({"username": identity.username, "status": status}, as_json,
-             f"{identity.username}: {status}")
+             f"{identity.username}: {status}{note}")
 
 
 @group.command("lock")

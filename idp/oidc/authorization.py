@@ -15,9 +15,13 @@ LOA1, LOA2 = "urn:idp:loa:1", "urn:idp:loa:2"
 MAX_PARAM_LENGTH = 2048
 MAX_PARAMS_LENGTH = 8192
 PROMPTS = {"none", "login", "consent"}
-PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # base64url of a SHA-256 digest (RFC 7636 §4.2)
+# base64url of a SHA-256 digest (RFC 7636 §4.2); used with fullmatch, so no trailing newline slips by
+PKCE_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 UNSUPPORTED = {"request": "request_not_supported", "request_uri": "request_uri_not_supported",
                "registration": "registration_not_supported"}
+# OIDC Core 1.0 §5.5: discovery says claims_parameter_supported=false, so a request that relies on
+# it is refused rather than answered with fewer claims than it asked for.
+REFUSED = {"claims": "the claims parameter is not supported"}
 
 
 class ErrorPage(Exception):
@@ -46,9 +50,11 @@ class Authorization:
     require_loa2: bool
     ui_locale: str | None
     login_hint: str | None
+    hint_sub: str | None = None  # the subject of a verified id_token_hint
 
 
-def check(params: dict, clients) -> Authorization:
+def check(params: dict, clients, verify_hint=None) -> Authorization:
+    """`verify_hint(token)` returns the claims of an ID token this provider signed, or None."""
     _check_sizes(params)
     client = _check_client(params, clients)
     redirect_uri = _check_redirect_uri(params, client)
@@ -59,6 +65,9 @@ def check(params: dict, clients) -> Authorization:
     for name, error in UNSUPPORTED.items():
         if name in params:
             fail(error, f"the {name} parameter is not supported")
+    for name, description in REFUSED.items():
+        if name in params:
+            fail("invalid_request", description)
     if params.get("response_type") != "code":
         fail("unsupported_response_type", "only the authorization code flow (response_type=code) is supported")
     if params.get("response_mode") not in (None, "query"):
@@ -67,15 +76,17 @@ def check(params: dict, clients) -> Authorization:
     scopes = _grantable_scopes(params, client, fail)
     prompt = _prompt(params, fail)
     max_age = _max_age(params, fail)
+    hint = _id_token_hint(params, client, verify_hint, fail)
     acr_values = (params.get("acr_values") or "").split()
-    clean = {k: v for k, v in params.items() if k != "claims"}  # claims parameter: not supported
+    clean = dict(params)
     clean["scope"] = " ".join(scopes)
     return Authorization(
         params=clean, client=client, scopes=scopes, prompt=prompt, max_age=max_age,
         require_loa2=bool(client.get("require_loa2")) or LOA2 in acr_values,
         ui_locale=next((tag.split("-")[0] for tag in (params.get("ui_locales") or "").split()
                         if tag.split("-")[0] in ("ar", "en")), None),
-        login_hint=(params.get("login_hint") or "")[:64] or None)
+        login_hint=(params.get("login_hint") or "")[:64] or None,
+        hint_sub=hint["sub"] if hint else None)
 
 
 def _check_sizes(params: dict) -> None:
@@ -106,8 +117,22 @@ def _check_pkce(params: dict, fail) -> None:
         fail("invalid_request", "code_challenge is required (PKCE, S256)")
     if method != "S256":
         fail("invalid_request", "code_challenge_method must be S256")
-    if not PKCE_CHALLENGE.match(challenge):
+    if not PKCE_CHALLENGE.fullmatch(challenge):
         fail("invalid_request", "code_challenge is not a base64url SHA-256 value")
+
+
+def _id_token_hint(params: dict, client: dict, verify_hint, fail) -> dict | None:
+    """OIDC Core 1.0 §3.1.2.1: an ID token we issued to this client, expired or not. It names who
+    the client expects; it proves nothing, so it only ever narrows what this request may do."""
+    token = params.get("id_token_hint")
+    if token is None:
+        return None
+    claims = verify_hint(token) if token and verify_hint else None
+    audience = (claims or {}).get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    if not claims or not isinstance(claims.get("sub"), str) or client["client_id"] not in audiences:
+        fail("invalid_request", "id_token_hint is not an ID token this provider issued to the client")
+    return claims
 
 
 def _grantable_scopes(params: dict, client: dict, fail) -> tuple[str, ...]:

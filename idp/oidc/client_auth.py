@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGS = ["RS256", "PS256", "ES256"]  # never HS* or none
 MAX_ASSERTION_LIFETIME = 300
+CLOCK_SKEW = 30  # seconds a client's clock may run ahead of ours
 JWKS_CACHE_SECONDS = 300
 
 
@@ -91,12 +92,15 @@ class ClientAuthenticator:
         claims, now = token.claims, int(time.time())
         audience = claims.get("aud")
         audiences = {a for a in (audience if isinstance(audience, list) else [audience]) if isinstance(a, str)}
-        exp = claims.get("exp")
+        exp, nbf, iat = claims.get("exp"), claims.get("nbf"), claims.get("iat")
         problems = [name for name, ok in (
             ("iss", claims.get("iss") == rp.client_id),
             ("sub", claims.get("sub") == rp.client_id),
             ("aud", bool(self.audiences & audiences)),
             ("exp", isinstance(exp, int) and now - 30 <= exp <= now + MAX_ASSERTION_LIFETIME),
+            # RFC 7523 §3 (4, 5, 6): not before nbf; an iat in the future is no assertion made yet.
+            ("nbf", nbf is None or (_is_time(nbf) and nbf <= now + CLOCK_SKEW)),
+            ("iat", iat is None or (_is_time(iat) and iat <= now + CLOCK_SKEW)),
             ("jti", isinstance(claims.get("jti"), str) and 0 < len(claims["jti"]) <= 200),
         ) if not ok]
         if problems:
@@ -113,6 +117,11 @@ class ClientAuthenticator:
         keys = self.fetch_jwks(uri)
         self.store.set(cache_key, json.dumps(keys).encode(), JWKS_CACHE_SECONDS)
         return keys
+
+
+def _is_time(value) -> bool:
+    """A NumericDate (RFC 7519 §2): a number of seconds, not a string or a boolean."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _assertion_issuer(assertion: str) -> str | None:

@@ -237,8 +237,8 @@ def rotate_secret(session: Session, client_id: str) -> str:
 
 def find_oidc(session: Session, client_id) -> RelyingParty | None:
     """The OIDC relying party with this client_id, enabled or not."""
-    if not isinstance(client_id, str) or not 0 < len(client_id) <= 64:
-        return None
+    if not isinstance(client_id, str) or not 0 < len(client_id) <= 64 or "\x00" in client_id:
+        return None  # PostgreSQL refuses NUL in text: such an id cannot be registered anyway
     return session.scalar(select(RelyingParty).where(RelyingParty.protocol == "oidc",
                                                      RelyingParty.client_id == client_id))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, g, render_template, request
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError, InterfaceError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -13,11 +13,11 @@ from idp.identity.sessions import SessionStore
 from idp.errors import ServiceUnavailable
 from idp.services import Services
 from idp.store import StoreUnavailable
-from idp.web import i18n
+from idp.web import i18n, urls
 from idp.web.sessions import StoreSessionInterface
 
 log = logging.getLogger(__name__)
-csrf = CSRFProtect()
+csrf = urls.IssuerCSRFProtect()
 
 
 def init_web(app: Flask, services: Services) -> None:
@@ -26,6 +26,7 @@ def init_web(app: Flask, services: Services) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,
                                 x_proto=settings.trusted_proxies)
     app.session_interface = StoreSessionInterface(SessionStore.from_settings(services.store, settings))
+    urls.init_app(app, settings)
     csrf.init_app(app)
     i18n.init_app(app)
 
@@ -73,7 +74,10 @@ def _security_headers(response):
     headers.setdefault("Content-Security-Policy", CSP)
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "no-referrer")
+    # same-origin, not no-referrer: under no-referrer browsers post our own forms with `Origin: null`
+    # and no Referer, leaving the CSRF origin check (urls.IssuerCSRFProtect) nothing to compare.
+    # Other sites still get no Referer from us.
+    headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     if request.is_secure or request.scheme == "https":

@@ -8,90 +8,93 @@ from flask_babel import gettext as _
 
 from idp import audit
 from idp.oidc.authorization import ErrorPage
-from idp.web.context import actor, current_identity, db_session, services
+from idp.web.context import actor, current_identity, db_session
 from idp.web.forms import ConfirmForm
-from idp.web.oidc import _error_page, _single_valued, provider
+from idp.web.oidc import _error_page, _single_valued, local_user_id, provider, subject_for, verified_id_token
 
 bp = Blueprint("end_session", __name__)
 
 
 @bp.route("/oidc/logout", methods=["GET", "POST"])
 def end_session():
-    """Sign out at the relying party's request, then back to its registered post-logout URI.
+    """Sign out at the relying party's request, then back to its registered post-logout URI
+    (OpenID Connect RP-Initiated Logout 1.0 §2, §3).
 
-    Without a valid id_token_hint for the person signed in here, the person is asked first,
-    so that no third party can sign citizens out."""
+    A hint identifies, it does not authorise (§2): anyone who once saw an ID token holds one.
+    Only this browser's own IdP session (its cookie) is ended, and without asking only when the
+    hint names the citizen signed in to it; a client's tokens are revoked only when the session
+    ending is one that signed in to that client. A request without a session ends nothing."""
     try:
         params = _single_valued(request.form if request.method == "POST" else request.args)
     except ErrorPage as e:
         return _error_page(str(e))
-    hint = _verified_hint(params.get("id_token_hint"))
+    hint = verified_id_token(params.get("id_token_hint")) if params.get("id_token_hint") else None
     if params.get("id_token_hint") and hint is None:
         return _error_page("id_token_hint not issued by us")
-    client_id = params.get("client_id") or (hint or {}).get("aud")
-    if hint and params.get("client_id") and params["client_id"] != hint.get("aud"):
+    client_id = params.get("client_id") or _audience(hint)
+    if hint and params.get("client_id") and params["client_id"] not in _audiences(hint):
         return _error_page("client_id does not match the id_token_hint")
     target = params.get("post_logout_redirect_uri")
     if target and (client_id not in provider().clients
                    or target not in provider().clients[client_id].get("post_logout_redirect_uris", [])):
         return _error_page("post_logout_redirect_uri not registered")
-    session["oidc_logout"] = {"target": target, "state": params.get("state"), "client_id": client_id,
-                              "sub": (hint or {}).get("sub")}
+    logout = {"target": target, "state": params.get("state"), "client_id": client_id}
     identity = current_identity()
-    if identity is not None and not _hint_is_for(hint, identity):
-        rp_name = provider().clients[client_id]["name"] if client_id in provider().clients else None
-        return render_template("oidc/logout_confirm.html", form=ConfirmForm(), rp_name=rp_name)
-    return _finish_logout()
+    if identity is None:  # no session here: nothing to end, nothing to revoke, nothing to store
+        return _goodbye(logout)
+    if _hint_is_for(hint, client_id, identity):
+        return _finish_logout(logout)
+    session["oidc_logout"] = logout
+    rp_name = provider().clients[client_id]["name"] if client_id in provider().clients else None
+    return render_template("oidc/logout_confirm.html", form=ConfirmForm(), rp_name=rp_name)
 
 
 @bp.post("/oidc/logout/confirm")
 def confirm_logout():
+    """The signed-in citizen agreed to sign out (the request had no hint naming them)."""
     if not ConfirmForm().validate_on_submit() or "oidc_logout" not in session:
         return _error_page("logout confirmation without a request")
-    return _finish_logout()
+    return _finish_logout(session["oidc_logout"])
 
 
-def _verified_hint(token: str | None) -> dict | None:
-    if not token or len(token) > 8192:
-        return None
-    try:
-        claims = provider().keyring.verify(token)
-    except Exception:  # any failure means "not ours"; the detail is not the caller's business
-        return None
-    if claims.get("iss") != services().settings.issuer:
-        return None
-    aud = claims.get("aud")
-    claims["aud"] = aud[0] if isinstance(aud, list) and aud else aud
-    return claims
+def _audiences(hint: dict | None) -> list:
+    aud = (hint or {}).get("aud")
+    return [a for a in (aud if isinstance(aud, list) else [aud]) if isinstance(a, str)]
 
 
-def _hint_is_for(hint: dict | None, identity) -> bool:
-    if not hint:
+def _audience(hint: dict | None) -> str | None:
+    audiences = _audiences(hint)
+    return audiences[0] if audiences else None
+
+
+def _hint_is_for(hint: dict | None, client_id: str | None, identity) -> bool:
+    """Whether the hint's `sub` is the one `client_id` knows the signed-in identity by."""
+    if not hint or client_id not in provider().clients or client_id not in _audiences(hint):
         return False
-    try:
-        return provider().authz_state.get_user_id_for_subject_identifier(hint["sub"]) == str(identity.id)
-    except (KeyError, ValueError):
-        return False
+    return hint.get("sub") == subject_for(identity, client_id)
 
 
-def _finish_logout():
-    request_ = session.get("oidc_logout") or {}
+def _finish_logout(logout: dict):
+    """End this browser's IdP session; revoke the client's tokens for the signed-in identity if
+    this session signed in to that client (another device's sign-in there is not ours to end)."""
     identity = current_identity()
+    client_id = logout.get("client_id")
     if identity is not None:
+        revoked = client_id in (session.get("oidc_clients") or []) and client_id in provider().clients
+        if revoked:
+            provider().revoke_for(local_user_id(identity), client_id)
         db = db_session()
-        audit.record(db, "oidc.logout", actor(), identity.id, client_id=request_.get("client_id"))
+        audit.record(db, "oidc.logout", actor(), identity.id, client_id=client_id if revoked else None,
+                     tokens_revoked=revoked)
         db.commit()
-    if request_.get("sub") and request_.get("client_id"):
-        try:
-            user_id = provider().authz_state.get_user_id_for_subject_identifier(request_["sub"])
-        except (KeyError, ValueError):
-            user_id = None
-        if user_id is not None:
-            provider().revoke_for(user_id, request_["client_id"])
     session.end()
-    target = request_.get("target")
+    return _goodbye(logout)
+
+
+def _goodbye(logout: dict):
+    target = logout.get("target")
     if target:
-        query = urlencode({"state": request_["state"]}) if request_.get("state") else ""
+        query = urlencode({"state": logout["state"]}) if logout.get("state") else ""
         return redirect(target + (("&" if "?" in target else "?") + query if query else ""), 303)
     return render_template("message.html", title=_("Signed out"), message=_("You have signed out."),
                            link=url_for("auth.login"), link_text=_("Sign in again"))

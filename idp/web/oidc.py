@@ -5,12 +5,15 @@ the authorization endpoint does not.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 import time
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, unquote_plus, urlencode
 
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
+from oic.exception import PyoidcError
 from oic.oic.message import AuthorizationErrorResponse
 from pyop.exceptions import InvalidAccessToken, InvalidClientAuthentication, OAuthError
 
@@ -51,9 +54,11 @@ def _cors(response):
 
 
 def _json(data, status=200, headers=None):
+    """Token, userinfo and their errors: never cached (RFC 6749 §5.1 names both headers)."""
     response = jsonify(data)
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
     response.headers.update(headers or {})
     return _cors(response)
 
@@ -114,7 +119,7 @@ def authorize():
         return redirect(url_for("oidc.authorize", **params), 303)
     try:
         params = _single_valued(request.args)
-        checked = authorization.check(params, provider().clients)
+        checked = authorization.check(params, provider().clients, verified_id_token)
     except ErrorPage as e:
         return _error_page(str(e))
     except ErrorRedirect as e:
@@ -157,12 +162,41 @@ def _load(pending_id):
     if record is None:
         return None, None, _error_page("no pending authorization request")
     try:
-        return record, authorization.check(record["params"], provider().clients), None
+        return record, authorization.check(record["params"], provider().clients, verified_id_token), None
     except ErrorPage as e:
         return None, None, _error_page(str(e))
     except ErrorRedirect as e:
         _drop_pending(pending_id)
         return None, None, _error_redirect(e)
+
+
+def verified_id_token(token: str) -> dict | None:
+    """The claims of an ID token this provider signed (expired or not), else None: an
+    id_token_hint names a citizen, it never proves anything (RP-Initiated Logout §2)."""
+    if not token or len(token) > 8192:
+        return None
+    try:
+        claims = provider().keyring.verify(token)
+    except Exception:  # any failure means "not ours"; the detail is not the caller's business
+        return None
+    if not isinstance(claims, dict) or claims.get("iss") != services().settings.issuer:
+        return None
+    return claims
+
+
+def subject_for(identity, client_id: str) -> str:
+    """The `sub` this client knows `identity` by (pairwise or public, as registered)."""
+    client = provider().clients[client_id]
+    return provider()._create_subject_identifier(local_user_id(identity), client_id, client["redirect_uris"][0])
+
+
+def local_user_id(identity) -> str:
+    """The local user id pyop is given for an identity (what `sub` is derived from)."""
+    return str(identity.id)
+
+
+def _hint_is_someone_else(checked, identity) -> bool:
+    return checked.hint_sub is not None and checked.hint_sub != subject_for(identity, checked.client["client_id"])
 
 
 def _refuse(pending_id, checked, error, description):
@@ -180,6 +214,10 @@ def _authentication_gate(pending_id, checked, record):
     fresh_needed = "login" in checked.prompt or (
         checked.max_age is not None and time.time() - auth_time > checked.max_age)
     signed_in_after_request = session.get("signed_in_at", 0) > record["created"]
+    if identity is not None and _hint_is_someone_else(checked, identity):
+        # OIDC Core §3.1.2.2: the client expects someone else. Never answer silently for the
+        # wrong citizen; ask for a sign-in, after which whoever signs in is answered for.
+        fresh_needed = True
     if identity is None or (fresh_needed and not signed_in_after_request):
         if "none" in checked.prompt:
             return _refuse(pending_id, checked, "login_required", "the user is not signed in")
@@ -213,16 +251,31 @@ def _resume(pending_id):
 
 
 def _issue_code(pending_id, checked, identity, rp):
-    pyop_request = provider().parse_authentication_request(urlencode(checked.params))
+    # The hint was verified with our key ring (authorization.check); pyop would try to parse it again.
+    params = {k: v for k, v in checked.params.items() if k != "id_token_hint"}
+    try:
+        pyop_request = provider().parse_authentication_request(urlencode(params))
+    except (PyoidcError, ValueError, KeyError, TypeError) as e:  # pyop's own checks (oic's verify)
+        current_app.logger.info("authorization request refused by pyop: %s", e.__class__.__name__)
+        return _refuse(pending_id, checked, "invalid_request", "the request is not valid")
     claims = {"acr": session.get("acr"), "amr": session.get("amr"), "auth_time": session.get("auth_time")}
-    response = provider().authorize(pyop_request, str(identity.id), extra_id_token_claims=claims)
+    response = provider().authorize(pyop_request, local_user_id(identity), extra_id_token_claims=claims)
     response["iss"] = services().settings.issuer  # RFC 9207: the RP can tell which IdP answered
     db = db_session()
     audit.record(db, "oidc.authorized", actor(), identity.id, client_id=rp.client_id,
                  scopes=list(checked.scopes), acr=claims["acr"])
     db.commit()
     _drop_pending(pending_id)
+    _remember_client(rp.client_id)
     return redirect(response.request(checked.params["redirect_uri"]), 303)
+
+
+def _remember_client(client_id: str) -> None:
+    """Which clients this IdP session signed in to: RP-initiated logout revokes a client's tokens
+    only when the session ending is one that gave that client tokens (see end_session)."""
+    signed_in_to = list(session.get("oidc_clients") or [])
+    if client_id not in signed_in_to:
+        session["oidc_clients"] = (signed_in_to + [client_id])[-50:]
 
 
 @bp.post("/oidc/consent/<pending_id>")
@@ -266,18 +319,54 @@ def token():
     if request.mimetype != "application/x-www-form-urlencoded":
         return _json({"error": "invalid_request", "error_description": "form-encoded body required"}, 400)
     body = request.get_data(as_text=True)
+    pairs = parse_qsl(body, keep_blank_values=True)  # the same parse pyop's side makes of the body
     try:
+        _refuse_repeated(pairs)
         response = provider().handle_token_request(body, {"Authorization": request.headers.get("Authorization")})
     except OAuthError as e:
         audit.record(db_session(), "oidc.token_refused", actor(), None, error=e.oauth_error,
-                     client_id=request.form.get("client_id"))
+                     **_claimed_client(pairs, request.headers.get("Authorization")))
         db_session().commit()
         return _oauth_error(e)
-    grant = request.form.get("grant_type")
+    grant = dict(pairs).get("grant_type")
     audit.record(db_session(), "oidc.token_issued" if grant == "authorization_code" else "oidc.token_refreshed",
                  actor(), None, client_id=_client_of(response))
     db_session().commit()
     return _json(response.to_dict())
+
+
+def _refuse_repeated(pairs: list[tuple[str, str]]) -> None:
+    """RFC 6749 §3.2: request parameters MUST NOT be included more than once. (Otherwise one
+    reader takes the first client_id and another the last.)"""
+    seen = set()
+    for name, _value in pairs:
+        if name in seen:
+            raise OAuthError(f"parameter {name[:40]} repeated", "invalid_request")
+        seen.add(name)
+
+
+MAX_CLIENT_ID_LENGTH = 200
+
+
+def _claimed_client(pairs: list[tuple[str, str]], authorization: str | None) -> dict:
+    """What a refused request claimed to be, bounded: a registered client_id as it is; anything
+    else only as a short hash (an anonymous caller must not write what it likes into the audit).
+    Nothing when client_id was repeated: no one claim stands for the request."""
+    claims = [value for name, value in pairs if name == "client_id"]
+    if len(claims) > 1:
+        return {}
+    claimed = claims[0] if claims else None
+    scheme, _sep, value = (authorization or "").partition(" ")
+    if not claimed and scheme.lower() == "basic":
+        try:
+            claimed = unquote_plus(base64.b64decode(value.strip()[:1024], validate=True).decode().split(":", 1)[0])
+        except (ValueError, UnicodeDecodeError):
+            claimed = value
+    if not claimed:
+        return {}
+    if len(claimed) <= MAX_CLIENT_ID_LENGTH and claimed in provider().clients:
+        return {"client_id": claimed}
+    return {"unregistered_client": hashlib.sha256(claimed.encode("utf-8", "replace")).hexdigest()[:16]}
 
 
 def _client_of(response) -> str | None:

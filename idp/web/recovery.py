@@ -14,6 +14,7 @@ from idp.web.auth import throttled_message
 from idp.web.context import actor, db_session, services, session_store
 from idp.web.forms import ConfirmForm, NewPasswordForm, OtpForm, RecoveryRequestForm
 from idp.web.i18n import translate
+from idp.web.urls import absolute_url
 
 bp = Blueprint("recovery", __name__, url_prefix="/recover")
 
@@ -33,7 +34,7 @@ def request_link():
                                error=_("Too many requests from your network. Try again later.")), 429
     identity = recovery.request_link(
         db, services().store, services().mailer, form.national_id.data, form.email.data,
-        lambda token: url_for("recovery.open_link", token=token, _external=True),
+        lambda token: absolute_url("recovery.open_link", token=token),
         settings.recovery_link_minutes)
     audit.recovery_requested(db, actor(), identity.id if identity else None)
     db.commit()

@@ -19,6 +19,7 @@ from idp.web.captcha import captcha_service
 from idp.web.context import actor, db_session, services
 from idp.web.forms import ConfirmForm, CredentialsForm, IdentityCheckForm
 from idp.web.i18n import translate
+from idp.web.urls import absolute_url
 
 bp = Blueprint("registration", __name__, url_prefix="/register")
 
@@ -135,7 +136,7 @@ def password_stamp(identity) -> int:
 
 
 def send_email_link(address: str, token: str) -> None:
-    link = url_for("registration.verify_email", token=token, _external=True)
+    link = absolute_url("registration.verify_email", token=token)  # never from the Host header
     services().mailer.send(address, *emails.verify_email(link, services().settings.email_verification_hours))
 
 

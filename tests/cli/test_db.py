@@ -32,3 +32,24 @@ def test_console_script_reports_a_bad_setting_in_one_line(tmp_path):
                             capture_output=True, text=True, env=env)
     assert result.returncode == 1
     assert result.stderr.strip() == "error: IDP_ISSUER: must be https unless it is a loopback address"
+
+
+def test_sqlite_database_and_its_wal_are_private(tmp_path, store):
+    """Password hashes and personal data: 0600 for the database, -wal and -shm (issue 15, 8)."""
+    import os
+    import stat
+
+    previous = os.umask(0o022)  # the usual umask, under which SQLite makes its files 0644
+    try:
+        app = create_app({"instance_path": str(tmp_path), "store": store})
+        runner = app.test_cli_runner()
+        assert runner.invoke(args=["idp", "db", "upgrade"]).exit_code == 0
+        assert runner.invoke(args=["idp", "user", "show", "someone"]).exit_code == 1  # opens it in WAL mode
+        files = [tmp_path / name for name in ("idp.sqlite3", "idp.sqlite3-wal", "idp.sqlite3-shm")]
+        present = [f for f in files if f.exists()]
+        assert files[0] in present and len(present) == 3, present
+        assert {f.name: oct(stat.S_IMODE(f.stat().st_mode)) for f in present} == \
+            {f.name: "0o600" for f in present}
+        app.extensions["idp"].db.dispose()
+    finally:
+        os.umask(previous)

@@ -87,3 +87,14 @@ def test_unlock_lifts_a_sign_in_lockout(runner, app, people, identities, web):
     assert web.login(made.username, made.password).status_code == 429
     idp(runner, "user", "unlock", made.username)
     assert web.login(made.username, made.password).status_code == 302
+
+
+def test_unlock_does_not_activate_a_pending_identity(runner, people, identities, web):
+    """Unlocking lifts a lock; only the emailed link proves the address and activates (issue 15, 8)."""
+    made = identities.make(people["citizen"], active=False)
+    result = json.loads(idp(runner, "user", "unlock", made.username, "--json").output)
+    assert result["status"] == "pending"
+    assert json.loads(idp(runner, "user", "show", made.username, "--json").output)["status"] == "pending"
+    assert web.login(made.username, made.password).status_code == 403  # "confirm your email first"
+    idp(runner, "user", "lock", made.username)
+    assert json.loads(idp(runner, "user", "unlock", made.username, "--json").output)["status"] == "pending"

@@ -229,3 +229,105 @@ def test_consent_post_cannot_skip_a_fresh_sign_in(web, rps, people, identities):
     response = web.client.post(f"/oidc/consent/{pending}", data={"csrf_token": csrf_token(page),
                                                                  "decision": "allow"})
     assert response.status_code == 302 and "/login" in response.location
+
+
+# --- issue 15 (8) and issue 11: claims, PKCE, id_token_hint, and no 500 for any parameter -------
+
+def test_the_claims_parameter_is_refused(web, rps):
+    """Discovery says claims_parameter_supported=false: refused, not silently dropped."""
+    client = rps.register()
+    params, _ = rps.authorize_params(client, claims='{"id_token": {"email": {"essential": true}}}')
+    answer = rps.query(get(web, params).location)
+    assert answer["error"] == "invalid_request" and "claims" in answer["error_description"]
+
+
+def test_a_code_challenge_with_a_trailing_newline_is_refused(web, rps):
+    client = rps.register()
+    params, _ = rps.authorize_params(client)
+    params["code_challenge"] += "\n"
+    answer = rps.query(get(web, params).location)
+    assert answer["error"] == "invalid_request" and "code_challenge" in answer["error_description"]
+
+
+def _signed_in_with_id_token(app, rps, identities, person, username, rp):
+    from tests.conftest import Web
+    made = identities.make(person, username=username)
+    browser = Web(app.test_client())
+    code, verifier, _ = rps.sign_in_and_authorize(browser, rp, made)
+    return browser, rps.exchange(browser.client, rp, code, verifier).json["id_token"]
+
+
+@pytest.mark.parametrize("hint", ["garbage", "a.b.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", "x" * 2000])
+@pytest.mark.parametrize("signed_in", [False, True])
+def test_an_invalid_id_token_hint_is_an_oauth_error(app, web, rps, people, identities, hint, signed_in):
+    """OIDC Core §3.1.2.1 (issue 11): never a 500; an error at the registered redirect_uri."""
+    rp = rps.register()
+    if signed_in:
+        web, _ = _signed_in_with_id_token(app, rps, identities, people["citizen"], "citizen.one", rp)
+    params, _ = rps.authorize_params(rp, id_token_hint=hint)
+    response = get(web, params)
+    assert response.status_code == 303 and response.location.startswith(rp.redirect_uri)
+    answer = rps.query(response.location)
+    assert answer["error"] == "invalid_request" and answer["state"] == params["state"]
+
+
+def test_a_hint_for_the_signed_in_citizen_with_prompt_none_gives_a_code(app, rps, people, identities):
+    rp = rps.register()
+    browser, id_token = _signed_in_with_id_token(app, rps, identities, people["citizen"], "citizen.one", rp)
+    params, _ = rps.authorize_params(rp, prompt="none", id_token_hint=id_token)
+    answer = rps.query(get(browser, params).location)
+    assert answer.get("code") and answer["state"] == params["state"], answer
+
+
+def test_a_hint_issued_to_another_client_is_refused(app, rps, people, identities):
+    rp, other = rps.register(), rps.register(name="Other portal")
+    browser, id_token = _signed_in_with_id_token(app, rps, identities, people["citizen"], "citizen.one", other)
+    params, _ = rps.authorize_params(rp, id_token_hint=id_token)
+    assert rps.query(get(browser, params).location)["error"] == "invalid_request"
+
+
+def test_a_hint_for_someone_else_is_never_answered_silently(app, rps, people, identities):
+    """The RP expects citizen one; citizen two is signed in here: login_required with prompt=none,
+    else a fresh sign-in (OIDC Core §3.1.2.2)."""
+    rp = rps.register()
+    _, id_token = _signed_in_with_id_token(app, rps, identities, people["citizen"], "citizen.one", rp)
+    browser, _ = _signed_in_with_id_token(app, rps, identities, people["citizen2"], "citizen.two", rp)
+    params, _ = rps.authorize_params(rp, prompt="none", id_token_hint=id_token)
+    assert rps.query(get(browser, params).location)["error"] == "login_required"
+    params, _ = rps.authorize_params(rp, id_token_hint=id_token)
+    response = get(browser, params)
+    assert response.status_code == 302 and "/login" in response.location
+
+
+ODD_VALUES = ["", " ", "x" * 3000, "مرحبا ✓ 𝔘", "\x00\x01\x7f", "a\r\nLocation: https://evil.example",
+              "[1, 2]", '{"a": 1}', "-1", "1e400", "true", "%00", "openid\x00profile"]
+AUTHORIZATION_PARAMETERS = [  # OIDC Core 1.0 §3.1.2.1, §5.5, §6, RFC 7636 §4.3, OAuth 2.0 Multiple Response Types
+    "scope", "response_type", "client_id", "redirect_uri", "state", "response_mode", "nonce", "display",
+    "prompt", "max_age", "ui_locales", "id_token_hint", "login_hint", "acr_values", "claims_locales",
+    "claims", "request", "request_uri", "registration", "code_challenge", "code_challenge_method"]
+
+
+def test_no_parameter_value_gives_a_500(app, web, rps, people, identities):
+    """Every §3.1.2.1 parameter with odd values (empty, huge, unicode, control characters, JSON,
+    numbers) and sent twice: always a page or a redirect, never a server error. Signed in with
+    consent given, so that each request reaches pyop and the code is issued."""
+    rp = rps.register()
+    browser, _ = _signed_in_with_id_token(app, rps, identities, people["citizen"], "citizen.one", rp)
+    anonymous = type(web)(app.test_client())
+    failures = []
+    for name in AUTHORIZATION_PARAMETERS:
+        for value in ODD_VALUES:
+            params, _ = rps.authorize_params(rp)
+            params[name] = value
+            for who in (browser, anonymous):
+                status = get(who, params).status_code
+                if status not in (200, 302, 303, 400):
+                    failures.append((name, value[:20], status))
+        params, _ = rps.authorize_params(rp)
+        params.setdefault(name, "x")
+        repeated = urlencode(params) + "&" + urlencode({name: params[name]})
+        for who in (browser, anonymous):
+            status = who.get("/oidc/authorize?" + repeated).status_code
+            if status != 400:
+                failures.append((name, "repeated", status))
+    assert failures == []

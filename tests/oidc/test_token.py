@@ -196,6 +196,9 @@ def test_private_key_jwt(web, client, rps, signed_in, rp_key):
     {"exp": int(time.time()) + 3600},
     {"iss": "another-client"},
     {"jti": None},
+    {"nbf": int(time.time()) + 3600},  # RFC 7523 §3: not valid yet
+    {"iat": int(time.time()) + 3600},  # issued in the future
+    {"nbf": "0"},                      # not a NumericDate
 ])
 def test_bad_client_assertions(web, client, rps, signed_in, rp_key, changes):
     rp = rps.register(auth_method="private_key_jwt", jwks={"keys": [rp_key.as_dict(private=False)]})
@@ -275,3 +278,58 @@ def test_a_code_in_flight_cannot_outlive_a_revocation(web, client, rps, signed_i
     web.logout(everywhere=True)                       # before the portal exchanged the code
     response = rps.exchange(client, rp, code, verifier)
     assert response.status_code == 400 and response.json["error"] == "invalid_grant"
+
+
+# --- issue 15: repeated parameters, what a refusal records, caching headers ---------------------
+
+def test_a_repeated_client_id_is_invalid_request(web, client, rps, signed_in, db):
+    """RFC 6749 §3.2: no parameter twice. Otherwise the audit logged the first client_id while
+    authentication used the last."""
+    from sqlalchemy import select
+
+    from idp.models import AuditEvent
+
+    victim, attacker = rps.register(auth_method="none"), rps.register(auth_method="none", name="Other")
+    code, verifier, _ = rps.sign_in_and_authorize(web, attacker, signed_in)
+    body = (f"grant_type=authorization_code&code={code}&code_verifier={verifier}"
+            f"&redirect_uri={attacker.redirect_uri}&client_id={victim.client_id}&client_id={attacker.client_id}")
+    response = client.post("/oidc/token", data=body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400 and response.json["error"] == "invalid_request"
+    assert response.headers["Pragma"] == "no-cache"
+    event = db.scalars(select(AuditEvent).where(AuditEvent.kind == "oidc.token_refused")).one()
+    assert "client_id" not in event.detail and event.detail["error"] == "invalid_request"
+    # The code was not spent by the refused request: the genuine exchange still works once.
+    assert rps.exchange(client, attacker, code, verifier).status_code == 200
+
+
+def test_a_refused_request_records_a_bounded_client_id(client, rps, db):
+    """An anonymous caller cannot write what it likes into the audit table and log (issue 15, 5)."""
+    from sqlalchemy import select
+
+    from idp.models import AuditEvent
+
+    huge = "c" * 200_000
+    response = client.post("/oidc/token", data={"grant_type": "authorization_code", "code": "x", "client_id": huge})
+    assert response.status_code == 401
+    basic = base64.b64encode(("b" * 100_000 + ":secret").encode()).decode()
+    response = client.post("/oidc/token", data={"grant_type": "authorization_code", "code": "x"},
+                           headers={"Authorization": f"Basic {basic}"})
+    assert response.status_code == 401
+    events = db.scalars(select(AuditEvent).where(AuditEvent.kind == "oidc.token_refused")).all()
+    assert len(events) == 2
+    for event in events:
+        assert "client_id" not in event.detail and len(event.detail["unregistered_client"]) == 16
+        assert len(str(event.detail)) < 200
+
+
+def test_token_and_userinfo_answers_are_never_cached(web, client, rps, signed_in):
+    """RFC 6749 §5.1: Cache-Control: no-store and Pragma: no-cache, on success and on error."""
+    rp = rps.register()
+    code, verifier, _ = rps.sign_in_and_authorize(web, rp, signed_in)
+    answers = [rps.exchange(client, rp, code, verifier)]
+    answers.append(userinfo(client, answers[0].json["access_token"]))
+    answers.append(rps.exchange(client, rp, code, verifier))          # code replayed: an error
+    answers.append(userinfo(client, "not-a-token"))
+    assert [a.status_code for a in answers] == [200, 200, 400, 401]
+    for answer in answers:
+        assert answer.headers["Cache-Control"] == "no-store" and answer.headers["Pragma"] == "no-cache"
