@@ -7,6 +7,7 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from flask_babel import gettext as _
 
 from idp import audit
+from idp.oidc import token_families
 from idp.oidc.authorization import ErrorPage
 from idp.web.context import actor, current_identity, db_session, services
 from idp.web.forms import ConfirmForm
@@ -68,10 +69,8 @@ def _verified_hint(token: str | None) -> dict | None:
 def _hint_is_for(hint: dict | None, identity) -> bool:
     if not hint:
         return False
-    try:
-        return provider().authz_state.get_user_id_for_subject_identifier(hint["sub"]) == str(identity.id)
-    except (KeyError, ValueError):
-        return False
+    return isinstance(hint.get("sub"), str) and isinstance(hint.get("aud"), str) and \
+        provider().subject_of(hint["sub"], hint["aud"], identity.uuid)
 
 
 def _finish_logout():
@@ -82,12 +81,9 @@ def _finish_logout():
         audit.record(db, "oidc.logout", actor(), identity.id, client_id=request_.get("client_id"))
         db.commit()
     if request_.get("sub") and request_.get("client_id"):
-        try:
-            user_id = provider().authz_state.get_user_id_for_subject_identifier(request_["sub"])
-        except (KeyError, ValueError):
-            user_id = None
-        if user_id is not None:
-            provider().revoke_for(user_id, request_["client_id"])
+        db = db_session()
+        token_families.revoke_subject_tokens(db, request_["client_id"], request_["sub"])
+        db.commit()
     session.end()
     target = request_.get("target")
     if target:

@@ -215,7 +215,8 @@ def _resume(pending_id):
 def _issue_code(pending_id, checked, identity, rp):
     pyop_request = provider().parse_authentication_request(urlencode(checked.params))
     claims = {"acr": session.get("acr"), "amr": session.get("amr"), "auth_time": session.get("auth_time")}
-    response = provider().authorize(pyop_request, str(identity.id), extra_id_token_claims=claims)
+    response = provider().authorize(pyop_request, identity.uuid, extra_id_token_claims=claims,
+                                   subject_seed=identity.subject_seed)
     response["iss"] = services().settings.issuer  # RFC 9207: the RP can tell which IdP answered
     db = db_session()
     audit.record(db, "oidc.authorized", actor(), identity.id, client_id=rp.client_id,
@@ -250,6 +251,21 @@ def give_consent(pending_id):
 
 
 # --- token and userinfo ------------------------------------------------------------------------
+
+JSON_ENDPOINTS = {"oidc.token", "oidc.userinfo", "oidc.jwks", "oidc.configuration"}
+RETRY_AFTER_SECONDS = 5
+
+
+def json_error(status: int):
+    """The JSON answer (RFC 6749 §5.2) when PostgreSQL or Redis fails (503) or anything else does
+    (500) on an endpoint that clients call from code; None on the others, which show a page."""
+    if request.endpoint not in JSON_ENDPOINTS:
+        return None
+    if status == 503:
+        return _json({"error": "temporarily_unavailable", "error_description": "try again shortly"}, 503,
+                     {"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return _json({"error": "server_error"}, 500)
+
 
 def _oauth_error(e: OAuthError, status=400):
     headers = {}
