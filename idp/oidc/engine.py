@@ -22,13 +22,13 @@ more than it does:
 6. Subject identifiers are computed (HMAC, pairwise per sector by default) from the identity's
    subject seed, never from its database id or uuid; nothing maps a sub back to a person (pyop
    scans every user it ever saw). pyop's `user_id` is the identity's uuid.
-9. Authorization (`authorize`) is code-only and takes the subject seed from the caller, so it
-   needs no database query of its own; pyop also looks the user up twice to build claims it
-   only uses for implicit flows.
-10. Userinfo (`handle_userinfo_request`) refuses an access token whose family was revoked, and
-   reads the claims in the same query (OIDC Core 1.0 §5.3).
 7. acr, amr and auth_time of each authorization travel with its code into the ID token.
 8. An http:// issuer is accepted on loopback only (the demo); oic refuses any http issuer.
+9. Authorization (`authorize`) is code-only and takes the subject seed from the caller; it reads
+   the client once and opens the token family. pyop looks the user up twice to build claims it
+   uses only for implicit flows.
+10. Userinfo (`handle_userinfo_request`) refuses an access token whose family was revoked, and
+    reads the claims in the same query (OIDC Core 1.0 §5.3).
 """
 from __future__ import annotations
 
