@@ -249,3 +249,32 @@ def test_statements_per_endpoint(web, client, rps, citizen, services, record_pro
     assert total_token <= 4 and total_refresh <= 4
     # userinfo: the client's row, then the identity joined with its live family.
     assert total_userinfo <= 2
+
+
+def test_two_refreshes_racing_leave_one_live_token_and_the_family_alive(web, client, rps, citizen, db, provider):
+    """A client that sends its refresh twice at once (a retry racing the original) is not a thief."""
+    import threading
+
+    rp = rps.register()
+    first = tokens_for(web, client, rps, rp, citizen)
+    family = family_of(db, first["refresh_token"])
+    barrier, results, errors = threading.Barrier(2), [], []
+
+    def use():
+        barrier.wait()
+        try:
+            results.append(provider.authz_state.use_refresh_token(first["refresh_token"], client_id=rp.client_id))
+        except Exception as e:  # noqa: BLE001 - the assertion below shows it
+            errors.append(e)
+
+    racers = [threading.Thread(target=use) for _ in range(2)]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join(30)
+    assert not errors and len(results) == 2
+    assert live_refresh_tokens(db, family) == 1
+    db.expire_all()
+    assert db.get(TokenFamily, family).revoked_at is None
+    live = [new for _access, new in results if refresh(client, rp, new).status_code == 200]
+    assert len(live) == 1
