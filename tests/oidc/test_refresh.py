@@ -278,3 +278,13 @@ def test_two_refreshes_racing_leave_one_live_token_and_the_family_alive(web, cli
     assert db.get(TokenFamily, family).revoked_at is None
     live = [new for _access, new in results if refresh(client, rp, new).status_code == 200]
     assert len(live) == 1
+
+
+def test_identity_claims_are_found_by_uuid_never_by_id(services, citizen):
+    from idp.oidc.provider import IdentityClaims
+
+    claims = IdentityClaims(services.db.session)
+    assert claims[citizen.identity.uuid]["email"] == citizen.email
+    for wrong in (str(citizen.identity.id), citizen.identity.id, "0" * 36, None):
+        with pytest.raises(KeyError):
+            claims[wrong]
