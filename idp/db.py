@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,6 +14,13 @@ from idp.resources import migrations_dir
 
 MIGRATIONS_DIR = migrations_dir()
 log = logging.getLogger(__name__)
+# A stalled PostgreSQL must cost a request seconds, not a worker: connecting, waiting for a pooled
+# connection and running one statement are each bounded; the web layer answers 503 past them.
+CONNECT_TIMEOUT_SECONDS = 3
+POOL_TIMEOUT_SECONDS = 3
+STATEMENT_TIMEOUT_MS = 5000
+# pg_advisory_lock key held while migrating ("idp-migrate"), so upgrades started together queue.
+MIGRATION_LOCK_KEY = 0x6964702D6D6967
 
 
 class Database:
@@ -26,10 +33,26 @@ class Database:
         return self.sessionmaker()
 
     def upgrade(self, revision: str = "head") -> None:
-        """Apply Alembic migrations (idp db upgrade)."""
+        """Apply Alembic migrations (idp db upgrade). On PostgreSQL under an advisory lock: several
+        instances started together run them one after another, and the later ones find nothing to do."""
         from alembic import command
 
-        command.upgrade(alembic_config(self.url), revision)
+        config = alembic_config(self.url)
+        if self.engine.dialect.name != "postgresql":
+            command.upgrade(config, revision)
+            return
+        with self.engine.connect() as connection:
+            # Migrations and the wait for the lock may take longer than a request's statement.
+            connection.execute(text("SET statement_timeout = 0"))
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            connection.commit()
+            try:
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+                connection.commit()
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                connection.commit()
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -48,7 +71,11 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, pool_timeout=5)
+    connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    if url.startswith("postgresql"):
+        connect_args["options"] = f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, pool_timeout=POOL_TIMEOUT_SECONDS,
+                         connect_args=connect_args)
 
 
 def _private_sqlite_file(url: str) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, func
+from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+                        func)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -142,3 +143,65 @@ class Consent(Base):
     granted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     relying_party: Mapped[RelyingParty] = relationship(lazy="joined")
+
+
+# --- durable token state (issue 8): what a Redis loss must not undo --------------------------------
+
+class TokenFamily(Base):
+    """The tokens of one authorization (one code, the refresh tokens rotated from it).
+
+    Revoking sets `revoked_at`; every later use of a code, refresh or access token of the family is
+    refused (RFC 9700 §4.14). Identities are referred to by uuid, which a restore never reuses."""
+
+    __tablename__ = "token_families"
+    __table_args__ = (Index("ix_token_families_identity_client", "identity_uuid", "client_id"),
+                      Index("ix_token_families_client_sub", "client_id", "sub"))
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    identity_uuid: Mapped[str] = mapped_column(String(36))
+    client_id: Mapped[str] = mapped_column(String(64))
+    sub: Mapped[str] = mapped_column(String(64))  # the subject identifier this client was given
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)  # the family's refresh tokens end here
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class RefreshToken(Base):
+    """A refresh token, by the SHA-256 of its value. Using it issues a successor, the row whose
+    `predecessor_hash` is its hash (unique: a token has one successor, however many requests race);
+    it was rotated at its successor's `issued_at`. A retry within the grace gives the successor a
+    new value (RFC 9700 §4.14)."""
+
+    __tablename__ = "refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    family_id: Mapped[str] = mapped_column(ForeignKey("token_families.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    identity_uuid: Mapped[str] = mapped_column(String(36))
+    granted_scope: Mapped[str] = mapped_column(String(500))
+    auth_request: Mapped[dict] = mapped_column(JSON)  # what is needed to mint tokens from it
+    issued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    predecessor_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+
+class UsedMark(Base):
+    """A value that may be used once (a TOTP time step, a client assertion's jti), kept while it
+    could still be accepted. The key is a SHA-256, so the table holds no usable value."""
+
+    __tablename__ = "used_marks"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class EmailLink(Base):
+    """A link sent by mail (email verification, email change, password recovery), by the SHA-256
+    of its token; used once by a conditional UPDATE."""
+
+    __tablename__ = "email_links"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict] = mapped_column(JSON)
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+    used_at: Mapped[dt.datetime | None]

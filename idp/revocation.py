@@ -5,12 +5,16 @@ locks the identity (NIST SP 800-63B §6.1.2.3: revoke on compromise).
 """
 from __future__ import annotations
 
+from sqlalchemy.orm import object_session
+
 from idp.identity.sessions import SessionStore
 from idp.oidc.engine import revoke_identity_tokens
 
 
-def sign_out_everywhere(sessions: SessionStore, identity_id: int, keep_session: str | None = None) -> int:
+def sign_out_everywhere(sessions: SessionStore, identity, keep_session: str | None = None) -> int:
     """End every session of the identity but `keep_session`, and revoke all its OIDC tokens."""
-    ended = sessions.revoke_all(identity_id, keep=keep_session)
-    revoke_identity_tokens(sessions.store, str(identity_id))
+    ended = sessions.revoke_all(identity.id, keep=keep_session)
+    db = object_session(identity)
+    revoke_identity_tokens(db, identity.uuid)
+    db.commit()  # the token revocation is durable; the sessions helper folds it into the caller's commit
     return ended

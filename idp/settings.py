@@ -52,6 +52,8 @@ class Settings:
     oidc_access_token_seconds: int
     oidc_id_token_seconds: int
     oidc_refresh_token_hours: int
+    # durable token state (issue 8)
+    refresh_reuse_grace_seconds: int  # a rotated refresh token presented again this soon is a retry, not theft
     max_request_bytes: int
     metrics_token: str  # bearer token for /metrics; empty: /metrics answers loopback clients only
     trusted_proxies: int

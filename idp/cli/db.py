@@ -16,3 +16,18 @@ def upgrade(revision, as_json):
     """Apply migrations up to REVISION."""
     services().db.upgrade(revision)
     emit({"upgraded_to": revision}, as_json, f"database upgraded to {revision}")
+
+
+@group.command("prune")
+@json_option
+def prune(as_json):
+    """Delete ended token families, expired used-once marks and old email links (run daily)."""
+    from idp import used_once
+    from idp.identity import tokens
+    from idp.oidc import token_families
+
+    with services().db.session() as session:
+        counts = {"token_families": token_families.prune(session), "used_marks": used_once.prune(session),
+                  "email_links": tokens.prune(session)}
+        session.commit()
+    emit(counts, as_json, ", ".join(f"{name}: {count} deleted" for name, count in counts.items()))

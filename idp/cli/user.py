@@ -106,7 +106,7 @@ def _set_status(who: str, status: str, action: str, as_json: bool):
         audit.admin_action(db, audit.CLI, identity.id, action)
         db.commit()
         if status == "locked":
-            sign_out_everywhere(SessionStore.from_settings(s.store, s.settings), identity.id)
+            sign_out_everywhere(SessionStore.from_settings(s.store, s.settings), identity)
         else:
             LoginThrottle(s.store, s.settings).unlock(account_for(identity.id, ""))
         note = " (email not confirmed yet)" if status == "pending" else ""

@@ -103,11 +103,23 @@ def create(session: Session, person: RegistryPerson, username: str, password: st
     session.add(identity)
     try:
         session.flush()
-    except IntegrityError:  # a concurrent registration won the race
+    except IntegrityError as e:  # a concurrent registration won the race: which one tells what to say
         session.rollback()
+        if _violated_username(e):
+            raise FieldErrors({"username": N_("This username is taken; choose another.")}) from None
         raise Conflict(N_("A digital identity already exists for this person. Sign in, or recover "
                           "your password.")) from None
     return identity
+
+
+def _violated_username(error: IntegrityError) -> bool:
+    """Whether the unique constraint that failed is the username's (PostgreSQL names the
+    constraint; SQLite names the column in its message)."""
+    diag = getattr(error.orig, "diag", None)
+    constraint = getattr(diag, "constraint_name", None)
+    if constraint:
+        return "username" in constraint
+    return "identities.username" in str(error.orig)
 
 
 def authenticate(session: Session, login: str, password: str) -> Identity | None:

@@ -20,7 +20,7 @@ RECOVERY_CODE_COUNT = 10
 def enable_totp(session: Session, store: Store, fernet: Fernet, identity: Identity, secret: str,
                 code: str) -> list[str]:
     """Turn TOTP on once the person proved their app has `secret`; returns new recovery codes."""
-    if not totp.verify_totp(store, identity.id, secret, code):
+    if not totp.verify_totp(session, identity.uuid, secret, code):
         raise ValidationError(N_("That code is not correct. Check the time on your phone and try "
                                  "the newest code."), field="otp")
     identity.totp_secret = totp.encrypt_secret(fernet, secret)
@@ -54,7 +54,7 @@ def verify(session: Session, store: Store, fernet: Fernet, identity: Identity, c
     if not identity.has_totp or not code or len(code) > 32:
         return None
     secret = totp.decrypt_secret(fernet, identity.totp_secret)
-    if totp.verify_totp(store, identity.id, secret, code):
+    if totp.verify_totp(session, identity.uuid, secret, code):
         return "otp"
     normalised = totp.normalise_recovery_code(code)
     if len(normalised) < 8:

@@ -35,19 +35,19 @@ def request_link(session: Session, store: Store, mailer: Mailer, national_id: st
         return None
     if store.incr(f"recovery:identity:{identity.id}", 3600) > LINKS_PER_HOUR:
         return None  # the same answer, no more mail: a citizen's inbox is not a target
-    token = tokens.issue(store, PURPOSE, {"identity_id": identity.id}, minutes * 60)
+    token = tokens.issue(session, PURPOSE, {"identity_id": identity.id}, minutes * 60)
     mailer.send(identity.email, *emails.password_recovery(link_for(token), minutes))
     return identity
 
 
-def open_link(store: Store, token: str) -> int | None:
-    """Use the link: the identity id it was made for, once."""
-    payload = tokens.redeem(store, PURPOSE, token)
+def open_link(session: Session, token: str) -> int | None:
+    """Use the link: the identity id it was made for, once (when the caller commits)."""
+    payload = tokens.redeem(session, PURPOSE, token)
     return payload["identity_id"] if payload else None
 
 
-def link_is_live(store: Store, token: str) -> bool:
-    return tokens.peek(store, PURPOSE, token) is not None
+def link_is_live(session: Session, token: str) -> bool:
+    return tokens.peek(session, PURPOSE, token) is not None
 
 
 def set_new_password(identity: Identity, new_password: str) -> None:
@@ -60,6 +60,6 @@ def after_new_password(identity: Identity, sessions: SessionStore, mailer: Maile
     """Once the new password is committed: end every session and token of the identity, tell its owner."""
     from idp.revocation import sign_out_everywhere
 
-    ended = sign_out_everywhere(sessions, identity.id)
+    ended = sign_out_everywhere(sessions, identity)
     mailer.send(identity.email, *emails.password_changed())
     return ended

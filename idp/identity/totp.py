@@ -17,9 +17,11 @@ import qrcode
 import qrcode.image.svg
 from cryptography.fernet import Fernet
 
+from sqlalchemy.orm import Session
+
+from idp import used_once
 from idp.identity import passwords
 from idp.identity.national_id import normalise_digits
-from idp.store import Store
 
 DIGITS = 6
 STEP_SECONDS = 30
@@ -82,12 +84,13 @@ def _matching_step(secret: str, code: str, now: float) -> int | None:
 
 
 def verify_totp(
-    store: Store, identity_id: int | str, secret: str, code: str, now: float | None = None
+    session: Session, identity_ref: int | str, secret: str, code: str, now: float | None = None
 ) -> bool:
     """True when `code` is the current code (± one step) and not used before (RFC 6238 §5.2).
 
-    The matched step is recorded per identity with a set-if-absent, so a code overheard or
-    phished can be replayed neither later nor in a concurrent request.
+    The matched step is recorded per identity in the database (idp.used_once), in the caller's
+    transaction, so a code overheard or phished can be replayed neither later, nor in a concurrent
+    request, nor after a Redis restart.
     """
     code = _normalise_code(code)
     if len(code) != DIGITS or not (code.isascii() and code.isdigit()):
@@ -95,7 +98,7 @@ def verify_totp(
     step = _matching_step(secret, code, time.time() if now is None else now)
     if step is None:
         return False
-    return store.add(f"totp-used:{identity_id}:{step}", b"1", ttl=USED_TTL)
+    return used_once.spend(session, f"totp-used:{identity_ref}:{step}", USED_TTL)
 
 
 def generate_recovery_codes(count: int = 10) -> list[str]:

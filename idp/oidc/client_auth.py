@@ -18,6 +18,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from pyop.exceptions import InvalidClientAuthentication
 
+from idp import used_once
 from idp.oidc import clients
 from idp.store import Store
 
@@ -105,9 +106,16 @@ class ClientAuthenticator:
         ) if not ok]
         if problems:
             raise InvalidClientAuthentication(f"client assertion claims rejected: {', '.join(problems)}")
-        # RFC 7523 §3: a jti is used once, for as long as the assertion could be valid.
-        if not self.store.add(f"oidc:jti:{rp.client_id}:{claims['jti']}", b"1", MAX_ASSERTION_LIFETIME + 60):
+        # RFC 7523 §3: a jti is used once, for as long as the assertion could be valid; the mark is in
+        # the database, committed at once, so that a Redis restart cannot make an assertion reusable.
+        if not self._spend(f"oidc:jti:{rp.client_id}:{claims['jti']}", MAX_ASSERTION_LIFETIME + 60):
             raise InvalidClientAuthentication("client assertion replayed")
+
+    def _spend(self, key: str, ttl_seconds: int) -> bool:
+        with self.session_factory() as session:
+            first = used_once.spend(session, key, ttl_seconds)
+            session.commit()
+            return first
 
     def _remote_keys(self, uri: str) -> dict:
         cache_key = f"oidc:jwks-cache:{uri}"

@@ -9,16 +9,26 @@ more than it does:
 2. Client authentication: secrets are stored hashed and compared in constant time, and
    `private_key_jwt` (RFC 7523) is supported; pyop compares plain secrets with `!=`.
 3. Codes: single use is enforced atomically in the store, and a replayed code revokes every token
-   issued from it (RFC 9700 §4.5, RFC 6749 §4.1.2); pyop only flags the code as used.
+   issued from it (RFC 9700 §4.5, RFC 6749 §4.1.2); pyop only flags the code as used. The code
+   exchange is ours (`_do_code_exchange`): the identity comes from the code's record and its family,
+   checked not revoked in the same query, not from a store-held sub → user map.
 4. PKCE: S256 is required of every client, and a code_verifier for a code issued without a
    challenge is refused (RFC 9700 §2.1.1); pyop checks PKCE only when a challenge was sent.
-5. Refresh tokens rotate on every use and a reused one revokes its whole family (RFC 9700 §4.14);
-   they are bound to the client that received them. pyop keeps one refresh token and does not
-   check the client.
-6. Subject identifiers are computed (HMAC, pairwise per sector by default) and looked up through an
-   index; pyop's lookup scans every user it ever saw.
+5. Refresh tokens live in the database (idp.oidc.token_families), rotate on every use, and a reused
+   one revokes its whole family (RFC 9700 §4.14) — except a retry within
+   IDP_REFRESH_REUSE_GRACE_SECONDS, which gets a fresh pair of the same family and voids the
+   successor of the first use. They are bound to the client that received them. pyop keeps one
+   refresh token in its store and does not check the client.
+6. Subject identifiers are computed (HMAC, pairwise per sector by default) from the identity's
+   subject seed, never from its database id or uuid; nothing maps a sub back to a person (pyop
+   scans every user it ever saw). pyop's `user_id` is the identity's uuid.
 7. acr, amr and auth_time of each authorization travel with its code into the ID token.
 8. An http:// issuer is accepted on loopback only (the demo); oic refuses any http issuer.
+9. Authorization (`authorize`) is code-only and takes the subject seed from the caller; it reads
+   the client once and opens the token family. pyop looks the user up twice to build claims it
+   uses only for implicit flows.
+10. Userinfo (`handle_userinfo_request`) refuses an access token whose family was revoked, and
+    reads the claims in the same query (OIDC Core 1.0 §5.3).
 """
 from __future__ import annotations
 
@@ -29,20 +39,26 @@ import time
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from jwkest.jws import left_hash
-from oic.oic.message import ProviderConfigurationResponse
-from pyop.access_token import AccessToken
+from oic.exception import MessageException
+from oic.oic import scope2claims
+from oic.oic.message import AccessTokenResponse, AuthorizationResponse, OpenIDSchema, ProviderConfigurationResponse
+from pyop.access_token import AccessToken, extract_bearer_token_from_http_request
 from pyop.authz_state import AuthorizationState
 from pyop.exceptions import (InvalidAccessToken, InvalidAuthorizationCode, InvalidRefreshToken,
                              InvalidScope, InvalidSubjectIdentifier, InvalidTokenRequest)
+from pyop.message import AccessTokenRequest
 from pyop.provider import Provider
+from pyop.userinfo import Userinfo
 
+from idp.models import utcnow
+from idp.oidc import token_families
 from idp.oidc.storage import StoreMapping, token_hash
 from idp.settings import is_loopback_host
 from idp.store import Store
 
 
 class SubjectIdentifiers:
-    """OIDC Core 1.0 §8.1: a pairwise `sub` is an HMAC of the sector and the local id, so a
+    """OIDC Core 1.0 §8.1: a pairwise `sub` is an HMAC of the sector and the subject seed, so a
     relying party cannot correlate citizens with another; a public `sub` is the same for all."""
 
     def __init__(self, salt: bytes):
@@ -59,36 +75,35 @@ class SubjectIdentifiers:
 
 
 class StoreAuthorizationState(AuthorizationState):
-    def __init__(self, store: Store, subject_salt: bytes, *, code_lifetime: int, access_token_lifetime: int,
-                 refresh_token_lifetime: int):
+    """Codes and access tokens in the store; families and refresh tokens in the database."""
+
+    def __init__(self, store: Store, session_factory, subject_salt: bytes, *, code_lifetime: int,
+                 access_token_lifetime: int, refresh_token_lifetime: int, refresh_reuse_grace: int = 10):
         super().__init__(
             SubjectIdentifiers(subject_salt),
             authorization_code_db=StoreMapping(store, "code", code_lifetime + 5),
             access_token_db=StoreMapping(store, "access", access_token_lifetime + 5),
-            refresh_token_db=StoreMapping(store, "refresh", refresh_token_lifetime + 5),
+            refresh_token_db=None,
             authorization_code_lifetime=code_lifetime, access_token_lifetime=access_token_lifetime,
             refresh_token_lifetime=refresh_token_lifetime)
+        self.refresh_tokens = None  # in the database: see idp.oidc.token_families
         self.store = store
-        self.family_ttl = refresh_token_lifetime + 60
+        self.session_factory = session_factory
+        self.refresh_reuse_grace = refresh_reuse_grace
 
     # --- subject identifiers (6) ---------------------------------------------------------------
 
     def get_subject_identifier(self, subject_type, user_id, sector_identifier=None):
+        """`user_id` here is the identity's subject seed (see NationalProvider.authorize)."""
         factory = self._subject_identifier_factory
         if subject_type == "public":
-            sub = factory.create_public_identifier(user_id)
-        elif subject_type == "pairwise" and sector_identifier:
-            sub = factory.create_pairwise_identifier(user_id, sector_identifier)
-        else:
-            raise ValueError(f"unknown subject_type {subject_type!r} or no sector")
-        self.store.set(f"oidc:sub:{sub}", str(user_id).encode(), self.family_ttl)
-        return sub
+            return factory.create_public_identifier(user_id)
+        if subject_type == "pairwise" and sector_identifier:
+            return factory.create_pairwise_identifier(user_id, sector_identifier)
+        raise ValueError(f"unknown subject_type {subject_type!r} or no sector")
 
     def get_user_id_for_subject_identifier(self, subject_identifier):
-        user_id = self.store.get(f"oidc:sub:{subject_identifier}")
-        if user_id is None:
-            raise InvalidSubjectIdentifier("unknown subject identifier")
-        return user_id.decode()
+        raise InvalidSubjectIdentifier("subjects are not mapped back to identities; use the token's record")
 
     # --- codes (3, 7) --------------------------------------------------------------------------
 
@@ -98,129 +113,110 @@ class StoreAuthorizationState(AuthorizationState):
         return dict(record.get(self.KEY_EXTRA_ID_TOKEN_CLAIMS) or {}) if record else {}
 
     def create_authorization_code(self, authorization_request, subject_identifier, scope=None,
-                                  user_info=None, extra_id_token_claims=None):
-        code = super().create_authorization_code(authorization_request, subject_identifier, scope=scope)
-        record = self.authorization_codes[code]
-        record[self.KEY_EXTRA_ID_TOKEN_CLAIMS] = extra_id_token_claims or {}
-        record["family"] = secrets.token_urlsafe(16)
+                                  user_info=None, extra_id_token_claims=None, *, user_id: str,
+                                  id_token_alg: str = "RS256"):
+        """A code in the store, and its family in the database (so a revocation while the code is
+        in flight holds, RFC 9700 §4.14). pyop's own would look the sub up in a sub → user map."""
+        code = secrets.token_urlsafe(32)
+        record = {"exp": int(time.time()) + self.authorization_code_lifetime, "sub": subject_identifier,
+                  "granted_scope": " ".join(scope or authorization_request["scope"]),
+                  self.KEY_AUTHORIZATION_REQUEST: authorization_request.to_dict(),
+                  self.KEY_EXTRA_ID_TOKEN_CLAIMS: extra_id_token_claims or {},
+                  "family": secrets.token_urlsafe(16), "user_id": user_id, "id_token_alg": id_token_alg}
         self.authorization_codes[code] = record
-        self.store.sadd(f"oidc:sub-families:{subject_identifier}", record["family"], self.family_ttl)
-        user_id = self.get_user_id_for_subject_identifier(subject_identifier)
-        self.store.sadd(f"oidc:user-families:{user_id}", record["family"], self.family_ttl)
-        client_id = authorization_request["client_id"]
-        self.store.sadd(f"oidc:client-user-families:{client_id}:{user_id}", record["family"], self.family_ttl)
+        with self.session_factory() as session:
+            token_families.open_family(session, record["family"], user_id, authorization_request["client_id"],
+                                       subject_identifier, self.refresh_token_lifetime)
+            session.commit()
         return code
 
-    def exchange_code_for_token(self, authorization_code):
+    def redeem_code(self, authorization_code) -> dict:
+        """The code's record, once. A code used twice revokes its family (RFC 6749 §4.1.2). After a
+        store loss the record is gone too, so a replayed code mints nothing."""
         record = self.authorization_codes.get(authorization_code)
         if record is None:
             raise InvalidAuthorizationCode("unknown or expired code")
-        first_use = self.store.add(f"oidc:code-used:{token_hash(authorization_code)}", b"1",
-                                   self.family_ttl)
-        if not first_use:
-            # RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
+        if not self.store.add(f"oidc:code-used:{token_hash(authorization_code)}", b"1",
+                              self.authorization_code_lifetime + 60):
             self.revoke_family(record["family"])
             raise InvalidAuthorizationCode("code already used; tokens issued from it are revoked")
         if record["exp"] < int(time.time()):
             raise InvalidAuthorizationCode("code expired")
-        if family_revoked(self.store, record["family"]):
-            raise InvalidAuthorizationCode("the tokens of this sign-in were revoked")
-        return self._issue_access_token(record["sub"], record[self.KEY_AUTHORIZATION_REQUEST],
-                                        record["granted_scope"], record["family"])
+        return record
 
     # --- access and refresh tokens (5) -----------------------------------------------------------
 
-    def _issue_access_token(self, sub, auth_req, granted_scope, family, scope=None) -> AccessToken:
+    def issue_access_token(self, sub, auth_req, granted_scope, family, user_id, scope=None) -> AccessToken:
         token = self._create_access_token(sub, auth_req, granted_scope, scope)
         record = self.access_tokens[token.value]
-        record["family"] = family
+        record.update(family=family, user_id=user_id)
         self.access_tokens[token.value] = record
-        self._remember(family, self.access_tokens.key(token.value))
         return token
 
     def create_refresh_token(self, access_token_value):
+        """The first refresh token of a family, for the access token a code was exchanged for."""
         access = self.access_tokens.get(access_token_value)
         if access is None:
             raise InvalidAccessToken("unknown access token")
-        now = int(time.time())
-        return self._issue_refresh_token(access, now + self.refresh_token_lifetime)
-
-    def _issue_refresh_token(self, access: dict, family_exp: int) -> str:
         token = secrets.token_urlsafe(32)
-        self.refresh_tokens[token] = {
-            "sub": access["sub"], "client_id": access["client_id"], "family": access["family"],
-            "granted_scope": access["granted_scope"], "exp": family_exp,
-            self.KEY_AUTHORIZATION_REQUEST: access[self.KEY_AUTHORIZATION_REQUEST]}
-        self._remember(access["family"], self.refresh_tokens.key(token))
+        with self.session_factory() as session:
+            token_families.add_refresh_token(session, token, access["family"], access["client_id"],
+                                             access["user_id"], access["granted_scope"],
+                                             access[self.KEY_AUTHORIZATION_REQUEST])
+            session.commit()
         return token
 
     def use_refresh_token(self, refresh_token, scope=None, client_id=None):
-        used_key = f"oidc:refresh-used:{token_hash(refresh_token)}"
-        record = self.refresh_tokens.get(refresh_token)
-        if record is None:
-            family = self.store.get(used_key)
-            if family is not None:  # a rotated-out token came back: someone holds a stolen copy
-                self.revoke_family(family.decode())
+        """RFC 6749 §6 with rotation (RFC 9700 §4.14): a new access and refresh token of the same
+        family. A rotated token presented again within the grace is a retry (the answer was lost):
+        it gets a new pair and the successor of its first use is voided; later, or once that
+        successor was used, it is a stolen copy, and the family is revoked."""
+        with self.session_factory() as session:
+            presented = token_families.find_refresh_token(session, refresh_token)
+            if presented is None:
+                raise InvalidRefreshToken("unknown or revoked refresh token")
+            row, family = presented.token, presented.family
+            if client_id is not None and row.client_id != client_id:
+                raise InvalidRefreshToken("refresh token was issued to another client")
+            if family.revoked_at is not None:
+                raise InvalidRefreshToken("refresh token revoked")
+            if presented.identity_status != "active":
+                raise InvalidRefreshToken("the identity of this refresh token is gone or not active")
+            if token_families.aware(family.expires_at) < utcnow():
+                raise InvalidRefreshToken("refresh token expired")
+            if scope and not set(scope) <= set(row.granted_scope.split()):
+                raise InvalidScope("requested scope exceeds the granted scope")
+            new_token = secrets.token_urlsafe(32)
+            rotated_at = presented.rotated_at
+            if rotated_at is None and token_families.rotate(session, row, new_token):
+                session.commit()
+            elif self._within_grace(rotated_at) and token_families.replace_successor(session, row, new_token):
+                session.commit()
+            else:
+                token_families.revoke_family(session, row.family_id)
+                session.commit()
                 raise InvalidRefreshToken("refresh token reused; its family is revoked")
-            raise InvalidRefreshToken("unknown or revoked refresh token")
-        if client_id is not None and record["client_id"] != client_id:
-            raise InvalidRefreshToken("refresh token was issued to another client")
-        if not self.store.add(used_key, record["family"].encode(), self.family_ttl):
-            self.revoke_family(record["family"])  # two uses raced: end the whole family
-            raise InvalidRefreshToken("refresh token reused; its family is revoked")
-        if record["exp"] < int(time.time()):
-            raise InvalidRefreshToken("refresh token expired")
-        if family_revoked(self.store, record["family"]):
-            raise InvalidRefreshToken("refresh token revoked")
-        granted = record["granted_scope"]
-        if scope and not set(scope) <= set(granted.split()):
-            raise InvalidScope("requested scope exceeds the granted scope")
-        access = self._issue_access_token(record["sub"], record[self.KEY_AUTHORIZATION_REQUEST], granted,
-                                          record["family"], " ".join(scope) if scope else None)
-        del self.refresh_tokens[refresh_token]
-        new_refresh = self._issue_refresh_token(self.access_tokens[access.value], record["exp"])
-        return access, new_refresh
+            access = self.issue_access_token(family.sub, row.auth_request, row.granted_scope, row.family_id,
+                                             row.identity_uuid, " ".join(scope) if scope else None)
+        return access, new_token
+
+    def _within_grace(self, rotated_at) -> bool:
+        """A rotation too recent to be theft; None means another request rotated it this instant."""
+        return rotated_at is None or (utcnow() - rotated_at).total_seconds() <= self.refresh_reuse_grace
 
     # --- revocation -------------------------------------------------------------------------------
 
-    def _remember(self, family: str, store_key: str) -> None:
-        self.store.sadd(f"oidc:family:{family}", store_key, self.family_ttl)
-
     def revoke_family(self, family: str) -> None:
-        revoke_family(self.store, family, self.family_ttl)
+        with self.session_factory() as session:
+            token_families.revoke_family(session, family)
+            session.commit()
 
     def delete_state_for_subject_identifier(self, subject_identifier):
-        """Revoke every token issued to this subject (pyop scans all tokens; we keep an index)."""
-        revoke_index(self.store, f"oidc:sub-families:{subject_identifier}")
+        raise NotImplementedError("revoke through idp.oidc.token_families, by identity or client")
 
 
-FAMILY_MARK_SECONDS = 48 * 3600  # longer than any refresh-token family lives
-
-
-def revoke_family(store: Store, family: str, ttl: int = FAMILY_MARK_SECONDS) -> None:
-    """Delete a sign-in's tokens and mark the family revoked, so a code or refresh token that was
-    in flight cannot mint new ones afterwards."""
-    store.set(f"oidc:family-revoked:{family}", b"1", max(ttl, FAMILY_MARK_SECONDS))
-    keys = store.smembers(f"oidc:family:{family}")
-    if keys:
-        store.delete(*keys)
-    store.delete(f"oidc:family:{family}")
-
-
-def family_revoked(store: Store, family: str) -> bool:
-    return store.get(f"oidc:family-revoked:{family}") is not None
-
-
-def revoke_index(store: Store, index: str) -> None:
-    for family in store.smembers(index):
-        revoke_family(store, family)
-    store.delete(index)
-
-
-def revoke_identity_tokens(store: Store, user_id) -> None:
-    """Revoke every token of one identity, at every client: after a password reset, "sign out of
-    all devices", or an administrator's lock."""
-    revoke_index(store, f"oidc:user-families:{user_id}")
+# Re-exported: idp.revocation revokes an identity's tokens in the caller's transaction.
+revoke_identity_tokens = token_families.revoke_identity_tokens
 
 
 class LoopbackProviderConfiguration(ProviderConfigurationResponse):
@@ -239,14 +235,14 @@ class LoopbackProviderConfiguration(ProviderConfigurationResponse):
 
 
 class NationalProvider(Provider):
-    def __init__(self, keyring, configuration, authz_state, clients, userinfo, client_authenticator,
+    def __init__(self, keyring, configuration, authz_state, clients, identity_claims, client_authenticator,
                  *, id_token_lifetime: int, extra_scopes: dict):
         issuer = configuration["issuer"]
         parts = urlsplit(issuer)
         loopback_http = parts.scheme == "http" and is_loopback_host(parts.hostname)
         checked = dict(configuration, issuer=urlunsplit(("https",) + tuple(parts[1:]))) if loopback_http \
             else configuration
-        super().__init__(None, checked, authz_state, clients, userinfo,
+        super().__init__(None, checked, authz_state, clients, Userinfo(identity_claims),
                          id_token_lifetime=id_token_lifetime, extra_scopes=extra_scopes)
         if loopback_http:
             self.configuration_information = LoopbackProviderConfiguration(
@@ -254,11 +250,54 @@ class NationalProvider(Provider):
             self.configuration_information.verify()
         self.keyring = keyring
         self.client_authenticator = client_authenticator
+        self.identity_claims = identity_claims
 
-    def revoke_for(self, user_id: str, client_id: str) -> None:
-        """Revoke the tokens one identity gave one client (consent withdrawn, RP-initiated logout);
-        other clients' tokens stay, even where they share a subject identifier."""
-        revoke_index(self.authz_state.store, f"oidc:client-user-families:{client_id}:{user_id}")
+    # --- authorization (6, 9) ----------------------------------------------------------------------
+
+    def authorize(self, authentication_request, user_id, extra_id_token_claims=None, *, subject_seed: str):
+        """OIDC Core 1.0 §3.1.2.5: the code for `user_id` (an identity's uuid); its `sub` is made
+        from `subject_seed`, so it never changes with the identity's database id or uuid."""
+        if list(authentication_request["response_type"]) != ["code"]:
+            raise ValueError("only the authorization code flow is supported")
+        client = self.clients[authentication_request["client_id"]]  # read once for the whole request
+        sector = urlsplit(client.get("sector_identifier_uri", authentication_request["redirect_uri"])).netloc
+        sub = self.authz_state.get_subject_identifier(client.get("subject_type", "pairwise"), subject_seed, sector)
+        self._check_subject_identifier_matches_requested(authentication_request, sub)
+        response = AuthorizationResponse(code=self.authz_state.create_authorization_code(
+            authentication_request, sub, extra_id_token_claims=extra_id_token_claims or {}, user_id=user_id,
+            id_token_alg=client.get("id_token_signed_response_alg", "RS256")))
+        if "state" in authentication_request:
+            response["state"] = authentication_request["state"]
+        return response
+
+    def subject_for(self, client_id: str, subject_seed: str) -> str:
+        """The `sub` `client_id` knows an identity by: pairwise per sector (the host of its redirect
+        URIs, OIDC Core 1.0 §8.1) or public, as registered."""
+        client = self.clients[client_id]
+        sector = urlsplit(client.get("sector_identifier_uri", client["redirect_uris"][0])).netloc
+        return self.authz_state.get_subject_identifier(client.get("subject_type", "pairwise"), subject_seed, sector)
+
+    def subject_of(self, sub: str, client_id: str, identity_uuid: str) -> bool:
+        """Whether `sub`, as given to `client_id`, is this identity's (for an id_token_hint)."""
+        with self.authz_state.session_factory() as session:
+            return token_families.subject_belongs_to(session, client_id, sub, identity_uuid)
+
+    # --- userinfo (10) -------------------------------------------------------------------------------
+
+    def handle_userinfo_request(self, request=None, http_headers=None):
+        """OIDC Core 1.0 §5.3: the claims of the token's scopes, while its family is not revoked."""
+        userinfo_request = dict(parse_qsl(request or ""))
+        bearer = extract_bearer_token_from_http_request(userinfo_request, (http_headers or {}).get("Authorization"))
+        record = self.authz_state.access_tokens.get(bearer)
+        if record is None or record["exp"] < int(time.time()):
+            raise InvalidAccessToken("unknown or expired access token")
+        claims = self.identity_claims.of_live_family(record.get("family"))  # KeyError when revoked
+        requested = scope2claims(record["scope"].split(), extra_scope_dict=self.extra_scopes)
+        requested.update(self._get_requested_claims_in(record[self.authz_state.KEY_AUTHORIZATION_REQUEST],
+                                                       "userinfo"))
+        user_claims = {claim: claims[claim] for claim in requested if claim in claims}
+        user_claims["sub"] = record["sub"]
+        return OpenIDSchema(**user_claims)
 
     # --- signing (1) ---------------------------------------------------------------------------
 
@@ -268,8 +307,8 @@ class NationalProvider(Provider):
 
     def _create_signed_id_token(self, client_id, sub, user_claims=None, nonce=None,
                                 authorization_code=None, access_token_value=None,
-                                extra_id_token_claims=None):
-        alg = self.clients[client_id].get("id_token_signed_response_alg", "RS256")
+                                extra_id_token_claims=None, alg=None):
+        alg = alg or self.clients[client_id].get("id_token_signed_response_alg", "RS256")
         now = int(time.time())
         claims = dict(user_claims or {})
         claims.update(extra_id_token_claims or {})
@@ -306,6 +345,36 @@ class NationalProvider(Provider):
         raise InvalidTokenRequest(f"grant_type {grant_type!r} is not supported", request,
                                   oauth_error="unsupported_grant_type")
 
+    def _do_code_exchange(self, request, extra_id_token_claims=None):
+        """OIDC Core 1.0 §3.1.3: tokens for a code, once. The identity is the one the code was issued
+        for, read with its family's revocation in one query (3)."""
+        token_request = AccessTokenRequest().from_dict(request)
+        try:
+            token_request.verify()
+        except MessageException as e:
+            raise InvalidTokenRequest(str(e), token_request) from e
+        code = token_request["code"]
+        authentication_request = self.authz_state.get_authorization_request_for_code(code)
+        self._verify_code_exchange_req(token_request, authentication_request)
+        record = self.authz_state.redeem_code(code)
+        try:
+            claims = self.identity_claims.of_live_family(record["family"])
+        except KeyError:
+            raise InvalidAuthorizationCode("the tokens of this sign-in were revoked") from None
+        access = self.authz_state.issue_access_token(record["sub"],
+                                                     record[self.authz_state.KEY_AUTHORIZATION_REQUEST],
+                                                     record["granted_scope"], record["family"], record["user_id"])
+        response = AccessTokenResponse()
+        self._add_access_token_to_response(response, access)
+        response["refresh_token"] = self.authz_state.create_refresh_token(access.value)
+        requested = self._get_requested_claims_in(authentication_request, "id_token")
+        response["id_token"] = self._create_signed_id_token(
+            authentication_request["client_id"], record["sub"],
+            {claim: claims[claim] for claim in requested if claim in claims},
+            authentication_request.get("nonce"), None, access.value, extra_id_token_claims,
+            alg=record.get("id_token_alg"))
+        return response
+
     def _verify_code_exchange_req(self, token_request, authentication_request):
         if "code_challenge" not in authentication_request and "code_verifier" in token_request:
             raise InvalidTokenRequest("code_verifier sent for a code issued without a challenge", token_request,
@@ -319,8 +388,7 @@ class NationalProvider(Provider):
             raise
 
     def _do_token_refresh(self, request):
-        from oic.oic.message import AccessTokenResponse, RefreshAccessTokenRequest
-        from oic.exception import MessageException
+        from oic.oic.message import RefreshAccessTokenRequest
 
         token_request = RefreshAccessTokenRequest().from_dict(request)
         try:

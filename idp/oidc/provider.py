@@ -8,10 +8,9 @@ from collections.abc import Mapping
 
 from idp.attributes import ATTRIBUTES, CLAIMS_BY_SCOPE, SCOPES, oidc_claims
 from idp.identity import accounts
-from idp.oidc import client_auth, clients
+from idp.oidc import client_auth, clients, token_families
 from idp.oidc.authorization import LOA1, LOA2
 from idp.oidc.engine import NationalProvider, StoreAuthorizationState
-from pyop.userinfo import Userinfo
 
 PATHS = {"authorization_endpoint": "/oidc/authorize", "token_endpoint": "/oidc/token",
          "userinfo_endpoint": "/oidc/userinfo", "jwks_uri": "/oidc/jwks",
@@ -47,18 +46,28 @@ def discovery_metadata(issuer: str) -> dict:
 
 
 class IdentityClaims(Mapping):
-    """pyop's user database: every claim of an active identity, by local id (pyop then keeps
-    only the claims of the granted scopes)."""
+    """pyop's user database: every claim of an active identity, by uuid (pyop then keeps only the
+    claims of the granted scopes). A uuid is never reused, so a database restore can end a token
+    but never hand it another citizen's claims."""
 
     def __init__(self, session_factory):
         self.session_factory = session_factory
 
     def __getitem__(self, user_id):
         with self.session_factory() as session:
-            identity = accounts.get(session, int(user_id)) if str(user_id).isdigit() else None
-            if identity is None or not identity.is_active:
-                raise KeyError("no such active identity")
-            return oidc_claims(identity, SCOPES, allow_national_id=True)
+            return self._claims(accounts.get_by_uuid(session, user_id))
+
+    def of_live_family(self, family_id) -> dict:
+        """The claims of the identity a token family was issued to, while the family is not
+        revoked: one query for the revocation check and the claims."""
+        with self.session_factory() as session:
+            return self._claims(token_families.live_identity(session, family_id))
+
+    @staticmethod
+    def _claims(identity) -> dict:
+        if identity is None or not identity.is_active:
+            raise KeyError("no such active identity, or its tokens were revoked")
+        return oidc_claims(identity, SCOPES, allow_national_id=True)
 
     def __iter__(self):
         return iter(())  # never listed: pyop only looks identities up
@@ -72,15 +81,16 @@ def build_provider(services, keyring) -> NationalProvider:
     session_factory = services.db.session
     metadata = discovery_metadata(settings.issuer)
     authz_state = StoreAuthorizationState(
-        store, _subject_salt(settings.data_key),
+        store, session_factory, _subject_salt(settings.data_key),
         code_lifetime=settings.oidc_code_seconds,
         access_token_lifetime=settings.oidc_access_token_seconds,
-        refresh_token_lifetime=settings.oidc_refresh_token_hours * 3600)
+        refresh_token_lifetime=settings.oidc_refresh_token_hours * 3600,
+        refresh_reuse_grace=settings.refresh_reuse_grace_seconds)
     authenticator = client_auth.ClientAuthenticator(session_factory, store, metadata["token_endpoint"],
                                                     settings.issuer)
     return NationalProvider(
         keyring, metadata, authz_state, clients.ClientMetadata(session_factory),
-        Userinfo(IdentityClaims(session_factory)), authenticator,
+        IdentityClaims(session_factory), authenticator,
         id_token_lifetime=settings.oidc_id_token_seconds,
         extra_scopes={scope: claims for scope, claims in CLAIMS_BY_SCOPE.items() if scope != "openid"})
 

@@ -6,6 +6,7 @@ import logging
 from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError, InterfaceError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -96,12 +97,14 @@ def _register_error_handlers(app: Flask) -> None:
         db_session = g.get("db_session")
         if db_session is not None:
             db_session.rollback()
-        return render_template("error.html", status=503), 503, {"Retry-After": "30"}
+        from idp.web.oidc import json_error  # clients of the token and userinfo endpoints parse JSON
+        return json_error(503) or (render_template("error.html", status=503), 503, {"Retry-After": "30"})
 
     app.register_error_handler(StoreUnavailable, unavailable)
     app.register_error_handler(ServiceUnavailable, unavailable)
     app.register_error_handler(OperationalError, unavailable)
     app.register_error_handler(InterfaceError, unavailable)
+    app.register_error_handler(PoolTimeout, unavailable)
 
     @app.errorhandler(CSRFError)
     def csrf_failed(e):
@@ -119,7 +122,8 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(e):
         original = getattr(e, "original_exception", None) or e
-        if isinstance(original, (StoreUnavailable, OperationalError, InterfaceError)):
+        if isinstance(original, (StoreUnavailable, OperationalError, InterfaceError, PoolTimeout)):
             return unavailable(original)
         log.exception("unhandled error")
-        return render_template("error.html", status=500), 500
+        from idp.web.oidc import json_error
+        return json_error(500) or (render_template("error.html", status=500), 500)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -13,7 +13,7 @@ from idp.errors import Throttled, ValidationError
 from idp.identity import accounts, contact, emails, mfa, totp
 from idp.identity.throttle import LoginThrottle, account_for
 from idp.models import AuditEvent
-from idp.oidc import consent
+from idp.oidc import consent, token_families
 from idp.revocation import sign_out_everywhere
 from idp.web.context import (actor, current_identity, db_session, login_required, recent_auth_required,
                              services, session_store)
@@ -116,7 +116,7 @@ def change_password():
             throttle.release(account)
             audit.password_changed(db, actor(), identity.id, via="account")
             db.commit()
-            sign_out_everywhere(session_store(), identity.id, keep_session=session.sid)
+            sign_out_everywhere(session_store(), identity, keep_session=session.sid)
             services().mailer.send(identity.email, *emails.password_changed())
             return _done(_("Your password was changed. Your other sessions were signed out."))
     return render_template("account/password.html", form=form), 400 if form.errors else 200
@@ -207,10 +207,10 @@ def disconnect(relying_party_id: int):
         if given is not None:
             rp = given.relying_party
             consent.revoke(db, identity.id, relying_party_id)
+            if rp.client_id:
+                token_families.revoke_client_tokens(db, identity.uuid, rp.client_id)
             audit.record(db, "oidc.consent_revoked", actor(), identity.id, client_id=rp.client_id)
             db.commit()
-            if rp.client_id:
-                current_app.extensions["idp.oidc"].revoke_for(str(identity.id), rp.client_id)
     return redirect(url_for("account.overview"))
 
 

@@ -137,7 +137,7 @@ def logout():
         db = db_session()
         everywhere = request.form.get("everywhere") == "1"
         if everywhere:
-            sign_out_everywhere(session_store(), identity.id)
+            sign_out_everywhere(session_store(), identity)
         audit.signed_out(db, actor(), identity.id, everywhere=everywhere)
         db.commit()
     session.end()

@@ -7,10 +7,11 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from flask_babel import gettext as _
 
 from idp import audit
+from idp.oidc import token_families
 from idp.oidc.authorization import ErrorPage
 from idp.web.context import actor, current_identity, db_session
 from idp.web.forms import ConfirmForm
-from idp.web.oidc import _error_page, _single_valued, local_user_id, provider, subject_for, verified_id_token
+from idp.web.oidc import _error_page, _single_valued, provider, subject_for, verified_id_token
 
 bp = Blueprint("end_session", __name__)
 
@@ -81,9 +82,9 @@ def _finish_logout(logout: dict):
     client_id = logout.get("client_id")
     if identity is not None:
         revoked = client_id in (session.get("oidc_clients") or []) and client_id in provider().clients
-        if revoked:
-            provider().revoke_for(local_user_id(identity), client_id)
         db = db_session()
+        if revoked:
+            token_families.revoke_client_tokens(db, identity.uuid, client_id)
         audit.record(db, "oidc.logout", actor(), identity.id, client_id=client_id if revoked else None,
                      tokens_revoked=revoked)
         db.commit()

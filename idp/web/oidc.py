@@ -186,13 +186,7 @@ def verified_id_token(token: str) -> dict | None:
 
 def subject_for(identity, client_id: str) -> str:
     """The `sub` this client knows `identity` by (pairwise or public, as registered)."""
-    client = provider().clients[client_id]
-    return provider()._create_subject_identifier(local_user_id(identity), client_id, client["redirect_uris"][0])
-
-
-def local_user_id(identity) -> str:
-    """The local user id pyop is given for an identity (what `sub` is derived from)."""
-    return str(identity.id)
+    return provider().subject_for(client_id, identity.subject_seed)
 
 
 def _hint_is_someone_else(checked, identity) -> bool:
@@ -259,7 +253,8 @@ def _issue_code(pending_id, checked, identity, rp):
         current_app.logger.info("authorization request refused by pyop: %s", e.__class__.__name__)
         return _refuse(pending_id, checked, "invalid_request", "the request is not valid")
     claims = {"acr": session.get("acr"), "amr": session.get("amr"), "auth_time": session.get("auth_time")}
-    response = provider().authorize(pyop_request, local_user_id(identity), extra_id_token_claims=claims)
+    response = provider().authorize(pyop_request, identity.uuid, extra_id_token_claims=claims,
+                                   subject_seed=identity.subject_seed)
     response["iss"] = services().settings.issuer  # RFC 9207: the RP can tell which IdP answered
     db = db_session()
     audit.record(db, "oidc.authorized", actor(), identity.id, client_id=rp.client_id,
@@ -303,6 +298,21 @@ def give_consent(pending_id):
 
 
 # --- token and userinfo ------------------------------------------------------------------------
+
+JSON_ENDPOINTS = {"oidc.token", "oidc.userinfo", "oidc.jwks", "oidc.configuration"}
+RETRY_AFTER_SECONDS = 5
+
+
+def json_error(status: int):
+    """The JSON answer (RFC 6749 §5.2) when PostgreSQL or Redis fails (503) or anything else does
+    (500) on an endpoint that clients call from code; None on the others, which show a page."""
+    if request.endpoint not in JSON_ENDPOINTS:
+        return None
+    if status == 503:
+        return _json({"error": "temporarily_unavailable", "error_description": "try again shortly"}, 503,
+                     {"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return _json({"error": "server_error"}, 500)
+
 
 def _oauth_error(e: OAuthError, status=400):
     headers = {}

@@ -44,15 +44,16 @@ def request_link():
 
 @bp.route("/link/<token>", methods=["GET", "POST"])
 def open_link(token: str):
-    form, store = ConfirmForm(), services().store
-    if not recovery.link_is_live(store, token):
+    form, db = ConfirmForm(), db_session()
+    if not recovery.link_is_live(db, token):
         return _dead_link()
     if not form.validate_on_submit():
         return render_template("confirm.html", form=form, title=_("Reset your password"),
                                button=_("Continue"))
-    identity_id = recovery.open_link(store, token)
+    identity_id = recovery.open_link(db, token)
     if identity_id is None:
         return _dead_link()
+    db.commit()
     session["recovery"] = {"identity_id": identity_id, "at": time.time(), "mfa_done": False}
     return redirect(url_for("recovery.second_factor"))
 

@@ -124,7 +124,7 @@ def issue_email_token(identity, email=None) -> str:
     hours = services().settings.email_verification_hours
     # The password's timestamp rides along: a link issued before a password change or reset
     # (perhaps by an intruder changing the email) stops working with it.
-    return tokens.issue(services().store, EMAIL_PURPOSE,
+    return tokens.issue(db_session(), EMAIL_PURPOSE,
                         {"identity_id": identity.id, "email": email or identity.email,
                          "password_stamp": password_stamp(identity)}, hours * 3600)
 
@@ -149,20 +149,20 @@ def resend():
     if identity is None or identity.email_verified:
         return redirect(url_for("auth.login"))
     send_email_link(identity.email, issue_email_token(identity))
+    db_session().commit()
     return render_template("register/sent.html", email=emails.mask_email(identity.email))
 
 
 @bp.route("/verify/<token>", methods=["GET", "POST"])
 def verify_email(token: str):
     """The link in the mail. GET only asks to confirm: mail scanners open links on their own."""
-    store, form = services().store, ConfirmForm()
-    if tokens.peek(store, EMAIL_PURPOSE, token) is None:
+    db, form = db_session(), ConfirmForm()
+    if tokens.peek(db, EMAIL_PURPOSE, token) is None:
         return _link_dead()
     if not form.validate_on_submit():
         return render_template("confirm.html", form=form, title=_("Confirm your email address"),
                                button=_("Confirm"))
-    payload = tokens.redeem(store, EMAIL_PURPOSE, token)
-    db = db_session()
+    payload = tokens.redeem(db, EMAIL_PURPOSE, token)
     identity = accounts.get(db, payload["identity_id"]) if payload else None
     if identity is None or payload.get("password_stamp") != password_stamp(identity):
         return _link_dead()

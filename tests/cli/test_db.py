@@ -1,9 +1,14 @@
 """idp db upgrade, and the CLI's handling of a database that is not there."""
 import json
+import os
 import subprocess
 import sys
 
+import pytest
+from sqlalchemy import create_engine, inspect, make_url, text
+
 from idp import create_app
+from tests.conftest import TEST_DATABASE_URL
 
 
 def test_upgrade_is_idempotent(runner):
@@ -53,3 +58,33 @@ def test_sqlite_database_and_its_wal_are_private(tmp_path, store):
         app.extensions["idp"].db.dispose()
     finally:
         os.umask(previous)
+
+
+@pytest.mark.skipif(not TEST_DATABASE_URL.startswith("postgresql"), reason="advisory locks are PostgreSQL's")
+def test_upgrades_started_together_all_succeed(tmp_path):
+    """Several instances deploying at once run `idp db upgrade` together: an advisory lock queues them."""
+    url = make_url(TEST_DATABASE_URL)
+    fresh = url.set(database=f"{url.database}_upgrade")
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{fresh.database}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{fresh.database}"'))
+    try:
+        runs = [subprocess.Popen(
+            [sys.executable, "-c", "from idp.cli import main; main()", "db", "upgrade"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "IDP_DATABASE_URL": fresh.render_as_string(hide_password=False),
+                 "IDP_REDIS_URL": "", "IDP_INSTANCE_PATH": str(tmp_path / f"instance{n}"),
+                 "IDP_KEYS_PATH": str(tmp_path / f"keys{n}")}) for n in range(3)]
+        results = [(run.wait(timeout=120), *run.communicate()) for run in runs]
+        assert all(code == 0 for code, _out, _err in results), results
+        migrated = create_engine(fresh)
+        with migrated.connect() as connection:
+            versions = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+            assert "token_families" in inspect(connection).get_table_names()
+        migrated.dispose()
+        assert len(versions) == 1
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{fresh.database}" WITH (FORCE)'))
+        admin.dispose()

@@ -20,6 +20,12 @@ from idp.identity.totp import (
     recovery_code_matches,
     verify_totp,
 )
+from hashlib import sha256
+
+from sqlalchemy import select
+
+from idp.models import UsedMark, utcnow
+from idp.oidc.token_families import aware
 from idp.store.memory import MemoryStore
 
 # RFC 6238 Appendix B: the SHA-1 seed "12345678901234567890"; the 6-digit code is the last
@@ -85,8 +91,8 @@ def test_secret_encryption_round_trip():
 # --- verification (RFC 6238) --------------------------------------------------------------
 
 @pytest.mark.parametrize(("now", "code"), RFC_VECTORS)
-def test_rfc_6238_vectors(store, now, code):
-    assert verify_totp(store, 1, RFC_SECRET, code, now=now)
+def test_rfc_6238_vectors(db, now, code):
+    assert verify_totp(db, 1, RFC_SECRET, code, now=now)
 
 
 @pytest.mark.parametrize(
@@ -96,58 +102,69 @@ def test_rfc_6238_vectors(store, now, code):
         (29, True), (30, True), (59, True), (60, False),
     ],
 )
-def test_one_step_of_drift_either_side(store, offset, accepted):
+def test_one_step_of_drift_either_side(db, offset, accepted):
     # "005924" belongs to the step starting at T: accepted from one step before to one after.
-    assert verify_totp(store, 1, RFC_SECRET, "005924", now=T + offset) is accepted
+    assert verify_totp(db, 1, RFC_SECRET, "005924", now=T + offset) is accepted
 
 
 @pytest.mark.parametrize(
     "typed",
     ["005 924", " 005924 ", "00-59-24", "٠٠٥٩٢٤", "۰۰۵۹۲۴"],
 )
-def test_typed_forms_accepted(store, typed):
-    assert verify_totp(store, 1, RFC_SECRET, typed, now=T)
+def test_typed_forms_accepted(db, typed):
+    assert verify_totp(db, 1, RFC_SECRET, typed, now=T)
 
 
 @pytest.mark.parametrize(
     "typed",
     ["", None, "5924", "0059244", "005925", "OO5924", "00592４", "+05924", "005924\n1"],
 )
-def test_wrong_codes_refused(store, typed):
-    assert not verify_totp(store, 1, RFC_SECRET, typed, now=T)
+def test_wrong_codes_refused(db, typed):
+    assert not verify_totp(db, 1, RFC_SECRET, typed, now=T)
 
 
-def test_replay_refused(store):
-    assert verify_totp(store, 7, RFC_SECRET, "005924", now=T)
-    assert not verify_totp(store, 7, RFC_SECRET, "005924", now=T)
-    assert not verify_totp(store, 7, RFC_SECRET, "005924", now=T + 45)  # still in the window
+def test_replay_refused(db):
+    assert verify_totp(db, 7, RFC_SECRET, "005924", now=T)
+    assert not verify_totp(db, 7, RFC_SECRET, "005924", now=T)
+    assert not verify_totp(db, 7, RFC_SECRET, "005924", now=T + 45)  # still in the window
 
 
-def test_replay_is_per_identity(store):
-    assert verify_totp(store, 7, RFC_SECRET, "005924", now=T)
-    assert verify_totp(store, 8, RFC_SECRET, "005924", now=T)
+def test_replay_is_per_identity(db):
+    assert verify_totp(db, 7, RFC_SECRET, "005924", now=T)
+    assert verify_totp(db, 8, RFC_SECRET, "005924", now=T)
 
 
-def test_next_step_after_a_used_one(store):
-    assert verify_totp(store, 7, RFC_SECRET, "005924", now=T)
+def test_next_step_after_a_used_one(db):
+    assert verify_totp(db, 7, RFC_SECRET, "005924", now=T)
     next_code = totp._totp(RFC_SECRET).at(T + 30)
-    assert verify_totp(store, 7, RFC_SECRET, next_code, now=T + 30)
+    assert verify_totp(db, 7, RFC_SECRET, next_code, now=T + 30)
 
 
-def test_a_wrong_code_does_not_use_up_the_step(store):
-    assert not verify_totp(store, 7, RFC_SECRET, "000000", now=T)
-    assert verify_totp(store, 7, RFC_SECRET, "005924", now=T)
+def test_a_wrong_code_does_not_use_up_the_step(db):
+    assert not verify_totp(db, 7, RFC_SECRET, "000000", now=T)
+    assert verify_totp(db, 7, RFC_SECRET, "005924", now=T)
 
 
-def test_used_step_is_kept_as_long_as_it_is_acceptable(store):
+def test_used_step_is_kept_as_long_as_it_is_acceptable(db):
     # Used at the earliest moment (one step early), the code stays acceptable for 90 s more.
-    assert verify_totp(store, 7, RFC_SECRET, "005924", now=T - 30)
-    assert store.ttl("totp-used:7:41152263") >= 90
+    assert verify_totp(db, 7, RFC_SECRET, "005924", now=T - 30)
+    mark = db.scalar(select(UsedMark).where(UsedMark.key_hash == sha256(b"totp-used:7:41152263").hexdigest()))
+    assert (aware(mark.expires_at) - utcnow()).total_seconds() >= 90
 
 
-def test_now_defaults_to_the_clock(store):
+def test_a_used_step_is_in_the_database_not_the_store(services):
+    """A Redis restart must not make a spent code spendable: the mark is committed to the database,
+    and another session (another instance) sees it."""
+    with services.db.session() as first:
+        assert verify_totp(first, "someone", RFC_SECRET, "005924", now=T)
+        first.commit()
+    with services.db.session() as second:
+        assert not verify_totp(second, "someone", RFC_SECRET, "005924", now=T)
+
+
+def test_now_defaults_to_the_clock(db):
     current = totp._totp(RFC_SECRET).now()
-    assert verify_totp(store, 1, RFC_SECRET, current)
+    assert verify_totp(db, 1, RFC_SECRET, current)
 
 
 # --- recovery codes -----------------------------------------------------------------------

@@ -129,7 +129,9 @@ def refresh(client, rp, token):
                        headers=_basic(rp))
 
 
-def test_refresh_tokens_rotate_and_reuse_revokes_the_family(web, client, rps, signed_in):
+def test_refresh_tokens_rotate_and_reuse_revokes_the_family(app, web, client, rps, signed_in):
+    """After the retry grace (here none; see test_refresh.py for the grace itself)."""
+    app.extensions["idp.oidc"].authz_state.refresh_reuse_grace = 0
     rp = rps.register()
     code, verifier, _ = rps.sign_in_and_authorize(web, rp, signed_in)
     first = rps.exchange(client, rp, code, verifier).json

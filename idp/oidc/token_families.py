@@ -1,0 +1,152 @@
+"""Refresh tokens and their families in the database (RFC 6749 §6, RFC 9700 §4.14).
+
+A family is the tokens of one authorization: its code, the refresh tokens rotated from it and the
+access tokens they minted. Codes and access tokens live in the store (a lost one costs a retry);
+the family, its refresh tokens and its revocation live here, so that a Redis restart keeps every
+refresh token working and every revoked one revoked. Revoking is one indexed UPDATE.
+
+Functions take the caller's SQLAlchemy session and never commit: a password change and the
+revocation it causes commit together, or not at all.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import NamedTuple
+
+from sqlalchemy import delete, exists, select, update
+from sqlalchemy.orm import Session, aliased
+
+from idp.models import Identity, RefreshToken, TokenFamily, utcnow
+
+
+def token_hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def aware(moment: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands back naive datetimes; every time here is UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=dt.timezone.utc)
+
+
+def open_family(session: Session, family_id: str, identity_uuid: str, client_id: str, sub: str,
+                lifetime_seconds: int) -> None:
+    now = utcnow()
+    session.add(TokenFamily(id=family_id, identity_uuid=identity_uuid, client_id=client_id, sub=sub,
+                            created_at=now, expires_at=now + dt.timedelta(seconds=lifetime_seconds)))
+
+
+def live_identity(session: Session, family_id: str) -> Identity | None:
+    """The identity a family was issued to, while the family is not revoked: one indexed query."""
+    if not isinstance(family_id, str):
+        return None
+    return session.scalar(select(Identity).join(TokenFamily, TokenFamily.identity_uuid == Identity.uuid)
+                          .where(TokenFamily.id == family_id, TokenFamily.revoked_at.is_(None)))
+
+
+def add_refresh_token(session: Session, value: str, family_id: str, client_id: str, identity_uuid: str,
+                      granted_scope: str, auth_request: dict) -> None:
+    """The first refresh token of a family (at the code exchange)."""
+    session.add(RefreshToken(token_hash=token_hash(value), family_id=family_id, client_id=client_id,
+                             identity_uuid=identity_uuid, granted_scope=granted_scope,
+                             auth_request=auth_request, issued_at=utcnow()))
+    session.flush()
+
+
+class Presented(NamedTuple):
+    token: RefreshToken
+    family: TokenFamily
+    identity_status: str | None  # None: the identity is gone (a restored database)
+    rotated_at: dt.datetime | None  # when its successor was issued; None while it is the live one
+
+
+def find_refresh_token(session: Session, value: str) -> Presented | None:
+    """The token with its family, its identity's status and its rotation, in one query."""
+    if not isinstance(value, str) or not value or len(value) > 512:
+        return None
+    successor = aliased(RefreshToken)
+    row = session.execute(
+        select(RefreshToken, TokenFamily, Identity.status, successor.issued_at)
+        .join(TokenFamily, TokenFamily.id == RefreshToken.family_id)
+        .outerjoin(Identity, Identity.uuid == RefreshToken.identity_uuid)
+        .outerjoin(successor, successor.predecessor_hash == RefreshToken.token_hash)
+        .where(RefreshToken.token_hash == token_hash(value))).first()
+    return Presented(row[0], row[1], row[2], aware(row[3])) if row else None
+
+
+def _insert(session: Session):
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def rotate(session: Session, old: RefreshToken, new_value: str) -> bool:
+    """Issue `new_value` as the successor of `old`, in one statement; False when another request
+    gave `old` a successor first (the unique predecessor decides)."""
+    statement = _insert(session)(RefreshToken).values(
+        token_hash=token_hash(new_value), family_id=old.family_id, client_id=old.client_id,
+        identity_uuid=old.identity_uuid, granted_scope=old.granted_scope, auth_request=old.auth_request,
+        issued_at=utcnow(), predecessor_hash=old.token_hash)
+    statement = statement.on_conflict_do_nothing(index_elements=[RefreshToken.predecessor_hash])
+    return session.execute(statement.returning(RefreshToken.token_hash)).first() is not None
+
+
+def replace_successor(session: Session, old: RefreshToken, new_value: str) -> bool:
+    """A retry of `old` within the grace: its successor, if not used yet, takes `new_value`, so one
+    refresh token stays live in the family. False when the successor was used (the chain moved on)."""
+    later = aliased(RefreshToken)
+    replaced = session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.predecessor_hash == old.token_hash,
+               ~exists().where(later.predecessor_hash == RefreshToken.token_hash))
+        .values(token_hash=token_hash(new_value)).execution_options(synchronize_session=False))
+    return replaced.rowcount == 1
+
+
+# --- revocation: one indexed UPDATE each -----------------------------------------------------------
+
+def _revoke(session: Session, *conditions) -> int:
+    result = session.execute(update(TokenFamily).where(TokenFamily.revoked_at.is_(None), *conditions)
+                             .values(revoked_at=utcnow()).execution_options(synchronize_session=False))
+    return result.rowcount
+
+
+def revoke_family(session: Session, family_id: str) -> int:
+    return _revoke(session, TokenFamily.id == family_id)
+
+
+def revoke_identity_tokens(session: Session, identity_ref: str) -> int:
+    """Revoke every token of one identity (by uuid), at every client: after a password change or
+    reset, "sign out of all devices", or an administrator's lock. Runs in the caller's transaction."""
+    return _revoke(session, TokenFamily.identity_uuid == identity_ref)
+
+
+def revoke_client_tokens(session: Session, identity_ref: str, client_id: str) -> int:
+    """Revoke the tokens one identity gave one client (consent withdrawn); other clients' stay."""
+    return _revoke(session, TokenFamily.identity_uuid == identity_ref, TokenFamily.client_id == client_id)
+
+
+def revoke_subject_tokens(session: Session, client_id: str, sub: str) -> int:
+    """RP-initiated logout: the tokens this client holds for the subject it named."""
+    return _revoke(session, TokenFamily.client_id == client_id, TokenFamily.sub == sub)
+
+
+def subject_belongs_to(session: Session, client_id: str, sub: str, identity_uuid: str) -> bool:
+    """Whether `sub`, as given to `client_id`, is this identity's (from the families issued)."""
+    return session.scalar(select(TokenFamily.id).where(
+        TokenFamily.client_id == client_id, TokenFamily.sub == sub,
+        TokenFamily.identity_uuid == identity_uuid).limit(1)) is not None
+
+
+def prune(session: Session, now: dt.datetime | None = None) -> int:
+    """Delete families (and, by cascade, their refresh tokens) a day after they ended."""
+    cutoff = (now or utcnow()) - dt.timedelta(days=1)
+    family_ids = select(TokenFamily.id).where(TokenFamily.expires_at < cutoff)
+    session.execute(delete(RefreshToken).where(RefreshToken.family_id.in_(family_ids))
+                    .execution_options(synchronize_session=False))
+    return session.execute(delete(TokenFamily).where(TokenFamily.expires_at < cutoff)
+                           .execution_options(synchronize_session=False)).rowcount

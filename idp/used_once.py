@@ -1,0 +1,44 @@
+"""Used-once marks in the database: a value that may be accepted once (a TOTP time step, RFC 6238
+§5.2; a client assertion's jti, RFC 7523 §3) is recorded until it could no longer be accepted.
+
+They live in PostgreSQL rather than Redis because losing them would let a spent code be spent
+again. The key is stored as a SHA-256 only. Insert-if-absent is one statement (ON CONFLICT, on
+PostgreSQL and SQLite alike); a mark that has expired may be taken again.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from idp.models import UsedMark, utcnow
+
+
+def _insert(session: Session):
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def spend(session: Session, key: str, ttl_seconds: int, now: dt.datetime | None = None) -> bool:
+    """True when this call is the first to use `key` within `ttl_seconds`, in the caller's
+    transaction (which must commit for the mark to hold). A concurrent transaction inserting the
+    same key waits on the unique key and then finds it taken."""
+    now = now or utcnow()
+    statement = _insert(session)(UsedMark).values(key_hash=hashlib.sha256(key.encode()).hexdigest(),
+                                                  expires_at=now + dt.timedelta(seconds=ttl_seconds))
+    statement = statement.on_conflict_do_update(
+        index_elements=[UsedMark.key_hash], set_={"expires_at": statement.excluded.expires_at},
+        where=UsedMark.expires_at <= now).returning(UsedMark.key_hash)
+    # RETURNING rather than rowcount: drivers disagree on the rowcount of an upsert.
+    return session.execute(statement).first() is not None
+
+
+def prune(session: Session, now: dt.datetime | None = None) -> int:
+    """Delete the marks that can no longer matter."""
+    return session.execute(delete(UsedMark).where(UsedMark.expires_at <= (now or utcnow()))
+                           .execution_options(synchronize_session=False)).rowcount
