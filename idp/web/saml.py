@@ -1,7 +1,6 @@
 """SAML 2.0 endpoints: metadata, Web Browser SSO and Single Logout. Thin views over idp.saml."""
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import secrets
@@ -15,6 +14,7 @@ from idp import audit
 from idp.attributes import saml_attributes
 from idp.saml import sps, sso
 from idp.saml.guard import MessageRejected
+from idp.subject_salt import salt_for
 from idp.oidc.authorization import LOA2
 from idp.web.context import actor, current_identity, db_session, services
 
@@ -29,7 +29,8 @@ def servers():
 
 
 def _salt() -> bytes:
-    return hmac.new(services().settings.data_key.encode(), b"saml-persistent-nameid", hashlib.sha256).digest()
+    """Of persistent NameIDs: from IDP_SUBJECT_SALT, never rotated (see idp.subject_salt)."""
+    return salt_for(services().settings.subject_salt, "saml")
 
 
 def _refuse(reason: str, status: int = 400):
