@@ -48,9 +48,9 @@ def create_app(config_overrides: dict | None = None, check_secrets: bool = True)
     if check_secrets:
         try:
             shared_secrets.check(services.db, settings, passphrase_from_environment())
-        except Exception:
+        finally:
+            # No connection opened at start-up outlives it (nor is shared by forked workers).
             services.db.dispose()
-            raise
     app.extensions["idp"] = services
 
     from idp.web import init_web

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import os
 import threading
 import time
@@ -41,7 +42,7 @@ from joserfc import jwt
 from joserfc.errors import BadSignatureError, JoseError, KeyParameterError, UnsupportedAlgorithmError
 from joserfc.jwk import ECKey, RSAKey
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from idp.errors import N_, Conflict, IdpError
 from idp.models import SigningKey
@@ -58,6 +59,7 @@ _KEY_CLASS = {"RS256": RSAKey, "ES256": ECKey}
 _LOCK_ID = 0x1D9_4B45  # pg_advisory_xact_lock key of the key ring's writers
 TIMES = ("created_at", "activated_at", "retired_at")
 SAML_VALIDITY = dt.timedelta(days=3 * 365)
+log = logging.getLogger(__name__)
 
 
 class KeyRingError(IdpError):
@@ -180,11 +182,17 @@ class KeyRing:
         if checked_at is not None and 0 <= now - checked_at < self.refresh_seconds:
             return self._entries
         with self._lock, self.database.session() as session:
-            version = tuple(session.execute(
-                select(func.count(), func.coalesce(func.sum(SigningKey.revision), 0))).one())
-            if version != self._version:
-                self._entries = [_entry(row) for row in session.scalars(select(SigningKey))]
-                self._version = version
+            try:
+                version = tuple(session.execute(
+                    select(func.count(), func.coalesce(func.sum(SigningKey.revision), 0))).one())
+                if version != self._version:
+                    self._entries = [_entry(row) for row in session.scalars(select(SigningKey))]
+                    self._version = version
+            except SQLAlchemyError:
+                if self._version is None:
+                    raise
+                # A database blip: keep signing and publishing with the keys known; ask again later.
+                log.warning("signing keys not refreshed: the database did not answer", exc_info=True)
             self._checked_at = now
         return self._entries
 

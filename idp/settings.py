@@ -33,7 +33,7 @@ class Settings:
     secret_key: str  # signs CSRF tokens; never committed
     data_key: str  # Fernet key that encrypts TOTP secrets at rest
     instance_path: str  # generated secrets, SQLite file, outbox
-    keys_path: str  # signing keys
+    keys_path: str  # keys/ folder of an earlier version, read by `idp keys import` (keys live in the database)
     default_locale: str  # "ar" or "en"
     session_idle_minutes: int
     session_absolute_hours: int

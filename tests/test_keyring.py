@@ -367,3 +367,17 @@ def test_saml_certificate_made_once_and_replaced_with_force(database, clock):
     assert stored(database, made["kid"]).state == "retired"
     assert ring.saml_signing()["kid"] == replaced["kid"]
     assert kids(ring) == [] and ring.list() == []  # SAML keys are not ID token keys
+
+
+def test_a_database_blip_keeps_the_known_keys_in_use(ring, clock):
+    from idp.db import Database
+
+    kid = ring.generate("ES256")["kid"]
+    ring.sign(CLAIMS, alg="ES256")
+    working, ring.database = ring.database, Database("postgresql+psycopg://postgres@127.0.0.1:1/none")
+    clock.now += 60  # past the refresh interval: the ring asks, the database does not answer
+    try:
+        assert header(ring.sign(CLAIMS, alg="ES256"))["kid"] == kid and kids(ring) == [kid]
+    finally:
+        ring.database.dispose()
+        ring.database = working
