@@ -123,6 +123,8 @@ def check(database, settings, passphrase: bytes | None, _retry: bool = True) -> 
                     raise ConfigError(_differs(name, row))
             if "subject_salt" not in recorded:
                 _refuse_new_salt_for_old_identifiers(session, settings)
+            if "data_key" not in recorded:
+                _refuse_a_data_key_that_reads_nothing(session, settings)
             for name in values.keys() - recorded.keys():
                 _record(session, name, values[name][0])
             session.commit()
@@ -152,6 +154,17 @@ def _refuse_new_salt_for_old_identifiers(session, settings) -> None:
     if session.scalar(select(Identity.id).where(Identity.subject_seed == cast(Identity.id, String)).limit(1)):
         raise ConfigError("IDP_SUBJECT_SALT: identities made before this version exist; set it to the output "
                           "of `idp secrets subject-salt --from-data-key` so their sub and NameID do not change")
+
+
+def _refuse_a_data_key_that_reads_nothing(session, settings) -> None:
+    """Recording a data key for the first time (an upgrade): it must read what is already stored."""
+    sample = session.scalar(select(Identity.totp_secret).where(Identity.totp_secret.is_not(None)).limit(1))
+    if sample is not None:
+        try:
+            data_fernet(settings).decrypt(sample.encode())
+        except InvalidToken:
+            raise ConfigError("IDP_DATA_KEY: neither it nor IDP_DATA_KEYS_OLD decrypts the TOTP secrets "
+                              "already in the database") from None
 
 
 def _digest(name: str, salt: str, value: bytes) -> str:

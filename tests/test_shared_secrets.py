@@ -125,3 +125,12 @@ def test_a_database_without_the_table_yet_does_not_stop_the_start(tmp_path, stor
     with fresh.extensions["idp"].db.session() as session:
         assert len(session.scalars(select(SecretFingerprint)).all()) == 4
     fresh.extensions["idp"].db.dispose()
+
+
+def test_a_first_recorded_data_key_must_read_the_secrets_already_stored(app, instance, db, people, identities):
+    identities.make(people["citizen"], totp=True)
+    db.execute(SecretFingerprint.__table__.delete())  # the first start after an upgrade
+    db.commit()
+    line = refusal(instance, data_key=Fernet.generate_key().decode())
+    assert line == "IDP_DATA_KEY: neither it nor IDP_DATA_KEYS_OLD decrypts the TOTP secrets already in the database"
+    instance("right")  # the key that wrote them
