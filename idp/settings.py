@@ -197,6 +197,6 @@ def _validate(s: Settings) -> None:
     for name in ("session_idle_minutes", "session_absolute_hours", "login_lockout_after",
                  "captcha_ttl_seconds", "recovery_link_minutes", "max_request_bytes",
                  "oidc_code_seconds", "oidc_access_token_seconds", "oidc_id_token_seconds",
-                 "oidc_refresh_token_hours"):
+                 "oidc_refresh_token_hours", "keys_refresh_seconds"):
         if getattr(s, name) == 0:
             raise ConfigError(f"IDP_{name.upper()}: must be greater than zero")

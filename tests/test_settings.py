@@ -101,6 +101,7 @@ def test_several_data_keys(tmp_path):
     ({"IDP_SUBJECT_SALT": "legacy:***"}, "IDP_SUBJECT_SALT: a legacy salt"),
     ({"IDP_DATA_KEYS_OLD": "not-a-fernet-key"}, "IDP_DATA_KEYS_OLD: each key must be a valid Fernet key"),
     ({"IDP_KEYS_REFRESH_SECONDS": "often"}, "IDP_KEYS_REFRESH_SECONDS: expected a whole number"),
+    ({"IDP_KEYS_REFRESH_SECONDS": "0"}, "IDP_KEYS_REFRESH_SECONDS: must be greater than zero"),
 ])
 def test_bad_secret_settings_are_one_line(tmp_path, env, message):
     with pytest.raises(ConfigError) as e:
