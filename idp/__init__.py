@@ -5,15 +5,19 @@ import logging
 
 from flask import Flask
 
+from idp import shared_secrets
+from idp.keyring import passphrase_from_environment
 from idp.services import Services
 from idp.settings import load_settings
 
 
-def create_app(config_overrides: dict | None = None) -> Flask:
+def create_app(config_overrides: dict | None = None, check_secrets: bool = True) -> Flask:
     """Build the app: config defaults → config/ → IDP_* environment → `config_overrides`.
 
     Besides settings, `config_overrides` may carry Flask keys in capitals (TESTING) and
-    `store` (an already-built store, for tests that share one)."""
+    `store` (an already-built store, for tests that share one). Refuses (ConfigError) when a secret
+    differs from the one the other instances use (idp.shared_secrets); `check_secrets=False` only
+    for `idp secrets …`, which an operator runs to repair exactly that."""
     overrides = dict(config_overrides or {})
     flask_keys = {k: overrides.pop(k) for k in list(overrides) if k.isupper()}
     store = overrides.pop("store", None)
@@ -40,6 +44,12 @@ def create_app(config_overrides: dict | None = None) -> Flask:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
     services = Services.from_settings(settings, store=store)
+    if check_secrets:
+        try:
+            shared_secrets.check(services.db, settings, passphrase_from_environment())
+        finally:
+            # No connection opened at start-up outlives it (nor is shared by forked workers).
+            services.db.dispose()
     app.extensions["idp"] = services
 
     from idp.web import init_web

@@ -4,8 +4,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
-                        func)
+from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint, func, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -205,3 +205,46 @@ class EmailLink(Base):
     payload: Mapped[dict] = mapped_column(JSON)
     expires_at: Mapped[dt.datetime] = mapped_column(index=True)
     used_at: Mapped[dt.datetime | None]
+
+
+# --- secrets and signing keys: what every instance must share ----------------------------------
+
+class SecretFingerprint(Base):
+    """A keyed hash of one secret that every instance must share (see idp/shared_secrets.py), so
+    that an instance configured with another value refuses to start. Never the secret itself."""
+
+    __tablename__ = "secret_fingerprints"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)  # the setting, e.g. "secret_key"
+    salt: Mapped[str] = mapped_column(String(64))  # random, hex
+    digest: Mapped[str] = mapped_column(String(64))  # HMAC-SHA256(secret, name ‖ salt), hex
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+_CURRENT_KEY = "state IN ('active', 'next')"
+
+
+class SigningKey(Base):
+    """A key that signs ID tokens (purpose "oidc") or SAML messages (purpose "saml"), shared by every
+    instance through the database. The private part is PKCS#8, encrypted under IDP_KEYS_PASSPHRASE
+    when it is set; the public part is what the JWKS publishes."""
+
+    __tablename__ = "signing_keys"
+    __table_args__ = (
+        # At most one active and one next key per purpose and algorithm, whatever instances race.
+        Index("uq_signing_keys_current", "purpose", "alg", "state", unique=True,
+              postgresql_where=text(_CURRENT_KEY), sqlite_where=text(_CURRENT_KEY)),
+    )
+
+    kid: Mapped[str] = mapped_column(String(128), primary_key=True)  # RFC 7638 thumbprint
+    purpose: Mapped[str] = mapped_column(String(8))  # "oidc" or "saml"
+    alg: Mapped[str] = mapped_column(String(8))  # RS256 or ES256
+    state: Mapped[str] = mapped_column(String(8))  # next | active | retired
+    created_at: Mapped[int] = mapped_column(BigInteger)  # Unix time
+    activated_at: Mapped[int | None] = mapped_column(BigInteger)
+    retired_at: Mapped[int | None] = mapped_column(BigInteger)
+    public_jwk: Mapped[dict] = mapped_column(JSON)
+    private_pem: Mapped[str] = mapped_column(Text)
+    certificate: Mapped[str | None] = mapped_column(Text)  # SAML: the self-signed certificate, PEM
+    # Grows by one on every change: the sum over the table tells instances that keys changed.
+    revision: Mapped[int] = mapped_column(Integer, default=1)

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from cryptography.fernet import Fernet
+from cryptography.fernet import MultiFernet
 
 from idp.db import Database
 from idp.keyring import KeyRing
 from idp.mail import Mailer
 from idp.settings import Settings
+from idp.shared_secrets import data_fernet
 from idp.store import Store, make_store
 
 
@@ -18,18 +19,19 @@ class Services:
     db: Database
     store: Store
     mailer: Mailer
-    fernet: Fernet
+    fernet: MultiFernet  # encrypts under IDP_DATA_KEY, decrypts under it or IDP_DATA_KEYS_OLD
     keyring: KeyRing
 
     @classmethod
     def from_settings(cls, settings: Settings, store: Store | None = None) -> "Services":
+        database = Database(settings.database_url)
         return cls(
             settings=settings,
-            db=Database(settings.database_url),
+            db=database,
             store=store if store is not None else make_store(settings.redis_url),
             mailer=Mailer.from_settings(settings),
-            fernet=Fernet(settings.data_key.encode()),
+            fernet=data_fernet(settings),
             # Retired keys stay published while ID tokens they signed may still be presented.
-            keyring=KeyRing.from_settings(settings, retention_seconds=max(
+            keyring=KeyRing.from_settings(settings, database, retention_seconds=max(
                 24 * 3600, settings.oidc_id_token_seconds, settings.oidc_refresh_token_hours * 3600)),
         )

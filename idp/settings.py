@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from cryptography.fernet import Fernet
 
 from idp import resources
+from idp import subject_salt
 from idp.errors import ConfigError
 
 CONFIG_DIR = resources.config_dir()
@@ -33,7 +34,7 @@ class Settings:
     secret_key: str  # signs CSRF tokens; never committed
     data_key: str  # Fernet key that encrypts TOTP secrets at rest
     instance_path: str  # generated secrets, SQLite file, outbox
-    keys_path: str  # signing keys
+    keys_path: str  # keys/ folder of an earlier version, read by `idp keys import` (keys live in the database)
     default_locale: str  # "ar" or "en"
     session_idle_minutes: int
     session_absolute_hours: int
@@ -59,6 +60,10 @@ class Settings:
     trusted_proxies: int
     # Host header (issue 15): links always come from the issuer; this only widens what is accepted
     trusted_hosts: str  # other host names the Host header may carry (comma-separated), e.g. for probes
+    # secrets and signing keys shared by every instance (README: "Secrets and signing keys")
+    subject_salt: str  # salt of pairwise sub and persistent NameIDs; never rotated
+    data_keys_old: str  # other Fernet keys accepted to decrypt data, comma-separated (data key rotation)
+    keys_refresh_seconds: int  # how often an instance checks the database for new signing keys
 
     @property
     def is_https(self) -> bool:
@@ -71,6 +76,10 @@ class Settings:
     @property
     def outbox_path(self) -> Path:
         return Path(self.instance_path) / "outbox"
+
+    @property
+    def old_data_keys(self) -> list[str]:
+        return [key.strip() for key in self.data_keys_old.split(",") if key.strip()]
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
@@ -127,6 +136,8 @@ def _coerce(name: str, value):
 def _fill_derived(values: dict) -> dict:
     home = resources.default_home()
     instance = Path(values["instance_path"] or home / "instance").resolve()
+    # An instance folder from before the subject salt existed: its identifiers came from the data key.
+    upgrading = (instance / "data_key").exists() and not (instance / "subject_salt").exists()
     values["instance_path"] = str(instance)
     values["keys_path"] = str(Path(values["keys_path"] or home / "keys").resolve())
     values["issuer"] = values["issuer"].rstrip("/")
@@ -137,6 +148,9 @@ def _fill_derived(values: dict) -> dict:
         values["secret_key"] = _generated_secret(instance / "secret_key", lambda: secrets.token_urlsafe(48))
     if not values["data_key"]:
         values["data_key"] = _generated_secret(instance / "data_key", lambda: Fernet.generate_key().decode())
+    if not values["subject_salt"]:
+        values["subject_salt"] = _generated_secret(instance / "subject_salt", lambda: (
+            subject_salt.from_data_key(values["data_key"]) if upgrading else secrets.token_urlsafe(32)))
     return values
 
 
@@ -183,11 +197,22 @@ def _validate(s: Settings) -> None:
         Fernet(s.data_key.encode())
     except ValueError:
         raise ConfigError("IDP_DATA_KEY: not a valid Fernet key (32 url-safe base64-encoded bytes)") from None
+    for old in s.old_data_keys:
+        try:
+            Fernet(old.encode())
+        except ValueError:
+            raise ConfigError("IDP_DATA_KEYS_OLD: each key must be a valid Fernet key, comma-separated") from None
+    if s.subject_salt.startswith(subject_salt.LEGACY_PREFIX):
+        if subject_salt.legacy_salts(s.subject_salt) is None:
+            raise ConfigError("IDP_SUBJECT_SALT: a legacy salt is the exact output of "
+                              "`idp secrets subject-salt --from-data-key`")
+    elif len(s.subject_salt) < 32:
+        raise ConfigError("IDP_SUBJECT_SALT: must be at least 32 characters")
     if s.oidc_code_seconds > 60:
         raise ConfigError("IDP_OIDC_CODE_SECONDS: at most 60 (authorization codes must be short-lived)")
     for name in ("session_idle_minutes", "session_absolute_hours", "login_lockout_after",
                  "captcha_ttl_seconds", "recovery_link_minutes", "max_request_bytes",
                  "oidc_code_seconds", "oidc_access_token_seconds", "oidc_id_token_seconds",
-                 "oidc_refresh_token_hours"):
+                 "oidc_refresh_token_hours", "keys_refresh_seconds"):
         if getattr(s, name) == 0:
             raise ConfigError(f"IDP_{name.upper()}: must be greater than zero")

@@ -62,6 +62,17 @@ def store():
         yield MemoryStore()
 
 
+@pytest.fixture(autouse=True)
+def _forget_secret_fingerprints(request):
+    """Each test's app has secrets of its own (a fresh secret_key, its own instance folder): forget
+    the fingerprints an earlier test recorded, or its app would rightly refuse to start."""
+    if "migrated_database" in request.fixturenames:
+        from idp.models import SecretFingerprint
+
+        with request.getfixturevalue("migrated_database").engine.begin() as connection:
+            connection.execute(SecretFingerprint.__table__.delete())
+
+
 # --- mail -------------------------------------------------------------------------------------
 
 class SmtpSink:
@@ -374,10 +385,7 @@ def rps(app, services, signing_keys):
 
 @pytest.fixture
 def saml_keys(services):
-    from pathlib import Path
-
-    from idp.keyring import saml_certificate
-    return saml_certificate(Path(services.settings.keys_path), "127.0.0.1")
+    return services.keyring.generate_saml("127.0.0.1")
 
 
 @pytest.fixture

@@ -1,17 +1,17 @@
-"""The key ring: key lifecycle (publish, sign, retire), JWKS (RFC 7517 §5), files on disk, several processes."""
-import json
-import os
-import stat
+"""The key ring: key lifecycle (publish, sign, retire), JWKS (RFC 7517 §5), keys in the database
+(SQLite, or PostgreSQL with IDP_TEST_DATABASE_URL), several instances, the SAML certificate."""
+import threading
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from joserfc import jws, jwt
 from joserfc.jwk import ECKey, RSAKey
+from sqlalchemy import select, update
 
 from idp.errors import Conflict
-from idp.keyring import (DEFAULT_RETENTION_SECONDS, InvalidToken, KeyRing, KeyRingError,
-                         passphrase_from_environment, saml_certificate)
+from idp.keyring import DEFAULT_RETENTION_SECONDS, InvalidToken, KeyRing, KeyRingError, passphrase_from_environment
+from idp.models import SigningKey
 
 CLAIMS = {"iss": "https://sso.example.gov.sa", "sub": "1000010018", "aud": "rp", "nonce": "n-0S6_WzA2Mj"}
 
@@ -32,8 +32,19 @@ def clock():
 
 
 @pytest.fixture
-def ring(tmp_path, clock):
-    return KeyRing(tmp_path / "keys", clock=clock)
+def database(migrated_database):
+    """The test database, with no signing keys before or after the test."""
+    def clear():
+        with migrated_database.engine.begin() as connection:
+            connection.execute(SigningKey.__table__.delete())
+    clear()
+    yield migrated_database
+    clear()
+
+
+@pytest.fixture
+def ring(database, clock):
+    return KeyRing(database, clock=clock)
 
 
 def header(token: str) -> dict:
@@ -49,6 +60,11 @@ def one_line(error) -> str:
     message = error.value.message
     assert "\n" not in message
     return message
+
+
+def stored(database, kid) -> SigningKey:
+    with database.session() as session:
+        return session.get(SigningKey, kid)
 
 
 # --- lifecycle -------------------------------------------------------------------------------
@@ -111,8 +127,8 @@ def test_retired_key_verifies_until_retention_ends_then_leaves_the_jwks(ring, cl
         ring.verify(token)
 
 
-def test_retention_is_the_constructors(tmp_path, clock):
-    ring = KeyRing(tmp_path, clock=clock, retention_seconds=600)
+def test_retention_is_the_constructors(database, clock):
+    ring = KeyRing(database, clock=clock, retention_seconds=600)
     old = ring.generate("ES256")
     ring.generate("ES256")
     ring.rotate("ES256")
@@ -172,16 +188,15 @@ def test_jwks_lists_active_before_next(ring):
 
 # --- verify ----------------------------------------------------------------------------------
 
-def test_verify_refuses_other_signers_and_broken_tokens(ring, tmp_path):
+def test_verify_refuses_other_signers_and_broken_tokens(ring):
     ring.generate("ES256")
     token = ring.sign(CLAIMS, alg="ES256")
-    stranger = KeyRing(tmp_path / "elsewhere")
-    stranger.generate("ES256")
+    stranger = ECKey.generate_key("P-256", {"kid": "a-key-of-another-provider"})
     head, payload, signature = token.split(".")
     forged_payload = jwt.encode({"alg": "ES256"}, {**CLAIMS, "sub": "someone-else"},
                                 ECKey.generate_key("P-256")).split(".")[1]
     cases = {
-        "unknown or expired key": stranger.sign(CLAIMS, alg="ES256"),
+        "unknown or expired key": jwt.encode({"alg": "ES256", "kid": stranger.kid}, CLAIMS, stranger),
         "signature is not valid": f"{head}.{forged_payload}.{signature}",
         "malformed": "not-a-token",
         "algorithm": "eyJhbGciOiJub25lIn0." + payload + ".",
@@ -202,30 +217,21 @@ def test_verify_refuses_a_token_whose_alg_differs_from_its_key(ring):
         ring.verify(rsa_signed)
 
 
-# --- files -----------------------------------------------------------------------------------
+# --- keys in the database --------------------------------------------------------------------
 
-def test_private_files_are_0600_whatever_the_umask(ring):
-    previous = os.umask(0)
-    try:
-        ring.generate("ES256")
-        ring.generate("ES256")
-        ring.rotate("ES256")
-    finally:
-        os.umask(previous)
-    files = [p for p in ring.directory.iterdir() if p.suffix in (".pem", ".json")]
-    assert len(files) == 4
-    for path in files:
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
-    assert not [p for p in ring.directory.iterdir() if p.name.endswith(".tmp")]
-    metadata = json.loads(ring.metadata_path.read_text())
-    assert sorted(metadata[0]) == ["activated_at", "alg", "created_at", "kid", "retired_at", "state"]
-
-
-def test_passphrase_encrypts_keys(tmp_path, clock):
-    ring = KeyRing(tmp_path, passphrase=b"correct horse", clock=clock)
+def test_stored_row_holds_the_public_jwk_and_the_private_key(ring, database):
     kid = ring.generate("ES256")["kid"]
-    assert b"ENCRYPTED PRIVATE KEY" in (tmp_path / f"{kid}.pem").read_bytes()
-    token = KeyRing(tmp_path, passphrase=b"correct horse").sign(CLAIMS, alg="ES256")
+    row = stored(database, kid)
+    assert row.purpose == "oidc" and row.alg == "ES256" and row.state == "active"
+    assert row.public_jwk == ring.jwks()["keys"][0] and "d" not in row.public_jwk
+    assert row.private_pem.startswith("-----BEGIN PRIVATE KEY-----")
+
+
+def test_passphrase_encrypts_keys(database, clock):
+    ring = KeyRing(database, passphrase=b"correct horse", clock=clock)
+    kid = ring.generate("ES256")["kid"]
+    assert stored(database, kid).private_pem.startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    token = KeyRing(database, passphrase=b"correct horse").sign(CLAIMS, alg="ES256")
     assert ring.verify(token) == CLAIMS
 
 
@@ -233,17 +239,19 @@ def test_passphrase_encrypts_keys(tmp_path, clock):
     (b"wrong horse", "wrong IDP_KEYS_PASSPHRASE"),
     (None, "encrypted; set IDP_KEYS_PASSPHRASE"),
 ])
-def test_wrong_or_missing_passphrase_is_one_line_naming_the_file(tmp_path, passphrase, expected):
-    kid = KeyRing(tmp_path, passphrase=b"correct horse").generate("ES256")["kid"]
+def test_wrong_or_missing_passphrase_is_one_line_naming_the_key(database, passphrase, expected):
+    kid = KeyRing(database, passphrase=b"correct horse").generate("ES256")["kid"]
+    other = KeyRing(database, passphrase=passphrase)
     with pytest.raises(KeyRingError) as e:
-        KeyRing(tmp_path, passphrase=passphrase).sign(CLAIMS, alg="ES256")
-    assert str(tmp_path / f"{kid}.pem") in one_line(e) and expected in e.value.message
+        other.sign(CLAIMS, alg="ES256")
+    assert kid in one_line(e) and expected in e.value.message
+    assert kids(other) == [kid]  # publishing needs only the public part
 
 
-def test_passphrase_set_for_an_unencrypted_key(tmp_path):
-    KeyRing(tmp_path).generate("ES256")
+def test_passphrase_set_for_an_unencrypted_key(database):
+    KeyRing(database).generate("ES256")
     with pytest.raises(KeyRingError, match="not encrypted, but IDP_KEYS_PASSPHRASE is set"):
-        KeyRing(tmp_path, passphrase=b"p").jwks()
+        KeyRing(database, passphrase=b"p").sign(CLAIMS, alg="ES256")
 
 
 def test_passphrase_from_environment():
@@ -252,93 +260,124 @@ def test_passphrase_from_environment():
     assert passphrase_from_environment({"IDP_KEYS_PASSPHRASE": "كلمة"}) == "كلمة".encode()
 
 
-@pytest.mark.parametrize("content,expected", [
-    ("{not json", "corrupted"),
-    ('{"keys": []}', "expected a list"),
-    ('[{"kid": "../../etc/passwd", "alg": "ES256", "state": "active", "created_at": 1}]', "bad kid"),
-    ('[{"kid": "AAAAAAAAAAAAAAAAAAAA", "alg": "HS256", "state": "active", "created_at": 1}]', "bad alg"),
-    ('[{"kid": "AAAAAAAAAAAAAAAAAAAA", "alg": "ES256", "state": "retired", "created_at": 1}]', "timestamps"),
-])
-def test_corrupted_metadata_is_one_line_naming_the_file(ring, content, expected):
-    ring.directory.mkdir()
-    ring.metadata_path.write_text(content)
-    with pytest.raises(KeyRingError) as e:
-        ring.list()
-    assert str(ring.metadata_path) in one_line(e) and expected in e.value.message
-
-
-def test_damaged_or_missing_key_file_is_one_line_naming_the_file(ring, tmp_path):
+def test_a_damaged_or_swapped_private_key_is_one_line_naming_the_key(ring, database):
     kid = ring.generate("ES256")["kid"]
-    path = ring.directory / f"{kid}.pem"
-    path.write_bytes(b"-----BEGIN PRIVATE KEY-----\nbroken\n-----END PRIVATE KEY-----\n")
+    with database.engine.begin() as connection:
+        connection.execute(update(SigningKey).where(SigningKey.kid == kid).values(
+            private_pem="-----BEGIN PRIVATE KEY-----\nbroken\n-----END PRIVATE KEY-----\n"))
     with pytest.raises(KeyRingError) as e:
-        KeyRing(ring.directory).sign(CLAIMS, alg="ES256")
-    assert str(path) in one_line(e) and "damaged" in e.value.message
-    path.unlink()
-    with pytest.raises(KeyRingError, match="cannot read"):
-        KeyRing(ring.directory).jwks()
+        KeyRing(database).sign(CLAIMS, alg="ES256")
+    assert kid in one_line(e) and "damaged" in e.value.message
+    other = ECKey.generate_key("P-256").as_pem(private=True).decode()
+    with database.engine.begin() as connection:
+        connection.execute(update(SigningKey).where(SigningKey.kid == kid).values(private_pem=other))
+    with pytest.raises(KeyRingError, match=f"signing key {kid}: the stored private key is another key"):
+        KeyRing(database).sign(CLAIMS, alg="ES256")
 
 
-def test_a_key_file_swapped_for_another_key_is_refused(ring, tmp_path):
-    first = ring.generate("ES256")["kid"]
-    other = KeyRing(tmp_path / "other")
-    other_kid = other.generate("ES256")["kid"]
-    (ring.directory / f"{first}.pem").write_bytes((other.directory / f"{other_kid}.pem").read_bytes())
-    with pytest.raises(KeyRingError, match=f"not the private key {first}"):
-        KeyRing(ring.directory).sign(CLAIMS, alg="ES256")
+def test_rotate_never_promotes_a_key_that_cannot_be_loaded(database):
+    KeyRing(database, passphrase=b"right").generate("ES256")
+    waiting = KeyRing(database, passphrase=b"right").generate("ES256")["kid"]
+    with pytest.raises(KeyRingError, match="wrong IDP_KEYS_PASSPHRASE"):
+        KeyRing(database, passphrase=b"wrong").rotate("ES256")
+    assert stored(database, waiting).state == "next"
 
 
-# --- several processes -----------------------------------------------------------------------
+def test_concurrent_generations_never_make_two_active_keys(database):
+    """Several instances generating at once: the advisory lock (PostgreSQL) or the unique index
+    decide; each either succeeds or is told to run again."""
+    outcomes = []
 
-def bump_mtime(path):
-    """Make the change visible even where mtimes are whole seconds."""
-    st = os.stat(path)
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
+    def generate():
+        try:
+            outcomes.append(KeyRing(database).generate("ES256")["state"])
+        except Conflict as e:
+            outcomes.append(e.message)
+
+    threads = [threading.Thread(target=generate) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with database.session() as session:
+        states = session.scalars(select(SigningKey.state).where(SigningKey.alg == "ES256")).all()
+    assert states.count("active") == 1 and states.count("next") <= 1 and len(states) == len(set(states))
+    assert len(outcomes) == 4 and outcomes.count("active") == 1
+    assert all(o in ("active", "next") or "already published" in o or "run the command again" in o
+               for o in outcomes), outcomes
 
 
-def test_another_instance_sees_a_rotation(tmp_path):
-    cli_ring, web_ring = KeyRing(tmp_path), KeyRing(tmp_path)
+# --- several instances -----------------------------------------------------------------------
+
+def test_another_instance_sees_a_rotation_within_its_refresh_interval(database):
+    cli_clock, web_clock = Clock(), Clock()
+    cli_ring = KeyRing(database, clock=cli_clock)
+    web_ring = KeyRing(database, clock=web_clock, refresh_seconds=5)
     first = cli_ring.generate("ES256")["kid"]
     assert web_ring.signing_key("ES256")[0] == first
     waiting = cli_ring.generate("ES256")["kid"]
-    bump_mtime(cli_ring.metadata_path)
+    assert waiting not in kids(web_ring)  # checked less than refresh_seconds ago: not asked again
+    web_clock.now += 5
     assert waiting in kids(web_ring)
     cli_ring.rotate("ES256")
-    bump_mtime(cli_ring.metadata_path)
+    web_clock.now += 4
+    assert web_ring.signing_key("ES256")[0] == first
+    web_clock.now += 1
     assert web_ring.signing_key("ES256")[0] == waiting
     assert header(web_ring.sign(CLAIMS, alg="ES256"))["kid"] == waiting
 
 
-def test_loaded_keys_are_cached(tmp_path):
-    ring = KeyRing(tmp_path)
+def test_an_unchanged_table_is_not_read_again(database):
+    ring = KeyRing(database, refresh_seconds=0)
+    ring.generate("ES256")
+    entries = ring._current()
+    assert ring._current() is entries  # the version query said nothing changed
+
+
+def test_loaded_keys_are_cached(ring, database):
     kid = ring.generate("ES256")["kid"]
     ring.sign(CLAIMS, alg="ES256")
-    (tmp_path / f"{kid}.pem").unlink()  # a process that loaded the key no longer reads the file
+    with database.engine.begin() as connection:  # a process that loaded the key does not decrypt it again
+        connection.execute(update(SigningKey).where(SigningKey.kid == kid).values(private_pem="gone"))
     assert header(ring.sign(CLAIMS, alg="ES256"))["kid"] == kid
 
 
 # --- SAML certificate ------------------------------------------------------------------------
 
-def test_saml_certificate_made_once(tmp_path, clock):
-    made = saml_certificate(tmp_path, "sso.example.gov.sa", b"secret", clock=clock)
+def test_saml_certificate_made_once_and_replaced_with_force(database, clock):
+    ring = KeyRing(database, passphrase=b"secret", clock=clock)
+    assert ring.saml_signing() is None
+    made = ring.generate_saml("sso.example.gov.sa")
     assert made["created"] and made["subject"] == "CN=sso.example.gov.sa"
-    key_path, cert_path = tmp_path / "saml-signing.key", tmp_path / "saml-signing.crt"
-    assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
-    assert b"ENCRYPTED PRIVATE KEY" in key_path.read_bytes()
-    certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    row = stored(database, made["kid"])
+    assert row.purpose == "saml" and row.private_pem.startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    certificate = x509.load_pem_x509_certificate(row.certificate.encode())
     assert certificate.public_key().key_size == 3072
     assert isinstance(certificate.signature_hash_algorithm, hashes.SHA256)
     assert (certificate.not_valid_after_utc - certificate.not_valid_before_utc).days == 3 * 365
     fingerprint = certificate.fingerprint(hashes.SHA256()).hex(":").upper()
     assert made["sha256_fingerprint"] == fingerprint
-    again = saml_certificate(tmp_path, "sso.example.gov.sa", b"secret", clock=clock)
+    signing = KeyRing(database, passphrase=b"secret").saml_signing()
+    private = serialization.load_pem_private_key(signing["key_pem"], None)  # decrypted for xmlsec1
+    assert private.public_key().public_numbers() == certificate.public_key().public_numbers()
+    again = ring.generate_saml("sso.example.gov.sa")
     assert not again["created"] and again["sha256_fingerprint"] == fingerprint
-    replaced = saml_certificate(tmp_path, "sso.example.gov.sa", b"secret", force=True, clock=clock)
+    replaced = ring.generate_saml("sso.example.gov.sa", force=True)
     assert replaced["created"] and replaced["sha256_fingerprint"] != fingerprint
+    assert stored(database, made["kid"]).state == "retired"
+    assert ring.saml_signing()["kid"] == replaced["kid"]
+    assert kids(ring) == [] and ring.list() == []  # SAML keys are not ID token keys
 
 
-def test_saml_half_a_pair_is_refused(tmp_path):
-    saml_certificate(tmp_path, "sso.example.gov.sa")
-    (tmp_path / "saml-signing.crt").unlink()
-    with pytest.raises(KeyRingError, match="without its pair; use --force"):
-        saml_certificate(tmp_path, "sso.example.gov.sa")
+def test_a_database_blip_keeps_the_known_keys_in_use(ring, clock):
+    from idp.db import Database
+
+    kid = ring.generate("ES256")["kid"]
+    ring.sign(CLAIMS, alg="ES256")
+    working, ring.database = ring.database, Database("postgresql+psycopg://postgres@127.0.0.1:1/none")
+    clock.now += 60  # past the refresh interval: the ring asks, the database does not answer
+    try:
+        assert header(ring.sign(CLAIMS, alg="ES256"))["kid"] == kid and kids(ring) == [kid]
+    finally:
+        ring.database.dispose()
+        ring.database = working

@@ -4,6 +4,8 @@ import stat
 
 import pytest
 
+from cryptography.fernet import Fernet
+
 from idp.errors import ConfigError
 from idp.settings import FIELDS, load_settings
 
@@ -66,3 +68,42 @@ def test_unknown_key_in_config_file(tmp_path):
     config.write_text('isuer = "https://typo.example"\n')
     with pytest.raises(ConfigError, match="unknown setting"):
         load_settings(environ={"IDP_INSTANCE_PATH": str(tmp_path), "IDP_CONFIG": str(config)})
+
+
+# --- secrets and signing keys --------------------------------------------------------------------
+
+def test_subject_salt_is_generated_once_and_private(tmp_path):
+    first = load_settings({"instance_path": str(tmp_path)}, environ={})
+    assert first.subject_salt == load_settings({"instance_path": str(tmp_path)}, environ={}).subject_salt
+    assert len(first.subject_salt) >= 32 and not first.subject_salt.startswith("legacy:")
+    assert first.subject_salt not in (first.secret_key, first.data_key)
+    assert stat.S_IMODE(os.stat(tmp_path / "subject_salt").st_mode) == 0o600
+
+
+def test_an_instance_folder_from_before_the_subject_salt_keeps_its_identifiers(tmp_path):
+    """Its identifiers were derived from its generated data key: the salt made for it carries them."""
+    from idp.subject_salt import from_data_key
+
+    (tmp_path / "data_key").write_text(Fernet.generate_key().decode())
+    settings = load_settings({"instance_path": str(tmp_path)}, environ={})
+    assert settings.subject_salt == from_data_key(settings.data_key)
+
+
+def test_several_data_keys(tmp_path):
+    keys = [Fernet.generate_key().decode() for _ in range(2)]
+    settings = load_settings({"instance_path": str(tmp_path)}, environ={"IDP_DATA_KEYS_OLD": f" {keys[0]}, {keys[1]},"})
+    assert settings.old_data_keys == keys
+
+
+@pytest.mark.parametrize("env,message", [
+    ({"IDP_SUBJECT_SALT": "too-short"}, "IDP_SUBJECT_SALT: must be at least 32 characters"),
+    ({"IDP_SUBJECT_SALT": "legacy:bm90LWVub3VnaA=="}, "IDP_SUBJECT_SALT: a legacy salt is the exact output"),
+    ({"IDP_SUBJECT_SALT": "legacy:***"}, "IDP_SUBJECT_SALT: a legacy salt"),
+    ({"IDP_DATA_KEYS_OLD": "not-a-fernet-key"}, "IDP_DATA_KEYS_OLD: each key must be a valid Fernet key"),
+    ({"IDP_KEYS_REFRESH_SECONDS": "often"}, "IDP_KEYS_REFRESH_SECONDS: expected a whole number"),
+    ({"IDP_KEYS_REFRESH_SECONDS": "0"}, "IDP_KEYS_REFRESH_SECONDS: must be greater than zero"),
+])
+def test_bad_secret_settings_are_one_line(tmp_path, env, message):
+    with pytest.raises(ConfigError) as e:
+        load_settings({"instance_path": str(tmp_path)}, environ=env)
+    assert e.value.message.startswith(message) and "\n" not in e.value.message

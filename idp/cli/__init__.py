@@ -67,16 +67,17 @@ def cli(ctx):
         else:
             from idp import create_app
 
-            app = create_app()
+            # `idp secrets …` repairs what the start-up check refuses: let it start
+            app = create_app(check_secrets=ctx.invoked_subcommand != "secrets")
     except IdpError as e:
         fail(e.message)
     ctx.with_resource(app.app_context())
 
 
 def _register_commands():
-    from idp.cli import db, demo, keys, registry, rp, user
+    from idp.cli import db, demo, keys, registry, rp, secrets, user
 
-    for module in (db, demo, keys, registry, rp, user):
+    for module in (db, demo, keys, registry, rp, secrets, user):
         cli.add_command(module.group)
 
 

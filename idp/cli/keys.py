@@ -7,18 +7,22 @@ Rotating the ID token key, as an operator does it:
      the old one stays published for a day so its tokens still verify, and a new `next` key is
      published straight away, so later rotations are just step 3.
 
-Private keys are encrypted with IDP_KEYS_PASSPHRASE when it is set.
+The keys live in the database: a key generated or rotated here is published and used by every
+running instance within IDP_KEYS_REFRESH_SECONDS. Private keys are encrypted with IDP_KEYS_PASSPHRASE
+when it is set. `idp keys import DIR` brings in the `keys/` folder of an earlier version.
 """
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import click
 
 from idp import audit
 from idp.cli import emit, json_option, services
-from idp.keyring import ALGORITHMS, KeyRing, passphrase_from_environment, saml_certificate
+from idp.keyring import ALGORITHMS, KeyRing
+from idp.keyring_import import import_directory
 
 alg_option = click.option("--alg", type=click.Choice(ALGORITHMS), default="RS256", show_default=True,
                           help="Signing algorithm (JWA, RFC 7518 §3.1).")
@@ -31,7 +35,9 @@ def group():
 
 
 def _ring() -> KeyRing:
-    return KeyRing.from_settings(services().settings)
+    """A ring of its own, reading IDP_KEYS_PASSPHRASE now (the web's ring read it at start)."""
+    s = services()
+    return KeyRing.from_settings(s.settings, s.db, retention_seconds=s.keyring.retention_seconds)
 
 
 def _audited(action: str) -> None:
@@ -106,19 +112,37 @@ def rotate(alg, as_json):
 
 
 @group.command("generate-saml")
-@click.option("--force", is_flag=True, help="Replace an existing key and certificate.")
+@click.option("--force", is_flag=True, help="Replace the current key and certificate (relying parties "
+                                             "must fetch the new metadata).")
 @json_option
 def generate_saml(force, as_json):
     """Make the SAML signing certificate.
 
     Self-signed, RSA 3072 and SHA-256, for three years, named after the issuer's host. An existing
     one is kept unless --force; its SHA-256 fingerprint is printed either way."""
-    settings = services().settings
-    result = saml_certificate(settings.keys_path, urlsplit(settings.issuer).hostname,
-                              passphrase_from_environment(), force=force)
+    result = _ring().generate_saml(urlsplit(services().settings.issuer).hostname, force=force)
     if result["created"]:
         _audited("saml_certificate_generated")
     verb = "generated" if result["created"] else "kept existing"
-    text = (f"{verb} {result['certificate']} ({result['subject']}, valid until {result['not_after']})\n"
+    text = (f"{verb} SAML certificate {result['kid']} ({result['subject']}, valid until {result['not_after']})\n"
             f"SHA-256 fingerprint: {result['sha256_fingerprint']}")
+    emit(result, as_json, text)
+
+
+@group.command("import")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), required=False)
+@json_option
+def import_keys(directory, as_json):
+    """Import the keys/ folder of an earlier version (default: IDP_KEYS_PATH) into the database.
+
+    Every key keeps its kid, state and times, so tokens it signed keep verifying; the SAML pair
+    keeps its certificate. A key already in the database is left alone; one whose state is taken
+    there (another active or next key) is imported as retired. Run with the IDP_KEYS_PASSPHRASE
+    the files were written with."""
+    result = import_directory(_ring(), directory or Path(services().settings.keys_path))
+    if result["imported"] or result["retired_on_import"]:
+        _audited("keys_imported")
+    text = "\n".join(f"{label}: {', '.join(result[name]) or 'none'}" for name, label in (
+        ("imported", "imported"), ("retired_on_import", "imported as retired (state taken)"),
+        ("already_present", "already in the database")))
     emit(result, as_json, text)

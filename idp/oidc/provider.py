@@ -2,8 +2,6 @@
 store, database, key ring and attribute map."""
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping
 
 from idp.attributes import ATTRIBUTES, CLAIMS_BY_SCOPE, SCOPES, oidc_claims
@@ -11,6 +9,7 @@ from idp.identity import accounts
 from idp.oidc import client_auth, clients, token_families
 from idp.oidc.authorization import LOA1, LOA2
 from idp.oidc.engine import NationalProvider, StoreAuthorizationState
+from idp.subject_salt import salt_for
 
 PATHS = {"authorization_endpoint": "/oidc/authorize", "token_endpoint": "/oidc/token",
          "userinfo_endpoint": "/oidc/userinfo", "jwks_uri": "/oidc/jwks",
@@ -81,7 +80,7 @@ def build_provider(services, keyring) -> NationalProvider:
     session_factory = services.db.session
     metadata = discovery_metadata(settings.issuer)
     authz_state = StoreAuthorizationState(
-        store, session_factory, _subject_salt(settings.data_key),
+        store, session_factory, salt_for(settings.subject_salt, "oidc"),
         code_lifetime=settings.oidc_code_seconds,
         access_token_lifetime=settings.oidc_access_token_seconds,
         refresh_token_lifetime=settings.oidc_refresh_token_hours * 3600,
@@ -93,8 +92,3 @@ def build_provider(services, keyring) -> NationalProvider:
         IdentityClaims(session_factory), authenticator,
         id_token_lifetime=settings.oidc_id_token_seconds,
         extra_scopes={scope: claims for scope, claims in CLAIMS_BY_SCOPE.items() if scope != "openid"})
-
-
-def _subject_salt(data_key: str) -> bytes:
-    """Derived from the data key, so pairwise identifiers stay stable for the life of the instance."""
-    return hmac.new(data_key.encode(), b"oidc-pairwise-subject", hashlib.sha256).digest()

@@ -2,7 +2,7 @@
 
 Two servers are kept: one that requires signed requests and one that does not (pysaml2 reads
 that from its configuration, not per request). They are rebuilt only when the set of enabled
-service providers changes.
+service providers or the signing certificate (from the key ring, in the database) changes.
 """
 from __future__ import annotations
 
@@ -12,9 +12,7 @@ import os
 import shutil
 import tempfile
 import threading
-from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.config import IdPConfig
 from saml2.saml import NAME_FORMAT_URI, NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT
@@ -23,7 +21,6 @@ from saml2.sigver import get_xmlsec_binary
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 from idp.errors import ServiceUnavailable
-from idp.keyring import SAML_CERT_FILE, SAML_KEY_FILE, passphrase_from_environment
 from idp.saml import engine, sps
 
 ASSERTION_MINUTES = 5
@@ -67,49 +64,47 @@ def idp_config(issuer: str, key_file: str, cert_file: str, metadata: list[str], 
 class SamlServers:
     """The two pysaml2 servers of one app, rebuilt when the registered SPs change."""
 
-    def __init__(self, settings, session_factory):
+    def __init__(self, settings, session_factory, keyring):
         self.settings = settings
         self.session_factory = session_factory
+        self.keyring = keyring
         self._lock = threading.Lock()
         self._fingerprint = None
         self._servers: dict[bool, Server] = {}
-        self._key_file: str | None = None
+        self._files: dict[str, tuple[str, str]] = {}  # kid → (key file, certificate file)
 
     def get(self, signed_requests: bool) -> Server:
         with self.session_factory() as session:
             metadata = sps.enabled_metadata(session)
-        fingerprint = hashlib.sha256(repr(metadata).encode()).hexdigest()
+        signing = self.keyring.saml_signing()
+        if signing is None:
+            raise ServiceUnavailable("no SAML signing certificate: run `idp keys generate-saml`")
+        fingerprint = hashlib.sha256(repr((signing["kid"], metadata)).encode()).hexdigest()
         with self._lock:
             if fingerprint != self._fingerprint:
-                key_file, cert_file = self._key_files()
+                key_file, cert_file = self._key_files(signing)
                 xml = [m for _, m in metadata]
                 self._servers = {strict: engine.build_server(IdPConfig().load(idp_config(
                     self.settings.issuer, key_file, cert_file, xml, strict))) for strict in (False, True)}
                 self._fingerprint = fingerprint
             return self._servers[signed_requests]
 
-    def _key_files(self) -> tuple[str, str]:
-        keys = Path(self.settings.keys_path)
-        key, cert = keys / SAML_KEY_FILE, keys / SAML_CERT_FILE
-        if not (key.exists() and cert.exists()):
-            raise ServiceUnavailable("no SAML signing certificate: run `idp keys generate-saml`")
-        passphrase = passphrase_from_environment()
-        if not passphrase:
-            return str(key), str(cert)
-        if self._key_file is None:
-            self._key_file = _decrypted_copy(key, passphrase)
-        return self._key_file, str(cert)
+    def _key_files(self, signing: dict) -> tuple[str, str]:
+        if signing["kid"] not in self._files:
+            self._files[signing["kid"]] = _private_copy(signing["key_pem"], signing["certificate"])
+        return self._files[signing["kid"]]
 
 
-def _decrypted_copy(key: Path, passphrase: bytes) -> str:
-    """xmlsec1 reads only an unencrypted key file: keep one in a private temporary folder for the
-    life of the process (mode 0700/0600), removed at exit."""
-    private = serialization.load_pem_private_key(key.read_bytes(), passphrase)
+def _private_copy(key_pem: bytes, certificate: bytes) -> tuple[str, str]:
+    """pysaml2 hands xmlsec1 file paths, and xmlsec1 reads only an unencrypted key: keep the pair in
+    a private temporary folder (0700, key 0600) for the life of the process, removed at exit."""
     folder = tempfile.mkdtemp(prefix="idp-saml-")
-    path = os.path.join(folder, "key.pem")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()))
     atexit.register(shutil.rmtree, folder, True)
-    return path
+    paths = []
+    for name, data, mode in (("key.pem", key_pem, 0o600), ("cert.pem", certificate, 0o644)):
+        path = os.path.join(folder, name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        paths.append(path)
+    return paths[0], paths[1]

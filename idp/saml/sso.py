@@ -189,13 +189,15 @@ def _response_args(server, message, sp) -> dict:
     return args
 
 
-def persistent_name_id(salt: bytes, sp_entity_id: str, identity_id: int) -> str:
-    """Pairwise per service provider, stable, and meaningless elsewhere (SAML Core §8.3.7)."""
-    mac = hmac.new(salt, f"saml|{sp_entity_id}|{identity_id}".encode(), hashlib.sha256).digest()
+def persistent_name_id(salt: bytes, sp_entity_id: str, subject_seed: str) -> str:
+    """Pairwise per service provider, stable, and meaningless elsewhere (SAML Core §8.3.7). From the
+    identity's subject seed (its decimal id for identities made before seeds existed), so a restored
+    database never hands one citizen's NameID to another."""
+    mac = hmac.new(salt, f"saml|{sp_entity_id}|{subject_seed}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
-def authn_response(servers: SamlServers, request: AuthnRequest, issuer: str, salt: bytes, identity_id: int,
+def authn_response(servers: SamlServers, request: AuthnRequest, issuer: str, salt: bytes, subject_seed: str,
                    attributes: dict, loa2: bool, auth_time: int) -> tuple[str, str, NameID]:
     """(ACS URL, base64 signed Response, NameID) for a signed-in identity."""
     server = servers.get(signed_requests=False)
@@ -204,7 +206,7 @@ def authn_response(servers: SamlServers, request: AuthnRequest, issuer: str, sal
         name_id = NameID(format=NAMEID_FORMAT_TRANSIENT, text=secrets.token_urlsafe(24),
                          name_qualifier=entity_id(issuer), sp_name_qualifier=sp_id)
     else:
-        name_id = NameID(format=NAMEID_FORMAT_PERSISTENT, text=persistent_name_id(salt, sp_id, identity_id),
+        name_id = NameID(format=NAMEID_FORMAT_PERSISTENT, text=persistent_name_id(salt, sp_id, subject_seed),
                          name_qualifier=entity_id(issuer), sp_name_qualifier=sp_id)
     args = dict(request.response_args)
     args.pop("binding", None)

@@ -36,7 +36,7 @@ def init_web(app: Flask, services: Services) -> None:
     from idp.web import account, auth, captcha, end_session, health, oidc, recovery, registration, saml
 
     app.extensions["idp.oidc"] = build_provider(services, services.keyring)
-    app.extensions["idp.saml"] = SamlServers(settings, services.db.session)
+    app.extensions["idp.saml"] = SamlServers(settings, services.db.session, services.keyring)
     for module in (auth, registration, account, recovery, captcha, health, oidc, end_session, saml):
         app.register_blueprint(module.bp)
     # Relying parties post to these from their own pages: they carry no CSRF token of ours;

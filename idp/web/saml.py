@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import hmac
 import json
 import secrets
@@ -16,6 +15,7 @@ from idp import audit
 from idp.attributes import saml_attributes
 from idp.saml import authn_context, sps, sso
 from idp.saml.guard import MessageRejected
+from idp.subject_salt import salt_for
 from idp.oidc.authorization import LOA2
 from idp.web.context import actor, current_identity, db_session, services
 
@@ -32,7 +32,8 @@ def servers():
 
 
 def _salt() -> bytes:
-    return hmac.new(services().settings.data_key.encode(), b"saml-persistent-nameid", hashlib.sha256).digest()
+    """Of persistent NameIDs: from IDP_SUBJECT_SALT, never rotated (see idp.subject_salt)."""
+    return salt_for(services().settings.subject_salt, "saml")
 
 
 def _refuse(reason: str, status: int = 400):
@@ -152,7 +153,7 @@ def _resume(pending_id):
         session["mfa_pending"] = {"identity_id": identity.id, "at": time.time(), "next": here}
         return redirect(url_for("auth.second_factor"))
     destination, response, name_id = sso.authn_response(
-        servers(), request_, services().settings.issuer, _salt(), identity.id,
+        servers(), request_, services().settings.issuer, _salt(), identity.subject_seed,
         saml_attributes(identity, sp.allow_national_id), session.get("acr") == LOA2,
         session.get("auth_time") or int(time.time()))
     sessions = dict(session.get("saml_sessions") or {})

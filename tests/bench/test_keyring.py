@@ -2,6 +2,7 @@
 Run with `make bench`; there are no time limits here, only numbers to compare."""
 import pytest
 
+from idp.db import Database
 from idp.keyring import KeyRing
 
 ID_TOKEN_CLAIMS = {
@@ -13,7 +14,9 @@ ID_TOKEN_CLAIMS = {
 
 @pytest.fixture(scope="module")
 def ring(tmp_path_factory):
-    ring = KeyRing(tmp_path_factory.mktemp("keys"))
+    database = Database(f"sqlite:///{tmp_path_factory.mktemp('keys') / 'bench.sqlite3'}")
+    database.upgrade()
+    ring = KeyRing(database)
     ring.generate("RS256")
     ring.generate("ES256")
     return ring
