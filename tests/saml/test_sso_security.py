@@ -271,3 +271,24 @@ def test_an_issuer_with_surrounding_whitespace_is_refused_cleanly(web, saml_sp, 
     sp = saml_sp(sign_requests=False)
     issuer = pad + sp.settings["sp"]["entityId"] + pad
     assert crafted.post(web, crafted.authn_request(sp, issuer=issuer)).status_code == 400
+
+
+@pytest.mark.parametrize("value, accepted", [
+    ("2026-11-30T10:00:00Z", True),
+    ("2026-11-30T09:54:00.5Z", True),              # 5 min 59.5 s old: within 5 min + 60 s skew
+    ("2026-11-30T09:53:59Z", False),
+    ("2026-11-30T10:01:00Z", True),                # 60 s ahead: the skew
+    ("2026-11-30T10:01:01Z", False),
+    ("2026-11-30T13:00:00+03:00", True),           # the same instant, with an offset
+    ("2023-11-30T10:00:00Z", False),
+    ("yesterday", False),
+])
+def test_issue_instant_window(value, accepted):
+    from idp.saml.guard import MessageRejected
+    from idp.saml.sso import check_issue_instant
+    now = dt.datetime(2026, 11, 30, 10, 0, tzinfo=dt.timezone.utc).timestamp()
+    if accepted:
+        check_issue_instant(value, now)
+    else:
+        with pytest.raises(MessageRejected):
+            check_issue_instant(value, now)
