@@ -8,9 +8,10 @@ MFA): level 1 is a password over TLS, level 2 adds a second factor (TOTP). The f
 - better: stronger than every requested one;
 - maximum: as strong as possible without exceeding the strongest requested one.
 
-A request we cannot satisfy — only unknown classes or declarations, `better` than our best, or an
-SP that needs level 2 asking for at most level 1 — gets the NoAuthnContext status instead of an
-assertion it did not ask for.
+A request we cannot satisfy — only unknown classes or declarations, or `better` than our best —
+gets the NoAuthnContext status instead of an assertion it did not ask for. An SP registered to need
+level 2 always gets the second factor performed; the statement still names a class its request
+allows (a password is also what was done), so `exact` PasswordProtectedTransport keeps working.
 """
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ COMPARISONS = ("exact", "minimum", "better", "maximum")
 
 @dataclass(frozen=True)
 class Requirement:
-    """What a request allows: levels `floor`..`ceiling`, and which classes may be stated."""
+    """What answering takes: the level to perform (`floor`), the highest level the statement may
+    name (`ceiling`), and the requested classes to prefer when naming one."""
 
     floor: int = 1
     ceiling: int = BEST
@@ -75,8 +77,7 @@ def requirement(class_refs: list[str] | None, comparison: str | None, has_declar
         floor, ceiling = 1, max(levels)
     else:
         return None
-    floor = max(floor, sp_floor)
     if floor > ceiling:
         return None
     # With two levels, every level in floor..ceiling of an exact request is a requested class's.
-    return Requirement(floor=floor, ceiling=ceiling, classes=known)
+    return Requirement(floor=max(floor, sp_floor), ceiling=ceiling, classes=known)

@@ -25,8 +25,6 @@ from idp.saml.guard import MessageRejected
 from idp.saml.server import SamlServers, entity_id
 from idp.store import Store
 
-LOA1_CLASS = authn_context.PASSWORD_PROTECTED_TRANSPORT
-LOA2_CLASS = authn_context.LOA2
 MAX_REQUEST_BYTES = 64 * 1024  # an AuthnRequest or LogoutRequest, as decoded (both bindings)
 # A request's IssueInstant must be at most this old (SAML Core §3.2.2 leaves it to the profile;
 # Shibboleth's default is 3 minutes) and at most CLOCK_SKEW in the future.

@@ -37,12 +37,20 @@ def test_satisfiable(refs, comparison, floor, ceiling):
     ([SMARTCARD], "exact", 1),
     ([SMARTCARD], "minimum", 1),
     ([LOA2], "better", 1),
-    ([PASSWORD], "exact", 2),                               # the SP itself needs a second factor
-    ([PASSWORD], "maximum", 2),
+    ([SMARTCARD], "exact", 2),
+    ([REFEDS_MFA], "better", 2),
     ([], "exact", 1),
 ])
 def test_unsatisfiable(refs, comparison, sp_floor):
     assert requirement(refs, comparison, sp_floor=sp_floor) is None
+
+
+@pytest.mark.parametrize("comparison", ["exact", "maximum"])
+def test_an_sp_that_needs_a_second_factor_gets_it_and_the_class_it_asked_for(comparison):
+    """SP registered --require-loa2, request for a password (python3-saml's default): the second
+    factor is performed, the statement names the password class the request allows."""
+    found = requirement([PASSWORD_PROTECTED_TRANSPORT], comparison, sp_floor=2)
+    assert found.requires_second_factor and found.class_for(2) == PASSWORD_PROTECTED_TRANSPORT
 
 
 def test_declarations_are_not_supported():

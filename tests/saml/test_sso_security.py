@@ -271,3 +271,50 @@ def test_an_issuer_with_surrounding_whitespace_is_refused_cleanly(web, saml_sp, 
     sp = saml_sp(sign_requests=False)
     issuer = pad + sp.settings["sp"]["entityId"] + pad
     assert crafted.post(web, crafted.authn_request(sp, issuer=issuer)).status_code == 400
+
+
+@pytest.mark.parametrize("value, accepted", [
+    ("2026-11-30T10:00:00Z", True),
+    ("2026-11-30T09:54:00.5Z", True),              # 5 min 59.5 s old: within 5 min + 60 s skew
+    ("2026-11-30T09:53:59Z", False),
+    ("2026-11-30T10:01:00Z", True),                # 60 s ahead: the skew
+    ("2026-11-30T10:01:01Z", False),
+    ("2026-11-30T13:00:00+03:00", True),           # the same instant, with an offset
+    ("2023-11-30T10:00:00Z", False),
+    ("yesterday", False),
+])
+def test_issue_instant_window(value, accepted):
+    from idp.saml.guard import MessageRejected
+    from idp.saml.sso import check_issue_instant
+    now = dt.datetime(2026, 11, 30, 10, 0, tzinfo=dt.timezone.utc).timestamp()
+    if accepted:
+        check_issue_instant(value, now)
+    else:
+        with pytest.raises(MessageRejected):
+            check_issue_instant(value, now)
+
+
+def _stored_bytes(store) -> int:
+    """What the store holds, in bytes of values: Redis (this test's prefix) or in-process."""
+    if hasattr(store, "client"):
+        return sum(store.client.memory_usage(key) or 0
+                   for key in store.client.scan_iter(match=store.prefix + "*", count=500))
+    return sum(len(value) if isinstance(value, bytes) else 64 for value, _ in store._data.values())
+
+
+def test_an_anonymous_flood_does_not_grow_the_store(web, saml_sp, store):
+    """Issue 15, item 5: 400 POSTs of 256 KiB used to add 100 MiB. Refused messages store
+    nothing; accepted ones are kept decoded and capped per address (BOUNCES_PER_MINUTE × 64 KiB)."""
+    from idp.web.saml import BOUNCES_PER_MINUTE
+    from tests.saml import crafted
+    sp = saml_sp(sign_requests=False)
+    before = _stored_bytes(store)
+    junk = base64.b64encode(b"<x>" + b"a" * (60 * 1024) + b"</x>").decode()
+    for _ in range(40):
+        assert web.client.post("/saml/sso/post", data={"SAMLRequest": junk}).status_code == 400
+    assert _stored_bytes(store) - before < 1024
+    valid = base64.b64encode(crafted.authn_request(sp, inside=" " * (60 * 1024)).encode()).decode()
+    statuses = [web.client.post("/saml/sso/post", data={"SAMLRequest": valid}).status_code
+                for _ in range(BOUNCES_PER_MINUTE + 20)]
+    assert statuses.count(303) == BOUNCES_PER_MINUTE and set(statuses[BOUNCES_PER_MINUTE:]) == {429}
+    assert _stored_bytes(store) - before < BOUNCES_PER_MINUTE * 80 * 1024
