@@ -9,8 +9,8 @@ from flask_babel import gettext as _
 from idp import audit
 from idp.errors import Throttled, ValidationError
 from idp.identity import accounts, mfa, recovery
-from idp.identity.throttle import LoginThrottle, account_for
-from idp.web.auth import throttled_message
+from idp.identity.throttle import account_for
+from idp.web.auth import login_throttle, throttled_message
 from idp.web.context import actor, db_session, services, session_store
 from idp.web.forms import ConfirmForm, NewPasswordForm, OtpForm, RecoveryRequestForm
 from idp.web.i18n import translate
@@ -74,7 +74,7 @@ def second_factor():
         return redirect(url_for("recovery.new_password"))
     form = OtpForm()
     if form.validate_on_submit():
-        db, throttle = db_session(), LoginThrottle(services().store, services().settings)
+        db, throttle = db_session(), login_throttle()
         account = account_for(identity.id, "")
         try:  # the same counters as sign-in: recovery is no way round the lockout
             throttle.check(account, request.remote_addr or "")
