@@ -98,7 +98,7 @@ class LoginThrottle:
         # this check before the first failure is counted. Every attempt frees its slot when it ends
         # (record_*/release), so a sequential attempt is never refused by it; expiry frees it if not.
         if not self.store.add(f"throttle:inflight:{a}", secrets.token_hex(4).encode(), INFLIGHT_SECONDS):
-            raise Throttled(MESSAGE, retry_after=1)
+            raise Throttled(MESSAGE, retry_after=max(1, self.store.ttl(f"throttle:inflight:{a}") or 1))
 
     def needs_captcha(self, account: str, ip: str) -> bool:
         """Whether an unknown source must solve a captcha: the account is under attack, or the IP sprays."""
