@@ -49,10 +49,10 @@ def open_link(token: str):
     if not form.validate_on_submit():
         return render_template("confirm.html", form=form, title=_("Reset your password"),
                                button=_("Continue"))
-    identity_id = recovery.open_link(store, token)
-    if identity_id is None:
+    identity_uuid = recovery.open_link(store, token)
+    if identity_uuid is None:
         return _dead_link()
-    session["recovery"] = {"identity_id": identity_id, "at": time.time(), "mfa_done": False}
+    session["recovery"] = {"identity_uuid": identity_uuid, "at": time.time(), "mfa_done": False}
     return redirect(url_for("recovery.second_factor"))
 
 
@@ -61,7 +61,7 @@ def _grant():
     if not grant or time.time() - grant["at"] > GRANT_SECONDS:
         session.pop("recovery", None)
         return None, None
-    return grant, accounts.get(db_session(), grant["identity_id"])
+    return grant, accounts.get_by_uuid(db_session(), grant.get("identity_uuid"))
 
 
 @bp.route("/verify", methods=["GET", "POST"])

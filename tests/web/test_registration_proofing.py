@@ -195,3 +195,29 @@ def test_nothing_says_an_identity_exists_before_the_mobile_is_proven(web, app, p
     without = step1(english_browser(app), people["citizen"])
     assert with_identity.status_code == without.status_code == 200
     assert "already" not in with_identity.get_data(as_text=True)
+
+
+def recovery_link(smtp, address):
+    return "/" + smtp.link(address, "/recover/link/").split("://", 1)[1].split("/", 1)[1]
+
+
+def test_recovery_the_previous_holder_started_dies_with_the_reclaim(web, app, people, identities, smtp):
+    person = people["citizen2"]
+    identities.make(person, username="squatter.one", email="squatter@example.com")
+    unopened, opened = english_browser(app), english_browser(app)
+    unopened.submit("/recover", {"national_id": person.national_id, "email": "squatter@example.com"})
+    unopened_link = recovery_link(smtp, "squatter@example.com")
+    opened.submit("/recover", {"national_id": person.national_id, "email": "squatter@example.com"})
+    opened_link = recovery_link(smtp, "squatter@example.com")
+    assert opened.submit(opened_link, {}).location.endswith("/recover/verify")  # a grant in its session
+
+    prove_mobile(web, app, person)
+    assert step2(web).status_code == 200
+
+    for browser_, link in ((unopened, unopened_link), (opened, None)):
+        if link:
+            browser_.submit(link, {})  # used now: it names an identity that no longer exists
+        assert browser_.get("/recover/verify").status_code == 410
+        response = browser_.submit("/recover/password", {"new_password": "Another-Long-Pass-2031"}, page="/login")
+        assert response.status_code == 410
+    assert english_browser(app).login("noura.s", STRONG_PASSWORD).status_code == 403  # pending: the new email is next
