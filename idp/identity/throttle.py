@@ -79,12 +79,14 @@ class LoginThrottle:
         self._identity_locks = locks or self._store_locks
         self._hash_key = hmac.new(settings.secret_key.encode(), b"login-throttle", hashlib.sha256).digest()
 
-    def check(self, account: str, ip: str, *, device: str | None = None, captcha_solved: bool = False,
+    def check(self, account: str, ip: str, *, device: str | None = None, captcha_solved: bool | None = None,
               delay: bool = True) -> None:
         """Raise Throttled (retry_after=seconds), HardLocked or CaptchaRequired if a sign-in for
         `account` may not be tried now from `device` (a known device's token) or else `ip`.
-        A refusal, not a sleep: a waiting request would tie up a worker. `delay` False skips the
-        exponential delay (a second-factor code retyped after a slip is not a password guess)."""
+        A refusal, not a sleep: a waiting request would tie up a worker. `captcha_solved` is None
+        on steps that ask no captcha (they follow one that did, or a proof of email), else whether
+        the request solved one. `delay` False skips the exponential delay (a second-factor code
+        retyped after a slip is not a password guess)."""
         a, src, now = self._hash("account", account), self._source(ip, device), self.clock()
         locked_until = self._locks(account).until(a, src)
         if locked_until == FOREVER:
@@ -92,7 +94,7 @@ class LoginThrottle:
         wait = max(locked_until, self._delay_until(a, src) if delay else 0.0) - now
         if wait > 0:
             raise Throttled(MESSAGE, retry_after=max(1, math.ceil(wait)))
-        if device is None and not captcha_solved and self.needs_captcha(account, ip):
+        if device is None and captcha_solved is False and self.needs_captcha(account, ip):
             raise CaptchaRequired(CAPTCHA_NEEDED, retry_after=0)
         # One attempt at a time per account: without it, a burst of parallel guesses would all pass
         # this check before the first failure is counted. Every attempt frees its slot when it ends

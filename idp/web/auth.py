@@ -120,14 +120,12 @@ def second_factor():
     account = account_for(identity.id, "")
     device = _known_device(db, identity.id)
     try:  # the password step passed any captcha the account asked for
-        throttle.check(account, ip, device=device, captcha_solved=True, delay=False)
+        throttle.check(account, ip, device=device, delay=False)
     except Throttled as e:
         return render_template("mfa.html", form=form, error=throttled_message(e)), 429
-    if throttle.second_factor_locked(account) and not _is_recovery_code(form.otp.data):
+    if throttle.second_factor_locked(account) and not is_recovery_code(form.otp.data):
         throttle.release(account)
-        return render_template("mfa.html", form=form, error=_(
-            "Two-step verification is locked after too many wrong codes. Enter one of your recovery "
-            "codes, or contact support.")), 403
+        return render_template("mfa.html", form=form, error=totp_locked_message()), 403
     method = mfa.verify(db, services().store, services().fernet, identity, form.otp.data)
     if method is None:
         if throttle.record_failure(account, ip, device=device, second_factor=True) and \
@@ -142,8 +140,14 @@ def second_factor():
                       second_factor=True)
 
 
-def _is_recovery_code(code: str | None) -> bool:
+def is_recovery_code(code: str | None) -> bool:
+    """Whether `code` is shaped like a recovery code (not a 6-digit TOTP code)."""
     return len(totp.normalise_recovery_code((code or "").strip())) >= 8
+
+
+def totp_locked_message() -> str:
+    return _("Two-step verification is locked after too many wrong codes. Enter one of your recovery "
+             "codes, or contact support.")
 
 
 def _failed(db, throttle, account, identity_id, device, form, next_url):

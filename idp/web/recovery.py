@@ -10,7 +10,7 @@ from idp import audit
 from idp.errors import Throttled, ValidationError
 from idp.identity import accounts, mfa, recovery
 from idp.identity.throttle import account_for
-from idp.web.auth import login_throttle, throttled_message
+from idp.web.auth import is_recovery_code, login_throttle, throttled_message, totp_locked_message
 from idp.web.context import actor, db_session, services, session_store
 from idp.web.forms import ConfirmForm, NewPasswordForm, OtpForm, RecoveryRequestForm
 from idp.web.i18n import translate
@@ -77,9 +77,12 @@ def second_factor():
         db, throttle = db_session(), login_throttle()
         account = account_for(identity.id, "")
         try:  # the same counters as sign-in: recovery is no way round the lockout
-            throttle.check(account, request.remote_addr or "")
+            throttle.check(account, request.remote_addr or "", delay=False)  # codes, as at sign-in
         except Throttled as e:
             return render_template("mfa.html", form=form, error=throttled_message(e), recovering=True), 429
+        if throttle.second_factor_locked(account) and not is_recovery_code(form.otp.data):
+            throttle.release(account)  # the hard cap holds here too: recovery is no way round it
+            return render_template("mfa.html", form=form, error=totp_locked_message(), recovering=True), 403
         method = mfa.verify(db, services().store, services().fernet, identity, form.otp.data)
         if method is not None:
             throttle.release(account)
@@ -88,7 +91,7 @@ def second_factor():
             db.commit()
             session["recovery"] = {**grant, "mfa_done": True}
             return redirect(url_for("recovery.new_password"))
-        throttle.record_failure(account, request.remote_addr or "")
+        throttle.record_failure(account, request.remote_addr or "", second_factor=True)
         audit.sign_in_failed(db, actor(), identity.id, "recovery_second_factor")
         db.commit()
         return render_template("mfa.html", form=form, error=_("That code is not correct."),

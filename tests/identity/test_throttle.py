@@ -136,19 +136,19 @@ def test_a_lock_holds_only_for_the_source_that_caused_it(throttle):
 def test_a_known_device_keeps_working_behind_the_attackers_ip(throttle):
     fail(throttle, "alice", 10)  # the attacker shares the owner's IP (carrier-grade NAT)
     assert retry_after(throttle, "alice", device="owner-device-token") == 0
-    throttle.check("alice", IP, device="owner-device-token")  # no captcha either
+    throttle.check("alice", IP, device="owner-device-token", captcha_solved=False)  # no captcha either
     throttle.release("alice")
 
 
 def test_an_account_under_attack_asks_unknown_sources_for_a_captcha(throttle):
     fail(throttle, "alice", 3, ip="192.0.2.66")
     with pytest.raises(CaptchaRequired):
-        throttle.check("alice", "198.51.100.1")
+        throttle.check("alice", "198.51.100.1", captcha_solved=False)
     throttle.check("alice", "198.51.100.1", captcha_solved=True)  # solved: it may try
     throttle.release("alice")
-    throttle.check("alice", "198.51.100.1", device="owner-device-token")  # known device: no captcha
+    throttle.check("alice", "198.51.100.1", device="owner-device-token", captcha_solved=False)  # known device
     throttle.release("alice")
-    throttle.check("bob", "198.51.100.1")  # other accounts are not affected
+    throttle.check("bob", "198.51.100.1", captcha_solved=False)  # other accounts are not affected
     throttle.release("bob")
 
 
@@ -188,7 +188,7 @@ def test_the_second_factor_is_capped_per_identity_whatever_the_source(make_throt
 
 def test_a_second_factor_retyped_after_slips_is_not_delayed(throttle):
     fail(throttle, "identity:7", 3)
-    throttle.check("identity:7", IP, captcha_solved=True, delay=False)  # sequential: never refused
+    throttle.check("identity:7", IP, delay=False)  # sequential: never refused
     throttle.release("identity:7")
 
 
@@ -229,12 +229,12 @@ def test_a_spraying_ip_gets_a_captcha_not_a_lock(make_throttle, clock):
     for n in range(5):
         throttle.record_failure(f"user{n}", IP)
     with pytest.raises(CaptchaRequired):
-        throttle.check("someone-else", IP)
+        throttle.check("someone-else", IP, captcha_solved=False)
     assert retry_after(throttle, "someone-else") == 0  # with the captcha solved: no wait, no lock
     assert not throttle.is_locked("someone-else")
-    throttle.check("someone-else", "198.51.100.1")  # other IPs: nothing asked
+    throttle.check("someone-else", "198.51.100.1", captcha_solved=False)  # other IPs: nothing asked
     throttle.release("someone-else")
-    throttle.check("someone-else", IP, device="known-device")  # known devices: nothing asked
+    throttle.check("someone-else", IP, device="known-device", captcha_solved=False)  # known devices: nothing asked
     throttle.release("someone-else")
 
 
@@ -242,7 +242,7 @@ def test_ip_captcha_zero_disables_it(make_throttle):
     throttle = make_throttle(ip_captcha_after=0, login_lockout_after=1000, login_max_delay_seconds=0)
     for n in range(50):
         throttle.record_failure(f"user{n}", IP)
-    throttle.check("someone-else", IP)
+    throttle.check("someone-else", IP, captcha_solved=False)
     throttle.release("someone-else")
 
 

@@ -162,3 +162,26 @@ def test_totp_guessing_is_hard_capped_until_a_recovery_code(app, store, people, 
     again = browser(app, OWNER_IP)  # the recovery code lifted the lock
     assert sign_in(again, made.username, made.password).status_code == 302
     assert again.submit("/login/verify", {"otp": pyotp.TOTP(made.secret).now()}).status_code in (302, 401)
+
+
+def test_recovery_is_no_way_round_the_second_factor_cap(app, people, identities, smtp):
+    made = identities.make(people["citizen"], totp=True)
+    cap = app.extensions["idp"].settings.totp_max_failures
+    owner = browser(app, OWNER_IP)
+    owner.submit("/recover", {"national_id": people["citizen"].national_id, "email": made.email})
+    link = "/" + smtp.link(made.email, "/recover/link/").split("://", 1)[1].split("/", 1)[1]
+    assert owner.submit(link, {}).location.endswith("/recover/verify")
+    statuses = [owner.submit("/recover/verify", {"otp": "000000"}).status_code for _ in range(cap)]
+    assert statuses == [401] * cap
+    refused = owner.submit("/recover/verify", {"otp": pyotp.TOTP(made.secret).now()})
+    assert refused.status_code == 403 and "recovery codes" in refused.get_data(as_text=True)
+    assert owner.submit("/recover/verify", {"otp": made.recovery_codes[1]}).location.endswith("/recover/password")
+
+
+def test_an_account_under_attack_asks_no_captcha_of_its_signed_in_owner(app, people, identities):
+    made = identities.make(people["citizen"])
+    owner = browser(app, OWNER_IP)
+    assert owner.login(made.username, made.password).status_code == 302
+    attack(app, made.username, 5)
+    response = owner.submit("/account/confirm", {"password": made.password})  # re-authentication
+    assert response.status_code == 302
