@@ -153,7 +153,8 @@ class SignInLock(Base):
     """A sign-in lock (NIST SP 800-63B §5.2.2), durable so that losing the ephemeral store never
     unlocks an account. Keys are keyed hashes of the account name and of the source (a known
     device or a client IP), never the names themselves. `source_key` "*" is the whole account
-    (the second-factor hard cap); `until` None means until an administrator or a recovery lifts it."""
+    (the second-factor hard cap). `until`: None while only `failures` are counted, 9999-01-01 for
+    "until an administrator (or, for the second factor, a recovery code) lifts it"."""
 
     __tablename__ = "sign_in_locks"
     __table_args__ = (UniqueConstraint("account_key", "source_key"),)
@@ -162,7 +163,7 @@ class SignInLock(Base):
     account_key: Mapped[str] = mapped_column(String(64), index=True)
     source_key: Mapped[str] = mapped_column(String(64))
     until: Mapped[dt.datetime | None]
-    failures: Mapped[int] = mapped_column(Integer, default=0)  # consecutive, for the hard caps
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # consecutive wrong second-factor codes
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -19,8 +19,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from idp.errors import N_, Conflict
-from idp.identity import accounts, mfa, passwords
-from idp.models import Consent, Identity, KnownDevice, RegistryPerson, utcnow
+from idp.identity import accounts, devices, mfa, passwords
+from idp.models import Consent, Identity, RegistryPerson, utcnow
 
 LOCKED = N_("This digital identity is locked. Contact support to take it back.")
 
@@ -55,7 +55,7 @@ def reclaim(session: Session, identity: Identity, person: RegistryPerson, userna
     old_email = identity.email
     values = accounts.check_new_credentials(session, person, username, password, email, mobile)
     mfa.disable_totp(session, identity)
-    session.execute(delete(KnownDevice).where(KnownDevice.identity_id == identity.id))
+    devices.forget_all(session, identity.id)
     session.execute(delete(Consent).where(Consent.identity_id == identity.id))
     identity.uuid = str(uuid.uuid4())  # every session and token that referred to it is now dangling
     identity.username = values["username"]

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from idp.models import AuditEvent, Identity
 from tests.conftest import STRONG_PASSWORD, Web
-from tests.sms_gateway import Gateway, outbox_code, outbox_messages
+from tests.sms_gateway import Gateway, outbox_messages
 from tests.web.test_registration import CAPTCHA, count_identities, prove_mobile, sms_code, step1, step2
 
 
