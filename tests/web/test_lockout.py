@@ -185,3 +185,16 @@ def test_an_account_under_attack_asks_no_captcha_of_its_signed_in_owner(app, peo
     attack(app, made.username, 5)
     response = owner.submit("/account/confirm", {"password": made.password})  # re-authentication
     assert response.status_code == 302
+
+
+def test_idp_user_unlock_lifts_the_second_factor_lock(app, people, identities, runner):
+    made = identities.make(people["citizen"], totp=True)
+    owner = browser(app, OWNER_IP)
+    assert sign_in(owner, made.username, made.password).status_code == 302
+    for _ in range(app.extensions["idp"].settings.totp_max_failures):
+        owner.submit("/login/verify", {"otp": "000000"})
+    assert owner.submit("/login/verify", {"otp": pyotp.TOTP(made.secret).now()}).status_code == 403
+    shown = runner.invoke(args=["idp", "user", "show", made.username, "--json"]).output
+    assert '"sign_in_locked": true' in shown
+    assert runner.invoke(args=["idp", "user", "unlock", made.username]).exit_code == 0
+    assert owner.submit("/login/verify", {"otp": pyotp.TOTP(made.secret).now()}).status_code == 302
