@@ -52,3 +52,11 @@ def totp_disabled(s, actor, identity_id): record(s, "mfa.totp_disabled", actor, 
 def recovery_codes_regenerated(s, actor, identity_id): record(s, "mfa.recovery_codes_regenerated", actor, identity_id)
 def recovery_code_used(s, actor, identity_id, left): record(s, "mfa.recovery_code_used", actor, identity_id, left=left)
 def admin_action(s, actor, identity_id, action): record(s, f"admin.{action}", actor, identity_id)
+# proofing and lockout
+def mobile_code_sent(s, actor): record(s, "registration.mobile_code_sent", actor)
+def mobile_proven(s, actor): record(s, "registration.mobile_proven", actor)
+def registry_has_no_mobile(s, actor): record(s, "registration.registry_has_no_mobile", actor)
+def pending_expired(s, actor): record(s, "registration.pending_expired", actor)
+def identity_reclaimed(s, actor, identity_id): record(s, "identity.reclaimed", actor, identity_id)
+def second_factor_locked(s, actor, identity_id): record(s, "mfa.locked", actor, identity_id)
+def captcha_required(s, actor, identity_id): record(s, "sign_in.captcha_required", actor, identity_id)

@@ -28,6 +28,9 @@ class RegistryPerson(Base):
     name_ar: Mapped[str] = mapped_column(String(200))
     name_en: Mapped[str] = mapped_column(String(200))
     nationality: Mapped[str] = mapped_column(String(3))  # ISO 3166-1 alpha-3, e.g. SAU
+    # The mobile the registry holds for the person (+9665XXXXXXXX): registration proves the
+    # citizen holds it (a one-time code by SMS), since ID, birth date and gender are not secrets.
+    mobile: Mapped[str | None] = mapped_column(String(13))
 
     @property
     def id_type(self) -> str:
@@ -248,3 +251,37 @@ class SigningKey(Base):
     certificate: Mapped[str | None] = mapped_column(Text)  # SAML: the self-signed certificate, PEM
     # Grows by one on every change: the sum over the table tells instances that keys changed.
     revision: Mapped[int] = mapped_column(Integer, default=1)
+
+
+# --- proofing and lockout (0104) ----------------------------------------------------------------
+
+class SignInLock(Base):
+    """A sign-in lock (NIST SP 800-63B §5.2.2), durable so that losing the ephemeral store never
+    unlocks an account. Keys are keyed hashes of the account name and of the source (a known
+    device or a client IP), never the names themselves. `source_key` "*" is the whole account
+    (the second-factor hard cap). `until`: None while only `failures` are counted, 9999-01-01 for
+    "until an administrator (or, for the second factor, a recovery code) lifts it"."""
+
+    __tablename__ = "sign_in_locks"
+    __table_args__ = (UniqueConstraint("account_key", "source_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_key: Mapped[str] = mapped_column(String(64), index=True)
+    source_key: Mapped[str] = mapped_column(String(64))
+    until: Mapped[dt.datetime | None]
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # consecutive wrong second-factor codes
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class KnownDevice(Base):
+    """A browser that completed a sign-in for an identity: its long-lived cookie holds a random
+    token, kept here only as a SHA-256. Failures from elsewhere do not slow or lock it out."""
+
+    __tablename__ = "known_devices"
+    __table_args__ = (UniqueConstraint("identity_id", "token_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

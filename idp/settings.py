@@ -44,7 +44,7 @@ class Settings:
     login_lockout_after: int
     login_lockout_minutes: int
     login_failure_window_minutes: int
-    ip_lockout_after: int
+    ip_captcha_after: int  # failures from one client IP before its unknown sources must solve a captcha
     captcha_ttl_seconds: int
     email_verification_hours: int
     recovery_link_minutes: int
@@ -64,6 +64,17 @@ class Settings:
     subject_salt: str  # salt of pairwise sub and persistent NameIDs; never rotated
     data_keys_old: str  # other Fernet keys accepted to decrypt data, comma-separated (data key rotation)
     keys_refresh_seconds: int  # how often an instance checks the database for new signing keys
+    # proofing and lockout
+    sms_gateway_url: str  # https URL of the SMS gateway (JSON POST); empty: <instance>/sms-outbox/*.json
+    sms_gateway_token: str  # bearer token for the SMS gateway; from the environment, never committed
+    sms_gateway_timeout_seconds: int  # connect and read timeout of one SMS gateway request
+    sms_code_minutes: int  # how long a one-time code sent by SMS stays valid
+    sms_code_attempts: int  # wrong entries before a code is spent
+    sms_resend_seconds: int  # least time between two codes to one person
+    sms_codes_per_day: int  # most codes sent to one person in 24 hours
+    login_hard_cap: int  # consecutive failures for one account from one source before a lock only an administrator lifts
+    totp_max_failures: int  # consecutive wrong second-factor codes before TOTP is locked (recovery code or administrator)
+    device_cookie_days: int  # lifetime of the "known device" cookie set after a sign-in
 
     @property
     def is_https(self) -> bool:
@@ -80,6 +91,10 @@ class Settings:
     @property
     def old_data_keys(self) -> list[str]:
         return [key.strip() for key in self.data_keys_old.split(",") if key.strip()]
+
+    @property
+    def sms_outbox_path(self) -> Path:
+        return Path(self.instance_path) / "sms-outbox"
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
@@ -189,6 +204,12 @@ def _validate(s: Settings) -> None:
     for host in s.trusted_host_list:
         if not _HOST_NAME.fullmatch(host):
             raise ConfigError(f"IDP_TRUSTED_HOSTS: not a host name: {host!r} (no scheme, port or path)")
+    if s.sms_gateway_url:
+        gateway = urlsplit(s.sms_gateway_url)
+        if gateway.scheme not in ("http", "https") or not gateway.hostname:
+            raise ConfigError("IDP_SMS_GATEWAY_URL: not an absolute http(s) URL")
+        if gateway.scheme == "http" and not is_loopback_host(gateway.hostname):
+            raise ConfigError("IDP_SMS_GATEWAY_URL: must be https unless it is a loopback address")
     if s.default_locale not in ("ar", "en"):
         raise ConfigError("IDP_DEFAULT_LOCALE: expected ar or en")
     if len(s.secret_key) < 32:
@@ -213,6 +234,8 @@ def _validate(s: Settings) -> None:
     for name in ("session_idle_minutes", "session_absolute_hours", "login_lockout_after",
                  "captcha_ttl_seconds", "recovery_link_minutes", "max_request_bytes",
                  "oidc_code_seconds", "oidc_access_token_seconds", "oidc_id_token_seconds",
-                 "oidc_refresh_token_hours", "keys_refresh_seconds"):
+                 "oidc_refresh_token_hours", "keys_refresh_seconds", "sms_gateway_timeout_seconds",
+                 "sms_code_minutes", "sms_code_attempts", "sms_codes_per_day", "login_hard_cap",
+                 "totp_max_failures", "device_cookie_days"):
         if getattr(s, name) == 0:
             raise ConfigError(f"IDP_{name.upper()}: must be greater than zero")

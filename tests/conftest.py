@@ -189,14 +189,15 @@ def make_national_id(first: str, serial: int) -> str:
 
 @pytest.fixture
 def people(db):
-    """A small civil registry: a citizen and a resident with no identity yet."""
+    """A small civil registry: two citizens and a resident with no identity yet. The citizens have
+    a mobile in the registry (registration texts a code to it); the resident has none."""
     rows = [
         RegistryPerson(national_id=make_national_id("1", 1001), birth_date=dt.date(1990, 3, 15),
                        gender="M", name_ar="محمد عبدالله القحطاني", name_en="Mohammed Abdullah Alqahtani",
-                       nationality="SAU"),
+                       nationality="SAU", mobile="+966500001001"),
         RegistryPerson(national_id=make_national_id("1", 1002), birth_date=dt.date(1995, 8, 1),
                        gender="F", name_ar="نورة سعد العتيبي", name_en="Noura Saad Alotaibi",
-                       nationality="SAU"),
+                       nationality="SAU", mobile="+966500001002"),
         RegistryPerson(national_id=make_national_id("2", 2001), birth_date=dt.date(1985, 12, 31),
                        gender="M", name_ar="أحمد خان", name_en="Ahmed Khan", nationality="PAK"),
     ]

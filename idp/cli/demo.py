@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 import pyotp
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select, update
 
 from idp.cli import emit, fail, json_option, services
 from idp.identity import accounts, mfa, registry, totp
@@ -38,15 +38,23 @@ def setup(as_json):
     with s.db.session() as db:
         if db.scalar(select(func.count()).select_from(RegistryPerson)) < DEMO_PEOPLE:
             registry.seed(s.db, DEMO_PEOPLE, seed=DEMO_SEED)
+        _give_mobiles(db)
         credentials = _demo_identity(db)
         unregistered = db.scalars(
             select(RegistryPerson).where(~RegistryPerson.national_id.in_(select(Identity.national_id)))
             .order_by(RegistryPerson.national_id).limit(3)).all()
         people = [{"national_id": p.national_id, "birth_date": p.birth_date.isoformat(),
                    "birth_date_hijri": format_hijri(p.birth_date), "gender": p.gender,
-                   "name_en": p.name_en, "name_ar": p.name_ar} for p in unregistered]
+                   "name_en": p.name_en, "name_ar": p.name_ar, "mobile": p.mobile} for p in unregistered]
     result = {"idp": s.settings.issuer, "demo_identity": credentials, "people_to_register": people}
     emit(result, as_json, _describe(result))
+
+
+def _give_mobiles(db) -> None:
+    """Demo people seeded before the registry had mobiles get one (registration texts a code to it)."""
+    db.execute(update(RegistryPerson).where(RegistryPerson.mobile.is_(None))
+               .values(mobile=literal("+9665").concat(func.substr(RegistryPerson.national_id, 3, 8))))
+    db.commit()
 
 
 def _signing_keys(keyring) -> None:
@@ -95,8 +103,9 @@ def _describe(result: dict) -> str:
     ]
     for p in result["people_to_register"]:
         lines.append(f"    national ID {p['national_id']}  born {p['birth_date']} "
-                     f"(Hijri {p['birth_date_hijri']})  gender {p['gender']}  {p['name_en']}")
+                     f"(Hijri {p['birth_date_hijri']})  gender {p['gender']}  {p['name_en']}  mobile {p['mobile']}")
     lines.append("  Mail (links to confirm email and reset passwords) is written to instance/outbox/.")
+    lines.append("  SMS (the registration code sent to the registry's mobile) is written to instance/sms-outbox/.")
     return "\n".join(lines) + "\n"
 
 

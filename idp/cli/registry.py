@@ -25,8 +25,9 @@ def group():
 def import_(file, as_json):
     """Add or update the people in FILE (CSV; - for standard input), all or none.
 
-    Header: national_id,birth_date,gender,name_ar,name_en,nationality. UTF-8; birth_date
-    Gregorian YYYY-MM-DD; gender M or F; nationality ISO 3166-1 alpha-3."""
+    Header: national_id,birth_date,gender,name_ar,name_en,nationality[,mobile]. UTF-8; birth_date
+    Gregorian YYYY-MM-DD; gender M or F; nationality ISO 3166-1 alpha-3; mobile (optional) a Saudi
+    mobile number, where registration sends its one-time code."""
     source = sys.stdin.buffer if file == "-" else file
     database = services().db
     result = import_csv(database, source)
@@ -64,7 +65,7 @@ def show(national_id_text, as_json):
     data = {"national_id": person.national_id, "id_type": person.id_type,
             "name_ar": person.name_ar, "name_en": person.name_en,
             "birth_date": person.birth_date.isoformat(), "gender": person.gender,
-            "nationality": person.nationality}
+            "nationality": person.nationality, "mobile": person.mobile}
     emit(data, as_json, "\n".join(f"{key:<12} {value}" for key, value in data.items()))
 
 

@@ -13,6 +13,7 @@ from idp.identity import accounts, mfa, national_id
 from idp.identity.birthdate import parse_birth_date
 from idp.identity.registry import DatabaseRegistry
 from idp.identity.sessions import SessionStore
+from idp.identity.locks import DatabaseLocks
 from idp.identity.throttle import LoginThrottle, account_for
 from idp.revocation import sign_out_everywhere
 
@@ -90,8 +91,13 @@ def show(who, as_json):
     with s.db.session() as db:
         identity = _find(db, who)
         result = describe(identity)
-        result["sign_in_locked"] = LoginThrottle(s.store, s.settings).is_locked(account_for(identity.id, ""))
+        result["sign_in_locked"] = _throttle(s, db).is_locked(account_for(identity.id, ""))
     emit(result, as_json, "\n".join(f"{k}: {v}" for k, v in result.items()))
+
+
+def _throttle(s, db) -> LoginThrottle:
+    """The web's sign-in throttle: an unlock lifts the locks kept in the database too."""
+    return LoginThrottle(s.store, s.settings, locks=DatabaseLocks(db))
 
 
 def _set_status(who: str, status: str, action: str, as_json: bool):
@@ -108,7 +114,8 @@ def _set_status(who: str, status: str, action: str, as_json: bool):
         if status == "locked":
             sign_out_everywhere(SessionStore.from_settings(s.store, s.settings), identity)
         else:
-            LoginThrottle(s.store, s.settings).unlock(account_for(identity.id, ""))
+            _throttle(s, db).unlock(account_for(identity.id, ""))
+            db.commit()
         note = " (email not confirmed yet)" if status == "pending" else ""
         emit({"username": identity.username, "status": status}, as_json,
              f"{identity.username}: {status}{note}")

@@ -57,3 +57,15 @@ def email_changed(new_email_masked: str) -> tuple[str, str]:
 def mask_email(email: str) -> str:
     local, _, domain = email.partition("@")
     return f"{local[:1]}***@{domain}"
+
+
+def identity_reclaimed() -> tuple[str, str]:
+    """To the address of an identity that the person in the civil registry took back."""
+    return _compose(
+        "استُعيدت هوية رقمية سجّلتها", "A digital identity you registered was taken back",
+        "الشخص المسجَّل في السجل المدني أثبت امتلاكه رقم الجوال المسجَّل له واستعاد الهوية الرقمية التي "
+        "سُجّلت ببريدك الإلكتروني. لم تعد بيانات الدخول السابقة تعمل وأُنهيت جميع الجلسات. إذا كانت هذه "
+        "هويتك فتواصل مع الدعم.",
+        "The person the civil registry lists proved they hold the mobile number registered for them and "
+        "took back the digital identity registered with your email address. The old sign-in details no "
+        "longer work and every session was ended. If this identity is yours, contact support.")

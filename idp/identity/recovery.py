@@ -35,15 +35,17 @@ def request_link(session: Session, store: Store, mailer: Mailer, national_id: st
         return None
     if store.incr(f"recovery:identity:{identity.id}", 3600) > LINKS_PER_HOUR:
         return None  # the same answer, no more mail: a citizen's inbox is not a target
-    token = tokens.issue(session, PURPOSE, {"identity_id": identity.id}, minutes * 60)
+    # The uuid, not the id: an identity taken back by the person in the civil registry gets a new
+    # uuid, so a link its previous holder asked for dies with it.
+    token = tokens.issue(session, PURPOSE, {"identity_uuid": identity.uuid}, minutes * 60)
     mailer.send(identity.email, *emails.password_recovery(link_for(token), minutes))
     return identity
 
 
-def open_link(session: Session, token: str) -> int | None:
-    """Use the link: the identity id it was made for, once (when the caller commits)."""
+def open_link(session: Session, token: str) -> str | None:
+    """Use the link: the uuid of the identity it was made for, once (when the caller commits)."""
     payload = tokens.redeem(session, PURPOSE, token)
-    return payload["identity_id"] if payload else None
+    return payload.get("identity_uuid") if payload else None
 
 
 def link_is_live(session: Session, token: str) -> bool:

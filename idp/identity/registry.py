@@ -1,6 +1,9 @@
 """The civil registry: who exists, as the state records them. The IdP never creates people, only
 identities for people the registry knows; the built-in registry is the `registry_people` table,
-filled from the registry's CSV export (`import_csv`) or, for demos and load tests, `seed`."""
+filled from the registry's CSV export (`import_csv`) or, for demos and load tests, `seed`.
+
+A person's `mobile` is what registration proves possession of (a one-time code by SMS): the only
+thing here an impostor who knows a citizen's ID, birth date and gender does not have."""
 from __future__ import annotations
 
 import contextlib
@@ -22,10 +25,13 @@ from sqlalchemy.orm import Session
 
 from idp.db import Database
 from idp.errors import N_, ConfigError, ValidationError
+from idp.identity.contact import normalise_mobile
 from idp.identity.national_id import check_digit, is_valid
 from idp.models import RegistryPerson
 
-COLUMNS = ("national_id", "birth_date", "gender", "name_ar", "name_en", "nationality")
+COLUMNS = ("national_id", "birth_date", "gender", "name_ar", "name_en", "nationality")  # required
+OPTIONAL_COLUMNS = ("mobile",)  # empty or absent: the registry knows no mobile for the person
+_STORED = (*COLUMNS, *OPTIONAL_COLUMNS)
 MAX_NAME_LENGTH = 200
 _TABLE = RegistryPerson.__table__
 
@@ -70,16 +76,20 @@ class ImportResult:
 
 def import_csv(database: Database, stream_or_path, batch_size: int = 10_000) -> ImportResult:
     """Upsert the people of a registry CSV export (UTF-8, header `national_id,birth_date,gender,
-    name_ar,name_en,nationality`): all of them, or — on any bad row — none.
+    name_ar,name_en,nationality[,mobile]`): all of them, or — on any bad row — none.
 
     The rows are checked as they stream into one transaction; a ValidationError naming the line
-    rolls it back. The registry is authoritative, so a person already here is updated."""
+    rolls it back. The registry is authoritative, so a person already here is updated (their
+    mobile too when the file has the column; a file without it leaves stored mobiles alone)."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     with _open_lines(stream_or_path) as lines, database.engine.begin() as connection:
-        writer = _writer(connection)
+        header: list[str] = []
+        people = _read_people(lines, header)
+        first = next(people, None)  # reads the header
+        writer = _writer(connection, update_mobile="mobile" in header)
         rows = inserted = 0
-        for batch in _batches(_read_people(lines), batch_size):
+        for batch in _batches(itertools.chain([first] if first else [], people), batch_size):
             inserted += writer.upsert(batch)
             rows += len(batch)
     return ImportResult(rows=rows, inserted=inserted, updated=rows - inserted)
@@ -110,12 +120,15 @@ def _decoded(binary: IO[bytes]) -> Iterator[str]:
             raise ValidationError(f"line {number}: not UTF-8 text", line=number) from None
 
 
-def _read_people(lines: Iterable[str]) -> Iterator[dict]:
-    """Each row as the values to store, or ValidationError("line N: …")."""
+def _read_people(lines: Iterable[str], header_out: list | None = None) -> Iterator[dict]:
+    """Each row as the values to store, or ValidationError("line N: …"). The header's columns
+    are put in `header_out` once read."""
     reader = csv.reader(lines, strict=True)
     seen, today = _SeenIds(), dt.date.today()
     try:
         header = _header(next(reader, None))
+        if header_out is not None:
+            header_out.extend(header)
         for fields in reader:
             if not fields:
                 continue  # a blank line
@@ -133,13 +146,13 @@ def _read_people(lines: Iterable[str]) -> Iterator[dict]:
 
 def _header(fields: list[str] | None) -> list[str]:
     if not fields:
-        raise ValidationError(f"line 1: expected the header {','.join(COLUMNS)}", line=1)
+        raise ValidationError(f"line 1: expected the header {','.join(COLUMNS)}[,mobile]", line=1)
     header = [field.strip() for field in fields]
     header[0] = header[0].removeprefix("\ufeff")  # the byte-order mark some editors write
     problems = []
     if missing := [c for c in COLUMNS if c not in header]:
         problems.append(f"missing column(s) {', '.join(missing)}")
-    if extra := [c for c in header if c not in COLUMNS]:
+    if extra := [c for c in header if c not in _STORED]:
         problems.append(f"unknown column(s) {', '.join(extra)}")
     if len(set(header)) != len(header):
         problems.append("a column appears twice")
@@ -156,7 +169,7 @@ def _person(header: list[str], fields: list[str], today: dt.date) -> dict:
     if len(fields) != len(header):
         raise _Bad(f"expected {len(header)} fields, found {len(fields)}")
     row = dict(zip(header, fields))
-    person = {column: parse(row[column].strip()) for column, parse in _PARSERS.items()}
+    person = {column: parse(row.get(column, "").strip()) for column, parse in _PARSERS.items()}
     if (person["national_id"][0] == "1") != (person["nationality"] == "SAU"):
         raise _Bad(N_("national_id starts with 1 for citizens (nationality SAU) and 2 for residents"))
     if person["birth_date"] > today:
@@ -208,8 +221,18 @@ def _nationality(value: str) -> str:
     return value
 
 
+def _mobile(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        return normalise_mobile(value)
+    except ValidationError:
+        raise _Bad(N_("mobile must be a Saudi mobile number, e.g. 0512345678 or +966512345678")) from None
+
+
 _PARSERS = {"national_id": _national_id, "birth_date": _birth_date, "gender": _gender,
-            "name_ar": _name("name_ar"), "name_en": _name("name_en"), "nationality": _nationality}
+            "name_ar": _name("name_ar"), "name_en": _name("name_en"), "nationality": _nationality,
+            "mobile": _mobile}
 
 
 class _SeenIds:
@@ -236,20 +259,21 @@ def _batches(items: Iterable, size: int) -> Iterator[list]:
 
 # --- writing -----------------------------------------------------------------------------------
 
-def _writer(connection: Connection) -> _SqliteWriter | _PostgresWriter:
+def _writer(connection: Connection, update_mobile: bool = True) -> _SqliteWriter | _PostgresWriter:
     name = connection.dialect.name
     if name == "sqlite":
-        return _SqliteWriter(connection)
+        return _SqliteWriter(connection, update_mobile)
     if name == "postgresql":
-        return _PostgresWriter(connection)
+        return _PostgresWriter(connection, update_mobile)
     raise ConfigError(f"the civil registry needs PostgreSQL or SQLite, not {name}")
 
 
-def _on_conflict_update(statement):
+def _on_conflict_update(statement, update_mobile: bool):
     """The registry is authoritative: a person already here takes the incoming values."""
+    columns = _STORED[1:] if update_mobile else COLUMNS[1:]
     return statement.on_conflict_do_update(
         index_elements=[_TABLE.c.national_id],
-        set_={column: statement.excluded[column] for column in COLUMNS[1:]})
+        set_={column: statement.excluded[column] for column in columns})
 
 
 # SQLAlchemy closes an INSERT's cursor before reading its rowcount unless asked to keep it.
@@ -259,8 +283,9 @@ _ROWCOUNT = {"preserve_rowcount": True}
 class _SqliteWriter:
     """Core executemany: SQLite is in-process, so a statement a row costs microseconds."""
 
-    def __init__(self, connection: Connection):
+    def __init__(self, connection: Connection, update_mobile: bool = True):
         self.connection = connection
+        self.update_mobile = update_mobile
 
     def upsert(self, people: list[dict]) -> int:
         """Insert or update `people` (no two with one ID); how many were new."""
@@ -269,7 +294,7 @@ class _SqliteWriter:
         for start in range(0, len(ids), 5_000):  # SQLite allows 32,766 parameters a statement
             existing += len(self.connection.execute(select(_TABLE.c.national_id).where(
                 _TABLE.c.national_id.in_(ids[start:start + 5_000]))).all())
-        self.connection.execute(_on_conflict_update(sqlite.insert(_TABLE)), people)
+        self.connection.execute(_on_conflict_update(sqlite.insert(_TABLE), self.update_mobile), people)
         return len(people) - existing
 
     def insert_new(self, people: list[dict]) -> int:
@@ -279,17 +304,18 @@ class _SqliteWriter:
 
 
 _INCOMING = Table("registry_incoming", MetaData(),
-                  *(Column(column.name, column.type, nullable=False) for column in _TABLE.columns),
+                  *(Column(column.name, column.type, nullable=column.nullable) for column in _TABLE.columns),
                   prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
-_VALUES = operator.itemgetter(*COLUMNS)
+_VALUES = operator.itemgetter(*_STORED)
 
 
 class _PostgresWriter:
     """COPY into a temporary table, then one INSERT … SELECT … ON CONFLICT a batch: about twice
     the rate of executemany (measured on 2 cores: ~25,000 rows/s against ~10,000 for upserts)."""
 
-    def __init__(self, connection: Connection):
+    def __init__(self, connection: Connection, update_mobile: bool = True):
         self.connection = connection
+        self.update_mobile = update_mobile
         _INCOMING.create(connection)  # gone at the end of the transaction
 
     def upsert(self, people: list[dict]) -> int:
@@ -297,18 +323,19 @@ class _PostgresWriter:
         existing = self.connection.scalar(select(func.count()).select_from(
             _INCOMING.join(_TABLE, _INCOMING.c.national_id == _TABLE.c.national_id)))
         self.connection.execute(_on_conflict_update(
-            postgresql.insert(_TABLE).from_select(COLUMNS, select(_INCOMING))))
+            postgresql.insert(_TABLE).from_select(_STORED, select(*(_INCOMING.c[c] for c in _STORED))),
+            self.update_mobile))
         return len(people) - existing
 
     def insert_new(self, people: list[dict]) -> int:
         self._load(people)
         return self.connection.execute(postgresql.insert(_TABLE).from_select(
-            COLUMNS, select(_INCOMING)).on_conflict_do_nothing(), execution_options=_ROWCOUNT).rowcount
+            _STORED, select(*(_INCOMING.c[c] for c in _STORED))).on_conflict_do_nothing(), execution_options=_ROWCOUNT).rowcount
 
     def _load(self, people: list[dict]) -> None:
         # TRUNCATE, not DELETE: autovacuum never visits temporary tables.
         self.connection.exec_driver_sql(f"TRUNCATE {_INCOMING.name}")
-        sql = f"COPY {_INCOMING.name} ({', '.join(COLUMNS)}) FROM STDIN"
+        sql = f"COPY {_INCOMING.name} ({', '.join(_STORED)}) FROM STDIN"
         with self.connection.connection.driver_connection.cursor() as cursor, cursor.copy(sql) as copy:
             for person in people:
                 copy.write_row(_VALUES(person))
@@ -352,6 +379,8 @@ def _synthetic_person(rng: random.Random) -> dict:
         "name_ar": " ".join([ar for ar, _ in parts]),
         "name_en": " ".join([en for _, en in parts]),
         "nationality": nationality,
+        # Synthetic mobiles: +9665 and eight digits, so that seeded people can prove them (demo).
+        "mobile": f"+9665{int(draw() * 10**8):08d}",
     }
 
 

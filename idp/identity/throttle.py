@@ -1,32 +1,57 @@
-"""Sign-in throttling (NIST SP 800-63B §5.2.2 rate limiting; OWASP ASVS V2.2.1 anti-automation).
+"""Sign-in throttling that cannot be aimed at a citizen (NIST SP 800-63B §5.2.2 rate limiting;
+OWASP ASVS V2.2.1 anti-automation; OWASP Authentication Cheat Sheet, "account lockout").
 
-Three measures, all kept in the shared store so they hold across worker processes:
-an exponential delay once an account has `login_delay_after` failures, a temporary lock at
-`login_lockout_after` failures within `login_failure_window_minutes`, and a lock on a client IP
-after `ip_lockout_after` failures from it (password spraying across many accounts).
+Failures are counted per account AND per source — a known device (a browser that signed in to
+that account before, `devices`) or else the client IP — so an attacker's failures slow and lock
+only the attacker's own (account, source) pairs:
 
-Keys carry a keyed hash (HMAC-SHA-256) of the normalised account name, never the name: a plain
-hash of a 10-digit national ID could be reversed by trying every ID. Counters are kept for any
-name typed, whether or not an identity has it, so refusals never reveal which accounts exist.
+- an exponential delay for an (account, source) after `login_delay_after` failures;
+- a temporary lock of that (account, source) at `login_lockout_after` failures within the window;
+- the NIST cap: `login_hard_cap` consecutive failures of one (account, source) lock that pair
+  until an administrator lifts it;
+- an account under attack (`login_delay_after` failures from anywhere) and a client IP that sprays
+  (`ip_captcha_after` failures) make unknown sources solve a captcha first; known devices never
+  need one. Nothing IP-wide ever refuses correct credentials (carrier-grade NAT puts a whole
+  mobile network behind one address);
+- the second factor: `totp_max_failures` consecutive wrong codes for an identity lock TOTP until a
+  recovery code or an administrator (the code space is small; the cap is per identity, whoever asks).
 
-Times (last failure, lock end) are stored as values read against `clock`; store expiry only
-removes keys that no longer matter. The failure window opens at an account's first failure.
+Locks of identities live in PostgreSQL (`locks.DatabaseLocks`): losing the store unlocks nothing.
+Counters live in the store and may be lost. Store keys carry keyed hashes (HMAC-SHA-256) of the
+account name, IP and device, never the values; counters are kept for any name typed, whether or not
+an identity has it, so refusals never reveal which accounts exist.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
 import math
+import secrets
 import time
 
 from idp.errors import N_, Throttled
+from idp.identity.locks import FOREVER, LockBook, StoreLocks
 from idp.identity.national_id import normalise_digits
 from idp.settings import Settings
 from idp.store import Store
 
 MESSAGE = N_("Too many sign-in attempts. Please wait and try again.")
+HARD_LOCKED = N_("Too many failed sign-ins from here. Sign-in from this device or network is locked; "
+                 "contact support to unlock it.")
+CAPTCHA_NEEDED = N_("Many failed sign-ins were seen for this account. Type the digits in the picture "
+                    "as well, then sign in.")
 INFLIGHT_SECONDS = 10  # longest a verification (argon2, a database round trip) should take
 _MAX_EXPONENT = 30  # 2**30 s is past any sane cap; keeps the arithmetic small
+WHOLE_ACCOUNT = "*"
+RUN_SECONDS = 7 * 86400  # how long a run of consecutive failures is remembered without a new one
+
+
+class HardLocked(Throttled):
+    """The (account, source) pair reached the hard cap; only an administrator lifts it."""
+
+
+class CaptchaRequired(Throttled):
+    """The account is under attack, or the IP sprays, and this source is not a known device."""
 
 
 def normalise_account(account: str) -> str:
@@ -43,58 +68,103 @@ def account_for(identity_id: int | None, login: str) -> str:
 
 
 class LoginThrottle:
-    def __init__(self, store: Store, settings: Settings, clock=time.time):
+    """`locks` keeps the locks of identities (`DatabaseLocks` in the app); names that match no
+    identity, and every lock when `locks` is None, are kept in the store."""
+
+    def __init__(self, store: Store, settings: Settings, clock=time.time, locks: LockBook | None = None):
         self.store = store
         self.settings = settings
         self.clock = clock
+        self._store_locks = StoreLocks(store, clock)
+        self._identity_locks = locks or self._store_locks
         self._hash_key = hmac.new(settings.secret_key.encode(), b"login-throttle", hashlib.sha256).digest()
 
-    def check(self, account: str, ip: str) -> None:
-        """Raise Throttled(retry_after=seconds) if a sign-in for `account` from `ip` may not be tried now.
-        A refusal, not a sleep: a waiting request would tie up a worker."""
-        account_key, ip_key = self._hash("account", account), self._hash("ip", ip)
-        now = self.clock()
-        wait = max(self._until(f"throttle:lock:{account_key}"),
-                   self._delay_until(account_key),
-                   self._until(f"throttle:iplock:{ip_key}")) - now
+    def check(self, account: str, ip: str, *, device: str | None = None, captcha_solved: bool | None = None,
+              delay: bool = True) -> None:
+        """Raise Throttled (retry_after=seconds), HardLocked or CaptchaRequired if a sign-in for
+        `account` may not be tried now from `device` (a known device's token) or else `ip`.
+        A refusal, not a sleep: a waiting request would tie up a worker. `captcha_solved` is None
+        on steps that ask no captcha (they follow one that did, or a proof of email), else whether
+        the request solved one. `delay` False skips the exponential delay (a second-factor code
+        retyped after a slip is not a password guess)."""
+        a, src, now = self._hash("account", account), self._source(ip, device), self.clock()
+        locked_until = self._locks(account).until(a, src)
+        if locked_until == FOREVER:
+            raise HardLocked(HARD_LOCKED, retry_after=3600)
+        wait = max(locked_until, self._delay_until(a, src) if delay else 0.0) - now
         if wait > 0:
             raise Throttled(MESSAGE, retry_after=max(1, math.ceil(wait)))
+        if device is None and captcha_solved is False and self.needs_captcha(account, ip):
+            raise CaptchaRequired(CAPTCHA_NEEDED, retry_after=0)
         # One attempt at a time per account: without it, a burst of parallel guesses would all pass
-        # this check before the first failure is counted. Freed by record_*/release, or on expiry.
-        if not self.store.add(f"throttle:inflight:{account_key}", b"1", INFLIGHT_SECONDS):
-            raise Throttled(MESSAGE, retry_after=1)
+        # this check before the first failure is counted. Every attempt frees its slot when it ends
+        # (record_*/release), so a sequential attempt is never refused by it; expiry frees it if not.
+        if not self.store.add(f"throttle:inflight:{a}", secrets.token_hex(4).encode(), INFLIGHT_SECONDS):
+            raise Throttled(MESSAGE, retry_after=max(1, self.store.ttl(f"throttle:inflight:{a}") or 1))
+
+    def needs_captcha(self, account: str, ip: str) -> bool:
+        """Whether an unknown source must solve a captcha: the account is under attack, or the IP sprays."""
+        under_attack = self._count(f"throttle:fail:{self._hash('account', account)}") >= self.settings.login_delay_after
+        limit = self.settings.ip_captcha_after
+        spraying = bool(limit) and self._count(f"throttle:ipfail:{self._hash('ip', ip)}") >= limit
+        return under_attack or spraying
 
     def release(self, account: str) -> None:
         """End an attempt that was neither a failure nor a full success (e.g. a second factor is next)."""
         self.store.delete(f"throttle:inflight:{self._hash('account', account)}")
 
-    def record_failure(self, account: str, ip: str) -> bool:
-        """Count a failed sign-in; True when this failure locked the account. Each failure while the
-        window still holds `login_lockout_after` or more locks it again (NIST: bounded consecutive failures)."""
-        account_key, now = self._hash("account", account), self.clock()
-        self.store.delete(f"throttle:inflight:{account_key}")
-        failures = self.store.incr(f"throttle:fail:{account_key}", self._window)
-        self.store.set(f"throttle:last:{account_key}", repr(now).encode(), self.settings.login_max_delay_seconds + 1)
-        self._record_ip_failure(ip, now)
-        if failures < self.settings.login_lockout_after:
-            return False
-        self._lock(f"throttle:lock:{account_key}", now)
-        return True
+    def record_failure(self, account: str, ip: str, *, device: str | None = None,
+                       second_factor: bool = False) -> bool:
+        """Count a failure; True when it locked (account, source) — or, with `second_factor`, TOTP."""
+        a, src, now = self._hash("account", account), self._source(ip, device), self.clock()
+        self.store.delete(f"throttle:inflight:{a}")
+        self.store.incr(f"throttle:fail:{a}", self._window)
+        failures = self.store.incr(f"throttle:fail:{a}:{src}", self._window)
+        self.store.set(f"throttle:last:{a}:{src}", repr(now).encode(), self.settings.login_max_delay_seconds + 1)
+        self.store.sadd(f"throttle:sources:{a}", src, RUN_SECONDS)
+        if self.settings.ip_captcha_after:
+            self.store.incr(f"throttle:ipfail:{self._hash('ip', ip)}", self._window)
+        locks = self._locks(account)
+        locked = False
+        if second_factor and locks.count_failure(a, WHOLE_ACCOUNT) >= self.settings.totp_max_failures:
+            locks.lock(a, WHOLE_ACCOUNT, FOREVER)
+            locked = True
+        if self.store.incr(f"throttle:run:{a}:{src}", RUN_SECONDS) >= self.settings.login_hard_cap:
+            locks.lock(a, src, FOREVER)
+            return True
+        if failures >= self.settings.login_lockout_after:
+            locks.lock(a, src, now + self.settings.login_lockout_minutes * 60)
+            return True
+        return locked
 
-    def record_success(self, account: str) -> None:
-        """Forget the account's failures and delay (not its client IP's: a spray may include one hit)."""
-        account_key = self._hash("account", account)
-        self.store.delete(f"throttle:fail:{account_key}", f"throttle:last:{account_key}",
-                          f"throttle:inflight:{account_key}")
+    def record_success(self, account: str, ip: str = "", *, device: str | None = None,
+                       second_factor: bool = False) -> None:
+        """Forget the account's failures and this source's delay and run (not the client IP's: a
+        spray may include one hit). With `second_factor`, the TOTP count starts again too."""
+        a, src = self._hash("account", account), self._source(ip, device)
+        self.store.delete(f"throttle:fail:{a}", f"throttle:fail:{a}:{src}", f"throttle:last:{a}:{src}",
+                          f"throttle:run:{a}:{src}", f"throttle:inflight:{a}")
+        locks = self._locks(account)
+        if locks.until(a, src) != FOREVER:
+            locks.reset(a, src)
+        if second_factor:
+            locks.reset(a, WHOLE_ACCOUNT)
 
     def unlock(self, account: str) -> None:
-        """Lift a lock and forget the failures (an administrator's action)."""
-        account_key = self._hash("account", account)
-        self.store.delete(f"throttle:lock:{account_key}", f"throttle:fail:{account_key}",
-                          f"throttle:last:{account_key}")
+        """Lift every lock of the account and forget its failures (an administrator's action)."""
+        a = self._hash("account", account)
+        for src in self.store.smembers(f"throttle:sources:{a}"):
+            self.store.delete(f"throttle:fail:{a}:{src}", f"throttle:last:{a}:{src}", f"throttle:run:{a}:{src}")
+        self.store.delete(f"throttle:fail:{a}", f"throttle:sources:{a}")
+        self._locks(account).clear(a)
 
     def is_locked(self, account: str) -> bool:
-        return self._until(f"throttle:lock:{self._hash('account', account)}") > self.clock()
+        """Whether any lock holds for the account (from some source, or its second factor)."""
+        return self._locks(account).any_locked(self._hash("account", account), self.clock())
+
+    def second_factor_locked(self, account: str) -> bool:
+        a = self._hash("account", account)
+        return self._locks(account).until(a, WHOLE_ACCOUNT) > self.clock()
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -102,28 +172,25 @@ class LoginThrottle:
     def _window(self) -> int:
         return self.settings.login_failure_window_minutes * 60
 
+    def _locks(self, account: str) -> LockBook:
+        return self._identity_locks if account.startswith("identity:") else self._store_locks
+
     def _hash(self, kind: str, value: str) -> str:
         text = normalise_account(value) if kind == "account" else (value or "")
         return hmac.new(self._hash_key, f"{kind}:{text}".encode(), hashlib.sha256).hexdigest()
 
-    def _until(self, key: str) -> float:
-        raw = self.store.get(key)
-        return float(raw) if raw is not None else 0.0
+    def _source(self, ip: str, device: str | None) -> str:
+        return "d" + self._hash("device", device)[:40] if device else "i" + self._hash("ip", ip)[:40]
 
-    def _delay_until(self, account_key: str) -> float:
+    def _count(self, key: str) -> int:
+        raw = self.store.get(key)
+        return int(raw) if raw is not None else 0
+
+    def _delay_until(self, a: str, src: str) -> float:
         """When the exponential delay after the last failure ends: 2 ** (failures - delay_after) s, capped."""
-        raw = self.store.get(f"throttle:fail:{account_key}")
-        failures = int(raw) if raw is not None else 0
+        failures = self._count(f"throttle:fail:{a}:{src}")
         if failures == 0 or failures < self.settings.login_delay_after:
             return 0.0
+        raw = self.store.get(f"throttle:last:{a}:{src}")
         exponent = min(failures - self.settings.login_delay_after, _MAX_EXPONENT)
-        return self._until(f"throttle:last:{account_key}") + min(2 ** exponent, self.settings.login_max_delay_seconds)
-
-    def _record_ip_failure(self, ip: str, now: float) -> None:
-        limit = self.settings.ip_lockout_after
-        if limit and self.store.incr(f"throttle:ipfail:{self._hash('ip', ip)}", self._window) >= limit:
-            self._lock(f"throttle:iplock:{self._hash('ip', ip)}", now)
-
-    def _lock(self, key: str, now: float) -> None:
-        seconds = self.settings.login_lockout_minutes * 60
-        self.store.set(key, repr(now + seconds).encode(), seconds)
+        return (float(raw) if raw else 0.0) + min(2 ** exponent, self.settings.login_max_delay_seconds)

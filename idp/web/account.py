@@ -18,7 +18,7 @@ from idp.revocation import sign_out_everywhere
 from idp.web.context import (actor, current_identity, db_session, login_required, recent_auth_required,
                              services, session_store)
 from idp.web.forms import ChangePasswordForm, ConfirmForm, EmailForm, OtpForm, PasswordForm
-from idp.web.auth import throttled_message
+from idp.web.auth import login_throttle, throttled_message
 from idp.web.i18n import safe_next, translate
 from idp.web.registration import issue_email_token, send_email_link
 
@@ -90,7 +90,7 @@ def reauth():
 
 
 def _throttle() -> LoginThrottle:
-    return LoginThrottle(services().store, services().settings)
+    return login_throttle()
 
 
 @bp.route("/password", methods=["GET", "POST"])

@@ -9,12 +9,14 @@ from flask_babel import ngettext
 
 from idp import audit
 from idp.errors import Throttled
-from idp.identity import accounts, mfa
-from idp.identity.throttle import LoginThrottle, account_for
+from idp.identity import accounts, devices, mfa, totp
+from idp.identity.locks import DatabaseLocks
+from idp.identity.throttle import CaptchaRequired, HardLocked, LoginThrottle, account_for
 from idp.revocation import sign_out_everywhere
+from idp.web.captcha import captcha_service
 from idp.web.context import actor, current_identity, db_session, services, session_store, sign_in
 from idp.web.forms import ConfirmForm, LoginForm, OtpForm
-from idp.web.i18n import safe_next
+from idp.web.i18n import safe_next, translate
 
 bp = Blueprint("auth", __name__)
 
@@ -28,11 +30,14 @@ def home():
     return render_template("home.html")
 
 
-def _throttle() -> LoginThrottle:
-    return LoginThrottle(services().store, services().settings)
+def login_throttle() -> LoginThrottle:
+    """The sign-in throttle: counters in the store, the locks of identities in the database."""
+    return LoginThrottle(services().store, services().settings, locks=DatabaseLocks(db_session()))
 
 
 def throttled_message(e: Throttled) -> str:
+    if isinstance(e, (HardLocked, CaptchaRequired)):
+        return translate(e.message)
     minutes = max(1, -(-e.retry_after // 60))
     if e.retry_after < 60:
         return ngettext("Too many attempts. Try again in %(num)d second.",
@@ -41,47 +46,68 @@ def throttled_message(e: Throttled) -> str:
                     "Too many attempts. Try again in %(num)d minutes.", minutes)
 
 
+def _known_device(db, identity_id) -> str | None:
+    """This browser's device token, if it completed a sign-in for the identity before."""
+    token = request.cookies.get(devices.COOKIE)
+    return token if devices.is_known(db, identity_id, token) else None
+
+
+def _login_page(form, next_url, status=200, error=None, captcha=False, **extra):
+    if captcha:  # a fresh single-use challenge on every page that asks for one
+        form.captcha_id.data = captcha_service().new()
+        form.captcha.data = ""
+    return render_template("login.html", form=form, next=next_url, error=error, captcha=captcha,
+                           **extra), status
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Step 1: username (or national ID) and password."""
+    """Step 1: username (or national ID) and password. NIST SP 800-63B §5.2.2: failures slow and
+    lock only the source they come from; under attack, unknown sources solve a captcha first."""
     form = LoginForm()
     next_url = safe_next(request.args.get("next"))
     if request.method == "GET" and request.args.get("login_hint"):
         form.username.data = request.args["login_hint"][:64]  # OIDC login_hint
     if not form.validate_on_submit():
-        return render_template("login.html", form=form, next=next_url), 400 if form.errors else 200
-    db, throttle = db_session(), _throttle()
+        return _login_page(form, next_url, 400 if form.errors else 200, captcha=bool(form.captcha_id.data))
+    db, throttle, ip = db_session(), login_throttle(), request.remote_addr or ""
     candidate = accounts.find_by_login(db, form.username.data)
     account = account_for(candidate.id if candidate else None, form.username.data)
+    device = _known_device(db, candidate.id if candidate else None)
+    solved = bool(form.captcha_id.data) and captcha_service().verify(form.captcha_id.data, form.captcha.data)
     try:
-        throttle.check(account, request.remote_addr or "")
+        throttle.check(account, ip, device=device, captcha_solved=solved)
+    except CaptchaRequired as e:
+        wrong = bool(form.captcha.data)
+        return _login_page(form, next_url, 401, captcha=True, error=_(
+            "The digits do not match the picture. Try the new picture.") if wrong else translate(e.message))
     except Throttled as e:
-        return render_template("login.html", form=form, next=next_url, error=throttled_message(e)), 429
+        return _login_page(form, next_url, 429, error=throttled_message(e))
     identity = accounts.check_password(candidate, form.password.data)
     if identity is None:
-        return _failed(db, throttle, account, candidate.id if candidate else None, "password", form, next_url)
+        return _failed(db, throttle, account, candidate.id if candidate else None, device, form, next_url)
     if identity.status != "active" or identity.has_totp:
         throttle.release(account)  # the password was right; what follows is not a guess
     if identity.status == "locked":
         audit.sign_in_failed(db, actor(), identity.id, "locked")
         db.commit()
-        return render_template("login.html", form=form, next=next_url,
-                               error=_("This identity is locked. Contact support.")), 403
+        return _login_page(form, next_url, 403, error=_("This identity is locked. Contact support."))
     if identity.status == "pending":
         db.commit()  # a rehashed password is kept
         session["resend_for"] = identity.id
-        return render_template("login.html", form=form, next=next_url, pending=True,
-                               error=_("Confirm your email address first: open the link we sent you.")), 403
+        return _login_page(form, next_url, 403, pending=True,
+                           error=_("Confirm your email address first: open the link we sent you."))
     if identity.has_totp:
         db.commit()
         session["mfa_pending"] = {"identity_id": identity.id, "at": time.time(), "next": next_url}
         return redirect(url_for("auth.second_factor"))
-    return _signed_in(db, throttle, account, identity, ["pwd"], next_url)
+    return _signed_in(db, throttle, account, identity, ["pwd"], next_url, device)
 
 
 @bp.route("/login/verify", methods=["GET", "POST"])
 def second_factor():
-    """Step 2: a TOTP code, or a recovery code when the phone is lost."""
+    """Step 2: a TOTP code, or a recovery code when the phone is lost. No exponential delay here
+    (a code retyped after a slip is not refused); the hard cap per identity bounds guessing."""
     pending = session.get("mfa_pending")
     if not pending or time.time() - pending["at"] > MFA_STEP_SECONDS:
         session.pop("mfa_pending", None)
@@ -89,41 +115,66 @@ def second_factor():
     form = OtpForm()
     if not form.validate_on_submit():
         return render_template("mfa.html", form=form), 400 if form.errors else 200
-    db, throttle = db_session(), _throttle()
+    db, throttle, ip = db_session(), login_throttle(), request.remote_addr or ""
     identity = accounts.get(db, pending["identity_id"])
     account = account_for(identity.id, "")
-    try:
-        throttle.check(account, request.remote_addr or "")
+    device = _known_device(db, identity.id)
+    try:  # the password step passed any captcha the account asked for
+        throttle.check(account, ip, device=device, delay=False)
     except Throttled as e:
         return render_template("mfa.html", form=form, error=throttled_message(e)), 429
+    if throttle.second_factor_locked(account) and not is_recovery_code(form.otp.data):
+        throttle.release(account)
+        return render_template("mfa.html", form=form, error=totp_locked_message()), 403
     method = mfa.verify(db, services().store, services().fernet, identity, form.otp.data)
     if method is None:
-        throttle.record_failure(account, request.remote_addr or "")
+        if throttle.record_failure(account, ip, device=device, second_factor=True) and \
+                throttle.second_factor_locked(account):
+            audit.second_factor_locked(db, actor(), identity.id)
         audit.sign_in_failed(db, actor(), identity.id, "second_factor")
         db.commit()
         return render_template("mfa.html", form=form, error=_("That code is not correct.")), 401
     if method == "recovery":
         audit.recovery_code_used(db, actor(), identity.id, mfa.unused_recovery_codes(identity))
-    return _signed_in(db, throttle, account, identity, ["pwd", method], pending["next"])
+    return _signed_in(db, throttle, account, identity, ["pwd", method], pending["next"], device,
+                      second_factor=True)
 
 
-def _failed(db, throttle, account, identity_id, reason, form, next_url):
-    locked = throttle.record_failure(account, request.remote_addr or "")
-    audit.sign_in_failed(db, actor(), identity_id, reason)
+def is_recovery_code(code: str | None) -> bool:
+    """Whether `code` is shaped like a recovery code (not a 6-digit TOTP code)."""
+    return len(totp.normalise_recovery_code((code or "").strip())) >= 8
+
+
+def totp_locked_message() -> str:
+    return _("Two-step verification is locked after too many wrong codes. Enter one of your recovery "
+             "codes, or contact support.")
+
+
+def _failed(db, throttle, account, identity_id, device, form, next_url):
+    ip = request.remote_addr or ""
+    locked = throttle.record_failure(account, ip, device=device)
+    audit.sign_in_failed(db, actor(), identity_id, "password")
     if locked:
         audit.account_locked(db, actor(), identity_id)
     db.commit()
-    # One message whether the username exists or not.
-    return render_template("login.html", form=form, next=next_url,
-                           error=_("The username or password is not correct.")), 401
+    # One message whether the username exists or not; the next try asks for a captcha at once
+    # when this source will need one.
+    return _login_page(form, next_url, 401, captcha=device is None and throttle.needs_captcha(account, ip),
+                       error=_("The username or password is not correct."))
 
 
-def _signed_in(db, throttle, account, identity, amr, next_url):
-    throttle.record_success(account)
+def _signed_in(db, throttle, account, identity, amr, next_url, device, second_factor=False):
+    throttle.record_success(account, request.remote_addr or "", device=device, second_factor=second_factor)
     audit.sign_in_succeeded(db, actor(), identity.id, "+".join(amr))
-    db.commit()
+    token = request.cookies.get(devices.COOKIE)
+    token = token if devices.is_token(token) else devices.new_token()
+    devices.remember(db, identity.id, token)  # commits
     sign_in(identity, amr)
-    return redirect(safe_next(next_url))
+    response = redirect(safe_next(next_url))
+    settings = services().settings
+    response.set_cookie(devices.COOKIE, token, max_age=settings.device_cookie_days * 86400,
+                        secure=settings.is_https, httponly=True, samesite="Lax")
+    return response
 
 
 @bp.route("/logout", methods=["GET", "POST"])

@@ -18,6 +18,10 @@ class LoginForm(FlaskForm):
                            render_kw={"autocomplete": "username", "autocapitalize": "none"})
     password = PasswordField(_l("Password"), [required, limit(1024)],
                              render_kw={"autocomplete": "current-password"})
+    # Asked only when the account is under attack and this browser is not a known device.
+    captcha_id = HiddenField()
+    captcha = StringField(_l("The digits in the picture"), [limit(16)],
+                          render_kw={"inputmode": "numeric", "autocomplete": "off"})
 
 
 class OtpForm(FlaskForm):
@@ -39,6 +43,13 @@ class IdentityCheckForm(FlaskForm):
     captcha_id = HiddenField()
     captcha = StringField(_l("The digits in the picture"), [required, limit(16)],
                           render_kw={"inputmode": "numeric", "autocomplete": "off"})
+
+
+class MobileCodeForm(FlaskForm):
+    """Registration, step 2: the code sent by SMS to the mobile the civil registry holds."""
+
+    code = StringField(_l("Code from the SMS"), [required, limit(16)],
+                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
 
 
 class CredentialsForm(FlaskForm):

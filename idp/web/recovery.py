@@ -9,8 +9,8 @@ from flask_babel import gettext as _
 from idp import audit
 from idp.errors import Throttled, ValidationError
 from idp.identity import accounts, mfa, recovery
-from idp.identity.throttle import LoginThrottle, account_for
-from idp.web.auth import throttled_message
+from idp.identity.throttle import account_for
+from idp.web.auth import is_recovery_code, login_throttle, throttled_message, totp_locked_message
 from idp.web.context import actor, db_session, services, session_store
 from idp.web.forms import ConfirmForm, NewPasswordForm, OtpForm, RecoveryRequestForm
 from idp.web.i18n import translate
@@ -50,11 +50,11 @@ def open_link(token: str):
     if not form.validate_on_submit():
         return render_template("confirm.html", form=form, title=_("Reset your password"),
                                button=_("Continue"))
-    identity_id = recovery.open_link(db, token)
-    if identity_id is None:
+    identity_uuid = recovery.open_link(db, token)
+    if identity_uuid is None:
         return _dead_link()
     db.commit()
-    session["recovery"] = {"identity_id": identity_id, "at": time.time(), "mfa_done": False}
+    session["recovery"] = {"identity_uuid": identity_uuid, "at": time.time(), "mfa_done": False}
     return redirect(url_for("recovery.second_factor"))
 
 
@@ -63,7 +63,7 @@ def _grant():
     if not grant or time.time() - grant["at"] > GRANT_SECONDS:
         session.pop("recovery", None)
         return None, None
-    return grant, accounts.get(db_session(), grant["identity_id"])
+    return grant, accounts.get_by_uuid(db_session(), grant.get("identity_uuid"))
 
 
 @bp.route("/verify", methods=["GET", "POST"])
@@ -76,12 +76,15 @@ def second_factor():
         return redirect(url_for("recovery.new_password"))
     form = OtpForm()
     if form.validate_on_submit():
-        db, throttle = db_session(), LoginThrottle(services().store, services().settings)
+        db, throttle = db_session(), login_throttle()
         account = account_for(identity.id, "")
         try:  # the same counters as sign-in: recovery is no way round the lockout
-            throttle.check(account, request.remote_addr or "")
+            throttle.check(account, request.remote_addr or "", delay=False)  # codes, as at sign-in
         except Throttled as e:
             return render_template("mfa.html", form=form, error=throttled_message(e), recovering=True), 429
+        if throttle.second_factor_locked(account) and not is_recovery_code(form.otp.data):
+            throttle.release(account)  # the hard cap holds here too: recovery is no way round it
+            return render_template("mfa.html", form=form, error=totp_locked_message(), recovering=True), 403
         method = mfa.verify(db, services().store, services().fernet, identity, form.otp.data)
         if method is not None:
             throttle.release(account)
@@ -90,7 +93,7 @@ def second_factor():
             db.commit()
             session["recovery"] = {**grant, "mfa_done": True}
             return redirect(url_for("recovery.new_password"))
-        throttle.record_failure(account, request.remote_addr or "")
+        throttle.record_failure(account, request.remote_addr or "", second_factor=True)
         audit.sign_in_failed(db, actor(), identity.id, "recovery_second_factor")
         db.commit()
         return render_template("mfa.html", form=form, error=_("That code is not correct."),

@@ -1,5 +1,7 @@
 """Registration wizard: who you are (checked against the civil registry, behind a captcha) →
-username, password and contact details → a link to confirm the email → an active identity."""
+a code sent by SMS to the mobile the registry holds for you (proofing: only you have it) →
+username, password and contact details (taking back an identity someone else registered for
+you, if there is one) → a link to confirm the email → an active identity."""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,14 +12,16 @@ from flask_babel import gettext as _
 
 from idp import audit
 from idp.errors import Conflict, Throttled, ValidationError
-from idp.identity import accounts, emails, national_id, tokens
+from idp.identity import accounts, emails, national_id, proofing, sms, tokens
 from idp.identity.birthdate import parse_birth_date
+from idp.identity.mobile_proof import MobileProof, new_flow_id, sms_text
 from idp.identity.registry import DatabaseRegistry
-from idp.identity.throttle import LoginThrottle
-from idp.web.auth import throttled_message
+from idp.identity.throttle import account_for
+from idp.revocation import sign_out_everywhere
+from idp.web.auth import login_throttle, throttled_message
 from idp.web.captcha import captcha_service
-from idp.web.context import actor, db_session, services
-from idp.web.forms import ConfirmForm, CredentialsForm, IdentityCheckForm
+from idp.web.context import actor, db_session, services, session_store
+from idp.web.forms import ConfirmForm, CredentialsForm, IdentityCheckForm, MobileCodeForm
 from idp.web.i18n import translate
 from idp.web.urls import absolute_url
 
@@ -45,7 +49,7 @@ def identity_check():
     if not captcha_service().verify(form.captcha_id.data, form.captcha.data):
         form.captcha.errors.append(_("The digits do not match the picture. Try the new picture."))
         return _step1(form, 400)
-    db, throttle = db_session(), LoginThrottle(services().store, services().settings)
+    db, throttle = db_session(), login_throttle()
     guesses = f"registration:{nid}"  # birth dates are guessable: count misses per national ID
     try:
         throttle.check(guesses, request.remote_addr or "")
@@ -59,11 +63,20 @@ def identity_check():
         # One message: never say which field did not match.
         return _step1(form, 400, _("These details do not match the civil registry. Check them and try again."))
     throttle.release(guesses)
-    if accounts.identity_exists_for(db, nid):
-        return _step1(form, 409, _("A digital identity already exists for this person. Sign in, or "
-                                   "recover your password."))
-    session["registration"] = {"national_id": nid, "at": time.time()}
-    return redirect(url_for("registration.credentials"))
+    if person.mobile is None:
+        audit.registry_has_no_mobile(db, actor())
+        db.commit()
+        return render_template("message.html", title=_("We cannot confirm it is you online"), message=_(
+            "The civil registry has no mobile number for you, and we send a code to that number to "
+            "make sure nobody else registers in your name. Register your mobile number with the civil "
+            "registry (at a civil affairs office or through its services), then come back; or visit a "
+            "service centre with your ID card to register in person."),
+            link=url_for("auth.home"), link_text=_("Back to the home page")), 403
+    # Whether an identity already exists is said only after the mobile is proven.
+    session["registration"] = {"national_id": nid, "at": time.time(), "flow": new_flow_id(),
+                               "proven": False}
+    error = _send_code(db, person)
+    return _mobile_page(MobileCodeForm(), person, error=error)
 
 
 def _parse_identity_fields(form):
@@ -79,45 +92,130 @@ def _parse_identity_fields(form):
     return values
 
 
-def _registration_person():
+def _registration_person(proven: bool = True):
+    """The registry person this browser is registering, while the wizard is fresh; with
+    `proven`, only once the code sent to the registry's mobile was entered."""
     pending = session.get("registration")
     minutes = services().settings.registration_step_minutes
-    if not pending or time.time() - pending["at"] > minutes * 60:
+    if not pending or time.time() - pending["at"] > minutes * 60 or pending.get("proven", False) != proven:
         return None
     return DatabaseRegistry(db_session()).find(pending["national_id"])
 
 
+def _mobile_proof() -> MobileProof:
+    return MobileProof(services().store, services().settings)
+
+
+def _send_code(db, person) -> str | None:
+    """Text a new code to the registry's mobile; the error to show, if any."""
+    settings = services().settings
+    try:
+        sent = _mobile_proof().send(session["registration"]["flow"], person.national_id, person.mobile,
+                                    sms.sender_from_settings(settings),
+                                    lambda code: sms_text(code, settings.sms_code_minutes))
+    except Throttled as e:
+        return throttled_message(e)
+    audit.mobile_code_sent(db, actor())
+    db.commit()
+    return None if sent else _("We could not send the code just now. Ask for a new one in a minute.")
+
+
+def _mobile_page(form, person, status=200, error=None):
+    return render_template("register/mobile.html", form=form, error=error,
+                           mobile=sms.mask_mobile(person.mobile),
+                           minutes=services().settings.sms_code_minutes), status
+
+
+@bp.route("/mobile", methods=["GET", "POST"])
+def mobile():
+    """Step 2: the code sent by SMS to the mobile number the civil registry holds for the person."""
+    person = _registration_person(proven=False)
+    if person is None:
+        return redirect(url_for("registration.credentials" if _registration_person() else
+                                "registration.identity_check"))
+    form = MobileCodeForm()
+    if not form.validate_on_submit():
+        return _mobile_page(form, person, 400 if form.errors else 200)
+    pending = session["registration"]
+    check = _mobile_proof().check(pending["flow"], form.code.data)
+    if not check.ok or check.national_id != person.national_id:
+        form.code.errors.append(_("This code no longer works. Ask for a new one.") if check.spent
+                                else _("That code is not correct. Check the SMS and try again."))
+        return _mobile_page(form, person, 400)
+    db = db_session()
+    audit.mobile_proven(db, actor())
+    db.commit()
+    session["registration"] = {**pending, "proven": True, "at": time.time()}
+    return redirect(url_for("registration.credentials"))
+
+
+@bp.post("/mobile/resend")
+def resend_code():
+    """A new code, for a person still at the SMS step; limited per person (mobile_proof)."""
+    person, form = _registration_person(proven=False), ConfirmForm()
+    if person is None or not form.validate_on_submit():
+        return redirect(url_for("registration.identity_check"))
+    error = _send_code(db_session(), person)
+    return _mobile_page(MobileCodeForm(), person, 429 if error else 200, error)
+
+
 @bp.route("/account", methods=["GET", "POST"])
 def credentials():
-    """Step 2: username, password, email and mobile for the matched person."""
+    """Step 3: username, password, email and mobile for the person who proved the registry's
+    mobile. If someone else registered an identity for them, these take it back."""
     person = _registration_person()
     if person is None:
-        session.pop("registration", None)
-        return redirect(url_for("registration.identity_check"))
-    form = CredentialsForm()
+        return redirect(url_for("registration.mobile" if _registration_person(proven=False)
+                                else "registration.identity_check"))
+    db, form = db_session(), CredentialsForm()
+    existing = _existing_identity(db, person)
     if not form.validate_on_submit():
-        return render_template("register/credentials.html", form=form, person=person), \
+        return render_template("register/credentials.html", form=form, person=person, existing=existing), \
             400 if form.errors else 200
-    db = db_session()
     try:
-        identity = accounts.create(db, person, form.username.data, form.password.data,
-                                   form.email.data, form.mobile.data)
+        if existing is not None:
+            identity, old_email = existing, proofing.reclaim(
+                db, existing, person, form.username.data, form.password.data, form.email.data, form.mobile.data)
+        else:
+            identity, old_email = accounts.create(db, person, form.username.data, form.password.data,
+                                                  form.email.data, form.mobile.data), None
     except accounts.FieldErrors as e:
         for field, message in e.errors.items():
             getattr(form, field).errors.append(translate(message))
-        return render_template("register/credentials.html", form=form, person=person), 400
+        return render_template("register/credentials.html", form=form, person=person, existing=existing), 400
     except Conflict as e:
         session.pop("registration", None)
         return render_template("message.html", title=_("Already registered"),
                                message=translate(e.message), link=url_for("auth.login"),
                                link_text=_("Sign in")), 409
-    audit.registered(db, actor(), identity.id)
+    if old_email is None:
+        audit.registered(db, actor(), identity.id)
+    else:
+        audit.identity_reclaimed(db, actor(), identity.id)
     token = issue_email_token(identity)  # before the commit: if the store is down, nothing is kept
     db.commit()
+    if old_email is not None:
+        _after_reclaim(identity, old_email)
     send_email_link(identity.email, token)
     session.pop("registration", None)
     session["resend_for"] = identity.id
     return render_template("register/sent.html", email=emails.mask_email(identity.email))
+
+
+def _existing_identity(db, person):
+    """Who holds this person's identity now; an unconfirmed registration past its time is discarded."""
+    if proofing.discard_expired_pending(db, person.national_id, services().settings.email_verification_hours):
+        audit.pending_expired(db, actor())
+        db.commit()
+    return proofing.existing_identity(db, person.national_id)
+
+
+def _after_reclaim(identity, old_email: str) -> None:
+    """The old holder's sessions and tokens end, its locks and remembered devices go; it is told."""
+    sign_out_everywhere(session_store(), identity.id)
+    login_throttle().unlock(account_for(identity.id, ""))
+    db_session().commit()
+    services().mailer.send(old_email, *emails.identity_reclaimed())
 
 
 def issue_email_token(identity, email=None) -> str:

@@ -86,7 +86,8 @@ def test_show(runner, people):
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == {
         "national_id": person.national_id, "id_type": "resident", "name_ar": "أحمد خان",
-        "name_en": "Ahmed Khan", "birth_date": "1985-12-31", "gender": "M", "nationality": "PAK"}
+        "name_en": "Ahmed Khan", "birth_date": "1985-12-31", "gender": "M", "nationality": "PAK",
+        "mobile": None}
     text = idp(runner, "show", person.national_id).output
     assert "Ahmed Khan" in text and "1985-12-31" in text
 
@@ -102,3 +103,17 @@ def test_show_accepts_arabic_digits(runner, people):
 ])
 def test_show_unknown_or_invalid_is_one_line(runner, people, national_id, message):
     one_line_error(idp(runner, "show", national_id), message)
+
+
+def test_import_with_the_optional_mobile_column(runner, db, tmp_path):
+    from idp.models import RegistryPerson
+    from tests.conftest import make_national_id
+
+    nid = make_national_id("1", 7001)
+    path = tmp_path / "people.csv"
+    path.write_text("national_id,birth_date,gender,name_ar,name_en,nationality,mobile\n"
+                    f"{nid},1990-01-01,M,سعد,Saad,SAU,0512345678\n", encoding="utf-8")
+    result = idp(runner, "import", str(path))
+    assert result.exit_code == 0, result.output
+    assert db.get(RegistryPerson, nid).mobile == "+966512345678"
+    assert json.loads(idp(runner, "show", nid, "--json").output)["mobile"] == "+966512345678"

@@ -79,10 +79,14 @@ def test_unknown_user_is_one_line(runner):
 def test_unlock_lifts_a_sign_in_lockout(runner, app, people, identities, web):
     made = identities.make(people["citizen"])
     limit = app.extensions["idp"].settings.login_lockout_after
+    from idp.identity.locks import DatabaseLocks
     from idp.identity.throttle import LoginThrottle, account_for
-    throttle = LoginThrottle(app.extensions["idp"].store, app.extensions["idp"].settings)
-    for _ in range(limit):
-        throttle.record_failure(account_for(made.identity.id, ""), "198.51.100.7")
+    with app.extensions["idp"].db.session() as session:  # the web's throttle; the client's IP
+        throttle = LoginThrottle(app.extensions["idp"].store, app.extensions["idp"].settings,
+                                 locks=DatabaseLocks(session))
+        for _ in range(limit):
+            throttle.record_failure(account_for(made.identity.id, ""), "127.0.0.1")
+        session.commit()
     assert json.loads(idp(runner, "user", "show", made.username, "--json").output)["sign_in_locked"]
     assert web.login(made.username, made.password).status_code == 429
     idp(runner, "user", "unlock", made.username)

@@ -6,13 +6,14 @@ from hijridate import Gregorian
 
 from tests.e2e.conftest import (CAPTCHA_ANSWER, Authenticator, complete_masar_profile, consent, enter_code,
                                 expect, expect_page, field, fill, link_in_mail, sign_in_at_idp, submit)
+from tests.sms_gateway import outbox_code
 
 ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 PASSWORD = "Sand-Dunes-Of-Rub-Al-Khali-77"
 
 
 def test_a_new_citizen_registers_turns_on_two_step_and_signs_up_at_masar(
-        page, live_idp, masar, smtp, people, screenshots):
+        page, app, live_idp, masar, smtp, people, screenshots):
     shot = screenshots.journey("a")
     noura = people["citizen2"]
     email = "noura.alotaibi@example.com"
@@ -31,7 +32,14 @@ def test_a_new_citizen_registers_turns_on_two_step_and_signs_up_at_masar(
     shot(page, "register")
     submit(page, "national_id")
 
-    # Step 2: the registry greets her by name; she chooses her credentials.
+    # Step 2: a code by SMS to the mobile the civil registry holds for her (the real outbox).
+    expect_page(page, "تأكيد هويتك")
+    expect(page.locator("bdi.mobile")).to_have_text("+9665•••••002")
+    shot(page, "mobile-code")
+    fill(page, code=outbox_code(app.extensions["idp"].settings.sms_outbox_path, noura.mobile))
+    submit(page, "code")
+
+    # Step 3: the registry greets her by name; she chooses her credentials.
     expect_page(page, "إنشاء الحساب")
     expect(page.locator("p.person")).to_contain_text(noura.name_ar)
     fill(page, username="noura.alotaibi", password=PASSWORD, email=email, mobile="0551234567")
@@ -40,7 +48,7 @@ def test_a_new_citizen_registers_turns_on_two_step_and_signs_up_at_masar(
     expect_page(page, "تأكيد البريد الإلكتروني")
     shot(page, "email-sent")
 
-    # Step 3: the link in the mail; opening it only asks, pressing the button confirms.
+    # Step 4: the link in the mail; opening it only asks, pressing the button confirms.
     page.goto(link_in_mail(smtp, email, "/register/verify/"))
     expect_page(page, "تأكيد البريد الإلكتروني")
     shot(page, "confirm-email")

@@ -137,7 +137,8 @@ def test_a_bad_row_names_its_line_and_imports_nothing(services, db, people, row,
 
 @pytest.mark.parametrize(("header", "problem"), [
     ("national_id,birth_date,gender,name_ar,name_en", "line 1: missing column(s) nationality"),
-    (HEADER + ",mobile", "line 1: unknown column(s) mobile"),
+    (HEADER + ",phone", "line 1: unknown column(s) phone"),
+    (HEADER + ",mobile,mobile", "line 1: a column appears twice"),
     (HEADER.replace("name_en", "name"), "missing column(s) name_en; unknown column(s) name"),
     (HEADER.replace("name_en", "name_ar"), "column"),
     (GOOD_ROWS[0], "missing column(s) national_id"),
@@ -182,6 +183,8 @@ def test_seeded_people_are_valid(services, db):
         assert gender in ("M", "F")
         assert len(name_ar.split()) == len(name_en.split()) in (2, 3)
         assert len(nationality) == 3 and nationality.isupper()
+    mobiles = db.scalars(select(RegistryPerson.mobile)).all()
+    assert all(mobile and len(mobile) == 13 and mobile.startswith("+9665") for mobile in mobiles)
     citizens = sum(1 for person in people if person[5] == "SAU")
     assert 0.6 < citizens / len(people) < 0.9
     assert {"M", "F"} == {person[2] for person in people}
@@ -210,3 +213,34 @@ def test_seeded_people_can_be_matched(services, db):
     seed(services.db, 10, seed=3)
     national_id, birth_date, gender, *_ = all_people(db)[0]
     assert DatabaseRegistry(db).match(national_id, birth_date, gender) is not None
+
+
+# --- the registry's mobile (proofing at registration) -------------------------------------------
+
+def mobile_of(db, national_id):
+    db.expire_all()
+    return db.get(RegistryPerson, national_id).mobile
+
+
+def test_the_optional_mobile_column_is_imported_in_e164(services, db):
+    data = csv_bytes(GOOD_ROWS[0] + ",٠٥١٢٣٤٥٦٧٨", GOOD_ROWS[1] + ",", header=HEADER + ",mobile")
+    assert import_csv(services.db, io.BytesIO(data)) == ImportResult(rows=2, inserted=2, updated=0)
+    assert mobile_of(db, CITIZEN) == "+966512345678"
+    assert mobile_of(db, RESIDENT) is None  # empty: none known
+
+
+def test_a_file_without_the_mobile_column_keeps_stored_mobiles(services, db):
+    import_csv(services.db, io.BytesIO(csv_bytes(GOOD_ROWS[0] + ",0512345678", header=HEADER + ",mobile")))
+    import_csv(services.db, io.BytesIO(csv_bytes(GOOD_ROWS[0].replace("Sarah", "Sara"))))
+    assert mobile_of(db, CITIZEN) == "+966512345678"
+    import_csv(services.db, io.BytesIO(csv_bytes(GOOD_ROWS[0] + ",", header=HEADER + ",mobile")))
+    assert mobile_of(db, CITIZEN) is None  # the registry says it has none now
+
+
+@pytest.mark.parametrize("mobile", ["12345", "0412345678", "+1 555 0100", "05123456789"])
+def test_a_bad_mobile_names_its_line(services, db, people, mobile):
+    data = csv_bytes(GOOD_ROWS[0] + ",0512345678", GOOD_ROWS[1] + f",{mobile}", header=HEADER + ",mobile")
+    with pytest.raises(ValidationError) as raised:
+        import_csv(services.db, io.BytesIO(data))
+    assert raised.value.message.startswith("line 3: mobile must be a Saudi mobile number")
+    assert count(db) == 3

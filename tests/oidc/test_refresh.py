@@ -12,7 +12,7 @@ from sqlalchemy.orm import aliased
 from idp.models import Identity, RefreshToken, TokenFamily
 from idp.oidc import token_families
 from idp.oidc.engine import SubjectIdentifiers
-from idp.oidc.provider import _subject_salt
+from idp.subject_salt import salt_for
 
 
 @pytest.fixture
@@ -191,7 +191,7 @@ def test_sub_is_made_from_the_subject_seed(web, client, rps, citizen, db, servic
     rp = rps.register()
     id_token = tokens_for(web, client, rps, rp, citizen)["id_token"]
     claims = jwt.decode(id_token, KeySet.import_key_set(client.get("/oidc/jwks").json)).claims
-    expected = SubjectIdentifiers(_subject_salt(services.settings.data_key)).create_pairwise_identifier(
+    expected = SubjectIdentifiers(salt_for(services.settings.subject_salt, "oidc")).create_pairwise_identifier(
         str(legacy.id), "masar.example.gov.sa")
     assert claims["sub"] == expected
     assert legacy.uuid not in claims["sub"]

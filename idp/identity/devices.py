@@ -1,0 +1,62 @@
+"""Known devices: a browser that completed a sign-in for an identity is remembered, so that an
+attacker's failures from elsewhere never slow it down or lock it out (OWASP Authentication Cheat
+Sheet, "device cookies"; NIST SP 800-63B §5.2.2 lets a verifier favour a recognised device).
+
+The cookie holds a 256-bit random token, opaque and HttpOnly; the database keeps only its SHA-256
+next to the identity. A device is a throttling hint, never a credential: it skips no factor.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from idp.models import KnownDevice, utcnow
+
+COOKIE = "idp_device"
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def is_token(text: str | None) -> bool:
+    return bool(text) and _TOKEN.fullmatch(text) is not None
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def is_known(session: Session, identity_id: int | None, token: str | None) -> bool:
+    """Whether this browser's token completed a sign-in for this identity."""
+    if identity_id is None or not is_token(token):
+        return False
+    return session.scalar(select(KnownDevice.id).where(KnownDevice.identity_id == identity_id,
+                                                       KnownDevice.token_hash == _digest(token))) is not None
+
+
+def remember(session: Session, identity_id: int, token: str) -> None:
+    """Mark the token as known for the identity (or refresh when it last signed in). Commits."""
+    digest = _digest(token)
+    row = session.scalar(select(KnownDevice).where(KnownDevice.identity_id == identity_id,
+                                                   KnownDevice.token_hash == digest))
+    if row is not None:
+        row.last_seen_at = utcnow()
+        session.commit()
+        return
+    session.add(KnownDevice(identity_id=identity_id, token_hash=digest))
+    try:
+        session.commit()
+    except IntegrityError:  # the same browser, signing in twice at once
+        session.rollback()
+
+
+def forget_all(session: Session, identity_id: int) -> None:
+    """After a reclaim or an administrator's reset: no browser is known any more. Does not commit."""
+    session.execute(delete(KnownDevice).where(KnownDevice.identity_id == identity_id))
