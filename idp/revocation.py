@@ -5,12 +5,21 @@ locks the identity (NIST SP 800-63B §6.1.2.3: revoke on compromise).
 """
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
+
 from idp.identity.sessions import SessionStore
+from idp.models import Identity
 from idp.oidc.engine import revoke_identity_tokens
+from idp.store import Store
 
 
-def sign_out_everywhere(sessions: SessionStore, identity_id: int, keep_session: str | None = None) -> int:
-    """End every session of the identity but `keep_session`, and revoke all its OIDC tokens."""
-    ended = sessions.revoke_all(identity_id, keep=keep_session)
-    revoke_identity_tokens(sessions.store, str(identity_id))
+def sign_out_everywhere(db: Session, sessions: SessionStore, identity: Identity,
+                        keep_session: str | None = None, *, store: Store) -> int:
+    """End every session of the identity but `keep_session`, and revoke all its OIDC tokens.
+
+    The sessions are revoked in the caller's transaction, not committed here: the caller commits
+    them with the credential change that caused them, so both happen or neither does. Should the
+    token revocation fail, the exception reaches the caller before it commits anything."""
+    ended = sessions.revoke_all(db, identity.uuid, keep=keep_session)
+    revoke_identity_tokens(store, str(identity.id))  # `store`: where the OIDC tokens are kept today
     return ended

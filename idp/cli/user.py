@@ -100,10 +100,11 @@ def _set_status(who: str, status: str, action: str, as_json: bool):
         identity = _find(db, who)
         identity.status = status
         audit.admin_action(db, audit.CLI, identity.id, action)
+        if status == "locked":  # the lock and the end of every session commit together
+            sign_out_everywhere(db, SessionStore.from_settings(s.db.engine, s.settings), identity,
+                                store=s.store)
         db.commit()
-        if status == "locked":
-            sign_out_everywhere(SessionStore.from_settings(s.store, s.settings), identity.id)
-        else:
+        if status != "locked":
             LoginThrottle(s.store, s.settings).unlock(account_for(identity.id, ""))
         emit({"username": identity.username, "status": status}, as_json,
              f"{identity.username}: {status}")

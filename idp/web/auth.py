@@ -69,12 +69,12 @@ def login():
                                error=_("This identity is locked. Contact support.")), 403
     if identity.status == "pending":
         db.commit()  # a rehashed password is kept
-        session["resend_for"] = identity.id
+        session["resend_for"] = identity.uuid
         return render_template("login.html", form=form, next=next_url, pending=True,
                                error=_("Confirm your email address first: open the link we sent you.")), 403
     if identity.has_totp:
         db.commit()
-        session["mfa_pending"] = {"identity_id": identity.id, "at": time.time(), "next": next_url}
+        session["mfa_pending"] = {"identity_uuid": identity.uuid, "at": time.time(), "next": next_url}
         return redirect(url_for("auth.second_factor"))
     return _signed_in(db, throttle, account, identity, ["pwd"], next_url)
 
@@ -90,7 +90,10 @@ def second_factor():
     if not form.validate_on_submit():
         return render_template("mfa.html", form=form), 400 if form.errors else 200
     db, throttle = db_session(), _throttle()
-    identity = accounts.get(db, pending["identity_id"])
+    identity = accounts.get_by_uuid(db, pending.get("identity_uuid"))
+    if identity is None:  # gone since the password step (or a session from before the upgrade)
+        session.pop("mfa_pending", None)
+        return redirect(url_for("auth.login"))
     account = account_for(identity.id, "")
     try:
         throttle.check(account, request.remote_addr or "")
@@ -136,8 +139,8 @@ def logout():
     if identity is not None:
         db = db_session()
         everywhere = request.form.get("everywhere") == "1"
-        if everywhere:
-            sign_out_everywhere(session_store(), identity.id)
+        if everywhere:  # committed with the audit event below, or not at all
+            sign_out_everywhere(db, session_store(), identity, store=services().store)
         audit.signed_out(db, actor(), identity.id, everywhere=everywhere)
         db.commit()
     session.end()

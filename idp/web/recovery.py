@@ -10,6 +10,7 @@ from idp import audit
 from idp.errors import Throttled, ValidationError
 from idp.identity import accounts, mfa, recovery
 from idp.identity.throttle import LoginThrottle, account_for
+from idp.revocation import sign_out_everywhere
 from idp.web.auth import throttled_message
 from idp.web.context import actor, db_session, services, session_store
 from idp.web.forms import ConfirmForm, NewPasswordForm, OtpForm, RecoveryRequestForm
@@ -49,10 +50,10 @@ def open_link(token: str):
     if not form.validate_on_submit():
         return render_template("confirm.html", form=form, title=_("Reset your password"),
                                button=_("Continue"))
-    identity_id = recovery.open_link(store, token)
-    if identity_id is None:
+    identity_uuid = recovery.open_link(store, token)
+    if identity_uuid is None:
         return _dead_link()
-    session["recovery"] = {"identity_id": identity_id, "at": time.time(), "mfa_done": False}
+    session["recovery"] = {"identity_uuid": identity_uuid, "at": time.time(), "mfa_done": False}
     return redirect(url_for("recovery.second_factor"))
 
 
@@ -61,7 +62,7 @@ def _grant():
     if not grant or time.time() - grant["at"] > GRANT_SECONDS:
         session.pop("recovery", None)
         return None, None
-    return grant, accounts.get(db_session(), grant["identity_id"])
+    return grant, accounts.get_by_uuid(db_session(), grant.get("identity_uuid"))
 
 
 @bp.route("/verify", methods=["GET", "POST"])
@@ -107,13 +108,14 @@ def new_password():
     if form.validate_on_submit():
         db = db_session()
         try:
-            recovery.set_new_password(identity, form.new_password.data)
+            recovery.set_new_password(identity, form.new_password.data, lambda who: sign_out_everywhere(
+                db, session_store(), who, store=services().store))
         except ValidationError as e:
             form.new_password.errors.append(translate(e.message))
         else:
             audit.password_changed(db, actor(), identity.id, via="recovery")
             db.commit()
-            recovery.after_new_password(identity, session_store(), services().mailer)
+            recovery.tell_owner(identity, services().mailer)
             session.end()
             return render_template("message.html", title=_("Password changed"),
                                    message=_("Your password was changed and every session was signed out. "

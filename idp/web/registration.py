@@ -115,7 +115,7 @@ def credentials():
     db.commit()
     send_email_link(identity.email, token)
     session.pop("registration", None)
-    session["resend_for"] = identity.id
+    session["resend_for"] = identity.uuid
     return render_template("register/sent.html", email=emails.mask_email(identity.email))
 
 
@@ -143,8 +143,9 @@ def send_email_link(address: str, token: str) -> None:
 def resend():
     """Send the confirmation link again, to the identity this browser just registered or signed in as."""
     form = ConfirmForm()
-    identity_id = session.get("resend_for")
-    identity = accounts.get(db_session(), identity_id) if identity_id and form.validate_on_submit() else None
+    identity_uuid = session.get("resend_for")
+    identity = accounts.get_by_uuid(db_session(), identity_uuid) if identity_uuid and form.validate_on_submit() \
+        else None
     if identity is None or identity.email_verified:
         return redirect(url_for("auth.login"))
     send_email_link(identity.email, issue_email_token(identity))
