@@ -62,3 +62,25 @@ def test_a_session_naming_an_unknown_uuid_or_an_integer_id_opens_nothing(app, cl
         client.set_cookie("idp_session", sid)
         response = client.get("/account")
         assert response.status_code == 302 and "/login" in response.location
+
+
+def test_a_request_in_flight_cannot_write_back_a_session_revoked_meanwhile(app, client, web, db, people,
+                                                                            identities):
+    from flask import request
+
+    made = identities.make(people["citizen"])
+    web.login(made.username, made.password)
+    interface = app.session_interface
+    cookie = client.get_cookie("idp_session").value
+    with app.test_request_context("/account", headers={"Cookie": f"idp_session={cookie}"}):
+        session = interface.open_session(app, request)
+        assert session["identity_uuid"] == made.identity.uuid
+        session["step"] = "changed in flight"                     # the request changes its session ...
+        assert interface.sessions.revoke_all(db, made.identity.uuid) == 1  # ... as another one revokes it
+        db.commit()
+        response = app.response_class()
+        interface.save_session(app, session, response)
+    assert "idp_session=;" in response.headers["Set-Cookie"]    # the browser is told to drop it
+    [row] = rows(db)
+    assert row.revoked_at is not None and "step" not in row.data
+    assert web.get("/account").status_code == 302
