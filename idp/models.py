@@ -4,8 +4,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text,
-                        UniqueConstraint, func, text)
+from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String,
+                        Text, UniqueConstraint, func, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -285,3 +285,23 @@ class KnownDevice(Base):
     token_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+# --- sign-in sessions (issue 8: durable, keyed by a hash, referring to the identity's uuid) ---
+
+class SignInSession(Base):
+    """A server-side session. The cookie holds a random id; this table only its SHA-256, so a copy
+    of the table (a backup, a replica) signs no one in. Anonymous visitors' sessions (a pending
+    relying-party request, a registration step) live here too, with no identity."""
+
+    __tablename__ = "sign_in_sessions"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # hex SHA-256 of the cookie value
+    # The identity's uuid, never its integer id: a restored database hands integer ids out again.
+    identity_uuid: Mapped[str | None] = mapped_column(String(36), index=True)
+    # Seconds since the epoch, as the session code's (injectable) clock gives them.
+    created: Mapped[float] = mapped_column(Float)
+    seen: Mapped[float] = mapped_column(Float)  # written at most once a minute when nothing changed
+    expires: Mapped[float] = mapped_column(Float, index=True)  # idle or absolute limit, the earlier
+    revoked_at: Mapped[float | None] = mapped_column(Float)  # set once; never written back
+    data: Mapped[dict] = mapped_column(JSON, default=dict)

@@ -24,15 +24,22 @@ def upgrade(revision, as_json):
 
 
 @group.command("prune")
+@click.option("--all-sessions", is_flag=True,
+              help="End every sign-in session, live ones too: do this after restoring a backup.")
 @json_option
-def prune(as_json):
-    """Delete ended token families, expired used-once marks and old email links (run daily)."""
+def prune(all_sessions, as_json):
+    """Delete expired and revoked sign-in sessions, ended token families, expired used-once marks
+    and old email links (each new session also clears a few; run this daily from cron)."""
     from idp import used_once
     from idp.identity import tokens
+    from idp.identity.sessions import SessionStore
     from idp.oidc import token_families
 
-    with services().db.session() as session:
-        counts = {"token_families": token_families.prune(session), "used_marks": used_once.prune(session),
-                  "email_links": tokens.prune(session)}
+    s = services()
+    sessions = SessionStore.from_settings(s.db.engine, s.settings)
+    counts = {"sessions": sessions.end_all() if all_sessions else sessions.prune()}
+    with s.db.session() as session:
+        counts.update(token_families=token_families.prune(session), used_marks=used_once.prune(session),
+                      email_links=tokens.prune(session))
         session.commit()
     emit(counts, as_json, ", ".join(f"{name}: {count} deleted" for name, count in counts.items()))

@@ -110,10 +110,10 @@ def _set_status(who: str, status: str, action: str, as_json: bool):
             status = "pending"
         identity.status = status
         audit.admin_action(db, audit.CLI, identity.id, action)
+        if status == "locked":  # the lock and the end of every session commit together
+            sign_out_everywhere(db, SessionStore.from_settings(s.db.engine, s.settings), identity)
         db.commit()
-        if status == "locked":
-            sign_out_everywhere(SessionStore.from_settings(s.store, s.settings), identity)
-        else:
+        if status != "locked":
             _throttle(s, db).unlock(account_for(identity.id, ""))
             db.commit()
         note = " (email not confirmed yet)" if status == "pending" else ""

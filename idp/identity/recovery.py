@@ -2,17 +2,18 @@
 link valid for a short time → the second factor, when the identity has one → a new password →
 every session revoked and a notification mailed.
 
-The request answers the same whether or not the two match, so it reveals nothing.
+The request answers the same whether or not the two match, so it reveals nothing. The link names
+the identity by its uuid: an integer id may belong to someone else after a database restore.
 """
 from __future__ import annotations
 
 import hmac
+from typing import Callable
 
 from sqlalchemy.orm import Session
 
 from idp.identity import accounts, emails, tokens
 from idp.identity.national_id import is_valid, normalise_digits
-from idp.identity.sessions import SessionStore
 from idp.mail import Mailer
 from idp.models import Identity
 from idp.store import Store
@@ -52,16 +53,16 @@ def link_is_live(session: Session, token: str) -> bool:
     return tokens.peek(session, PURPOSE, token) is not None
 
 
-def set_new_password(identity: Identity, new_password: str) -> None:
+def set_new_password(identity: Identity, new_password: str, end_everything: Callable[[Identity], int]) -> int:
+    """Set the new password and end every session and token of the identity, in the caller's
+    transaction (the caller commits both, or neither). `end_everything(identity)` does the ending:
+    the caller passes it, so this layer need not know the protocols. Returns how many sessions ended."""
     accounts.set_password(identity, new_password)
     if identity.status == "pending":  # the link reached the registered address: it is proven
         accounts.activate_email(identity)
+    return end_everything(identity)
 
 
-def after_new_password(identity: Identity, sessions: SessionStore, mailer: Mailer) -> int:
-    """Once the new password is committed: end every session and token of the identity, tell its owner."""
-    from idp.revocation import sign_out_everywhere
-
-    ended = sign_out_everywhere(sessions, identity)
+def tell_owner(identity: Identity, mailer: Mailer) -> None:
+    """Once the new password is committed: tell its owner."""
     mailer.send(identity.email, *emails.password_changed())
-    return ended

@@ -15,7 +15,7 @@ from idp.errors import ServiceUnavailable
 from idp.services import Services
 from idp.store import StoreUnavailable
 from idp.web import i18n, urls
-from idp.web.sessions import StoreSessionInterface
+from idp.web.sessions import ServerSessionInterface
 
 log = logging.getLogger(__name__)
 csrf = urls.IssuerCSRFProtect()
@@ -26,7 +26,7 @@ def init_web(app: Flask, services: Services) -> None:
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,
                                 x_proto=settings.trusted_proxies)
-    app.session_interface = StoreSessionInterface(SessionStore.from_settings(services.store, settings))
+    app.session_interface = ServerSessionInterface(SessionStore.from_settings(services.db.engine, settings))
     urls.init_app(app, settings)
     csrf.init_app(app)
     i18n.init_app(app)
@@ -55,7 +55,7 @@ def _refuse_without_store():
     from flask import session
 
     if getattr(session, "unavailable", False):
-        raise StoreUnavailable("session store unreachable")
+        raise ServiceUnavailable("session store unreachable")
 
 
 def _close_db_session(_exc):

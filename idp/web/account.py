@@ -55,7 +55,7 @@ def overview():
                            activity=activity, form=ConfirmForm(),
                            services=consent.connected_services(db_session(), identity.id),
                            recovery_left=mfa.unused_recovery_codes(identity),
-                           sessions=session_store().count(identity.id))
+                           sessions=session_store().count(identity.uuid))
 
 
 @bp.route("/confirm", methods=["GET", "POST"])
@@ -114,9 +114,10 @@ def change_password():
             getattr(form, e.field).errors.append(translate(e.message))
         else:
             throttle.release(account)
+            # One transaction: the new password and the end of the other sessions, or neither.
+            sign_out_everywhere(db, session_store(), identity, keep_session=session.sid)
             audit.password_changed(db, actor(), identity.id, via="account")
             db.commit()
-            sign_out_everywhere(session_store(), identity, keep_session=session.sid)
             services().mailer.send(identity.email, *emails.password_changed())
             return _done(_("Your password was changed. Your other sessions were signed out."))
     return render_template("account/password.html", form=form), 400 if form.errors else 200

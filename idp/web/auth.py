@@ -94,12 +94,12 @@ def login():
         return _login_page(form, next_url, 403, error=_("This identity is locked. Contact support."))
     if identity.status == "pending":
         db.commit()  # a rehashed password is kept
-        session["resend_for"] = identity.id
+        session["resend_for"] = identity.uuid
         return _login_page(form, next_url, 403, pending=True,
                            error=_("Confirm your email address first: open the link we sent you."))
     if identity.has_totp:
         db.commit()
-        session["mfa_pending"] = {"identity_id": identity.id, "at": time.time(), "next": next_url}
+        session["mfa_pending"] = {"identity_uuid": identity.uuid, "at": time.time(), "next": next_url}
         return redirect(url_for("auth.second_factor"))
     return _signed_in(db, throttle, account, identity, ["pwd"], next_url, device)
 
@@ -116,7 +116,10 @@ def second_factor():
     if not form.validate_on_submit():
         return render_template("mfa.html", form=form), 400 if form.errors else 200
     db, throttle, ip = db_session(), login_throttle(), request.remote_addr or ""
-    identity = accounts.get(db, pending["identity_id"])
+    identity = accounts.get_by_uuid(db, pending.get("identity_uuid"))
+    if identity is None:  # gone since the password step (or a session from before the upgrade)
+        session.pop("mfa_pending", None)
+        return redirect(url_for("auth.login"))
     account = account_for(identity.id, "")
     device = _known_device(db, identity.id)
     try:  # the password step passed any captcha the account asked for
@@ -187,8 +190,8 @@ def logout():
     if identity is not None:
         db = db_session()
         everywhere = request.form.get("everywhere") == "1"
-        if everywhere:
-            sign_out_everywhere(session_store(), identity)
+        if everywhere:  # committed with the audit event below, or not at all
+            sign_out_everywhere(db, session_store(), identity)
         audit.signed_out(db, actor(), identity.id, everywhere=everywhere)
         db.commit()
     session.end()

@@ -24,7 +24,7 @@ def db_session():
 
 
 def session_store() -> SessionStore:
-    """The server-side session records, to revoke an identity's other sessions."""
+    """The server-side session records, to count or revoke an identity's sessions."""
     return current_app.session_interface.sessions
 
 
@@ -33,12 +33,15 @@ def actor() -> Actor:
 
 
 def current_identity() -> Identity | None:
-    """The signed-in identity, or None. A locked identity is signed out on its next request."""
+    """The signed-in identity, or None. A locked identity is signed out on its next request.
+
+    The session names the identity by its uuid: an integer id can be handed out again after a
+    database restore, and must never lead an old session to another citizen."""
     if "identity" not in g:
         identity = None
-        identity_id = session.get("identity_id")
-        if identity_id is not None:
-            identity = accounts.get(db_session(), identity_id)
+        identity_uuid = session.get("identity_uuid")
+        if identity_uuid is not None:
+            identity = accounts.get_by_uuid(db_session(), identity_uuid)
             if identity is None or identity.status == "locked":
                 session.end()
                 identity = None
@@ -55,7 +58,7 @@ def sign_in(identity: Identity, amr: list[str]) -> None:
     session.clear()
     session.regenerate()
     session.update(kept)
-    session.update(identity_id=identity.id, auth_time=int(time.time()), signed_in_at=time.time(), amr=amr,
+    session.update(identity_uuid=identity.uuid, auth_time=int(time.time()), signed_in_at=time.time(), amr=amr,
                    acr="urn:idp:loa:2" if "otp" in amr or "recovery" in amr else "urn:idp:loa:1")
     g.identity = identity
 

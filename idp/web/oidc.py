@@ -221,7 +221,7 @@ def _authentication_gate(pending_id, checked, record):
             return _refuse(pending_id, checked, "interaction_required", "a second factor is required")
         if not identity.has_totp:
             return redirect(url_for("account.two_step", next=here))
-        session["mfa_pending"] = {"identity_id": identity.id, "at": time.time(), "next": here}
+        session["mfa_pending"] = {"identity_uuid": identity.uuid, "at": time.time(), "next": here}
         return redirect(url_for("auth.second_factor"))
     return None
 

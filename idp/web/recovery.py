@@ -10,6 +10,7 @@ from idp import audit
 from idp.errors import Throttled, ValidationError
 from idp.identity import accounts, mfa, recovery
 from idp.identity.throttle import account_for
+from idp.revocation import sign_out_everywhere
 from idp.web.auth import is_recovery_code, login_throttle, throttled_message, totp_locked_message
 from idp.web.context import actor, db_session, services, session_store
 from idp.web.forms import ConfirmForm, NewPasswordForm, OtpForm, RecoveryRequestForm
@@ -112,13 +113,14 @@ def new_password():
     if form.validate_on_submit():
         db = db_session()
         try:
-            recovery.set_new_password(identity, form.new_password.data)
+            recovery.set_new_password(identity, form.new_password.data, lambda who: sign_out_everywhere(
+                db, session_store(), who))
         except ValidationError as e:
             form.new_password.errors.append(translate(e.message))
         else:
             audit.password_changed(db, actor(), identity.id, via="recovery")
             db.commit()
-            recovery.after_new_password(identity, session_store(), services().mailer)
+            recovery.tell_owner(identity, services().mailer)
             session.end()
             return render_template("message.html", title=_("Password changed"),
                                    message=_("Your password was changed and every session was signed out. "

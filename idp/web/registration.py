@@ -174,6 +174,8 @@ def credentials():
             400 if form.errors else 200
     try:
         if existing is not None:
+            # The previous holder's sessions and tokens end in the same transaction as the reclaim.
+            sign_out_everywhere(db, session_store(), existing)
             identity, old_email = existing, proofing.reclaim(
                 db, existing, person, form.username.data, form.password.data, form.email.data, form.mobile.data)
         else:
@@ -198,7 +200,7 @@ def credentials():
         _after_reclaim(identity, old_email)
     send_email_link(identity.email, token)
     session.pop("registration", None)
-    session["resend_for"] = identity.id
+    session["resend_for"] = identity.uuid
     return render_template("register/sent.html", email=emails.mask_email(identity.email))
 
 
@@ -211,8 +213,7 @@ def _existing_identity(db, person):
 
 
 def _after_reclaim(identity, old_email: str) -> None:
-    """The old holder's sessions and tokens end, its locks and remembered devices go; it is told."""
-    sign_out_everywhere(session_store(), identity.id)
+    """The old holder's locks go (its sessions and tokens ended with the reclaim); it is told."""
     login_throttle().unlock(account_for(identity.id, ""))
     db_session().commit()
     services().mailer.send(old_email, *emails.identity_reclaimed())
@@ -223,7 +224,7 @@ def issue_email_token(identity, email=None) -> str:
     # The password's timestamp rides along: a link issued before a password change or reset
     # (perhaps by an intruder changing the email) stops working with it.
     return tokens.issue(db_session(), EMAIL_PURPOSE,
-                        {"identity_id": identity.id, "email": email or identity.email,
+                        {"identity_uuid": identity.uuid, "email": email or identity.email,
                          "password_stamp": password_stamp(identity)}, hours * 3600)
 
 
@@ -242,8 +243,9 @@ def send_email_link(address: str, token: str) -> None:
 def resend():
     """Send the confirmation link again, to the identity this browser just registered or signed in as."""
     form = ConfirmForm()
-    identity_id = session.get("resend_for")
-    identity = accounts.get(db_session(), identity_id) if identity_id and form.validate_on_submit() else None
+    identity_uuid = session.get("resend_for")
+    identity = accounts.get_by_uuid(db_session(), identity_uuid) if identity_uuid and form.validate_on_submit() \
+        else None
     if identity is None or identity.email_verified:
         return redirect(url_for("auth.login"))
     send_email_link(identity.email, issue_email_token(identity))
@@ -261,7 +263,7 @@ def verify_email(token: str):
         return render_template("confirm.html", form=form, title=_("Confirm your email address"),
                                button=_("Confirm"))
     payload = tokens.redeem(db, EMAIL_PURPOSE, token)
-    identity = accounts.get(db, payload["identity_id"]) if payload else None
+    identity = accounts.get_by_uuid(db, payload.get("identity_uuid")) if payload else None
     if identity is None or payload.get("password_stamp") != password_stamp(identity):
         return _link_dead()
     accounts.activate_email(identity, payload["email"])

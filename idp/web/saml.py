@@ -154,7 +154,7 @@ def _resume(pending_id):
             return _answer_error(pending_id, request_, sso.NO_PASSIVE, "a second factor is required")
         if not identity.has_totp:
             return redirect(url_for("account.two_step", next=here))
-        session["mfa_pending"] = {"identity_id": identity.id, "at": time.time(), "next": here}
+        session["mfa_pending"] = {"identity_uuid": identity.uuid, "at": time.time(), "next": here}
         return redirect(url_for("auth.second_factor"))
     destination, response, name_id = sso.authn_response(
         servers(), request_, services().settings.issuer, _salt(), identity.subject_seed,

@@ -1,23 +1,31 @@
-"""Flask's session, kept server-side in the store (see idp.identity.sessions)."""
+"""Flask's session, kept server-side in the database (see idp.identity.sessions).
+
+A visitor who stores nothing gets no row and no cookie; one row is written when a session starts,
+when its data changes, and otherwise at most once a minute.
+"""
 from __future__ import annotations
 
+import logging
 import time
 
 from flask.sessions import SessionInterface, SessionMixin
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import CallbackDict
 
 from idp.identity.sessions import SessionStore, new_session_id
-from idp.store import StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 
 class ServerSession(CallbackDict, SessionMixin):
-    def __init__(self, data=None, sid=None, created=None):
+    def __init__(self, data=None, sid=None, created=None, seen=None):
         def on_update(_self):
             _self.modified = True
 
         super().__init__(data or {}, on_update)
         self.sid = sid
         self.created = created or time.time()
+        self.seen = seen or self.created
         self.new = sid is None
         self.modified = False
         self.previous_sid = None
@@ -37,7 +45,7 @@ class ServerSession(CallbackDict, SessionMixin):
         self.regenerate()
 
 
-class StoreSessionInterface(SessionInterface):
+class ServerSessionInterface(SessionInterface):
     def __init__(self, sessions: SessionStore):
         self.sessions = sessions
 
@@ -47,14 +55,14 @@ class StoreSessionInterface(SessionInterface):
             return ServerSession()
         try:
             record = self.sessions.load(sid)
-        except StoreUnavailable:
+        except SQLAlchemyError as e:
+            log.error("session store unreachable: %s", e.__class__.__name__)
             session = ServerSession()
             session.unavailable = True  # a before_request hook answers 503
             return session
         if record is None:
             return ServerSession()
-        session = ServerSession(record["data"], sid=sid, created=record["created"])
-        return session
+        return ServerSession(record.data, sid=sid, created=record.created, seen=record.seen)
 
     def save_session(self, app, session: ServerSession, response):
         if session.unavailable:
@@ -64,19 +72,22 @@ class StoreSessionInterface(SessionInterface):
                       secure=self.get_cookie_secure(app), httponly=True,
                       samesite=self.get_cookie_samesite(app))
         if session.previous_sid:
-            self.sessions.delete(session.previous_sid, session.get("identity_id"))
+            self.sessions.delete(session.previous_sid)
             session.previous_sid = None
         if not session:
             if session.sid:
-                self.sessions.delete(session.sid, None)
+                self.sessions.delete(session.sid)
             if not session.new or session.modified:
                 response.delete_cookie(name, **{k: v for k, v in cookie.items() if k != "samesite"})
             return
-        new = session.sid is None
-        if new:
+        if session.sid is None:
             session.sid = new_session_id()
-        # Saved on every request: the idle timeout counts from the last one.
-        if not self.sessions.save(session.sid, dict(session), session.created, new=new):
+            written = self.sessions.create(session.sid, dict(session), session.created)
+        elif session.modified:
+            written = self.sessions.save(session.sid, dict(session), session.created)
+        else:  # the idle timeout counts from the last request, to within a minute
+            written = self.sessions.touch(session.sid, session.created, session.seen)
+        if not written:  # revoked or timed out while this request ran
             response.delete_cookie(name, **{k: v for k, v in cookie.items() if k != "samesite"})
             return
         response.set_cookie(name, session.sid, **cookie)

@@ -88,3 +88,26 @@ def test_upgrades_started_together_all_succeed(tmp_path):
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{fresh.database}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_prune_removes_ended_sessions_and_all_sessions_ends_the_live_ones(runner, app, services, db, people,
+                                                                          identities):
+    from sqlalchemy import func, select
+
+    from idp.identity.sessions import new_session_id
+    from idp.models import SignInSession
+
+    made = identities.make(people["citizen"])
+    store = app.session_interface.sessions
+    live, revoked = new_session_id(), new_session_id()
+    for sid in (live, revoked):
+        store.create(sid, {"identity_uuid": made.identity.uuid})
+    store.revoke_all(db, made.identity.uuid, keep=live)
+    db.commit()
+    result = runner.invoke(args=["idp", "db", "prune", "--json"])
+    assert result.exit_code == 0 and json.loads(result.output) == {"sessions_removed": 1}
+    assert store.load(live) is not None
+    result = runner.invoke(args=["idp", "db", "prune", "--all-sessions"])
+    assert result.exit_code == 0 and result.output == "removed 1 sessions\n"
+    assert store.load(live) is None
+    assert db.scalar(select(func.count()).select_from(SignInSession)) == 0

@@ -102,3 +102,18 @@ def test_unlock_does_not_activate_a_pending_identity(runner, people, identities,
     assert web.login(made.username, made.password).status_code == 403  # "confirm your email first"
     idp(runner, "user", "lock", made.username)
     assert json.loads(idp(runner, "user", "unlock", made.username, "--json").output)["status"] == "pending"
+
+
+def test_lock_revokes_every_session_in_the_same_transaction(runner, app, services, people, identities, web):
+    from tests.web.test_account import database_refusing_session_revocation
+
+    made = identities.make(people["citizen"])
+    assert web.login(made.username, made.password).status_code == 302
+    sessions = app.session_interface.sessions
+    with database_refusing_session_revocation(services.db.engine):
+        assert idp(runner, "user", "lock", made.username).exit_code == 1  # one line, nothing changed
+    assert json.loads(idp(runner, "user", "show", made.username, "--json").output)["status"] == "active"
+    assert sessions.count(made.identity.uuid) == 1 and web.get("/account").status_code == 200
+    assert idp(runner, "user", "lock", made.username).exit_code == 0
+    assert sessions.count(made.identity.uuid) == 0  # revoked in the database, not only refused at use
+    assert web.get("/account").status_code == 302

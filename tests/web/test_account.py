@@ -1,8 +1,9 @@
 """The account page: identity facts, credentials changes behind re-authentication, two-step setup."""
+import contextlib
 import re
 
 import pyotp
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from idp.models import Identity
 from tests.conftest import Web
@@ -50,6 +51,53 @@ def test_change_password_revokes_other_sessions_and_notifies(web, app, people, i
     assert other.get("/account").status_code == 302        # the other is signed out
     assert smtp.last_to(made.email)
 
+
+
+REFUSE_REVOCATION = {
+    "sqlite": ["CREATE TRIGGER refuse_revocation BEFORE UPDATE OF revoked_at ON sign_in_sessions "
+               "BEGIN SELECT RAISE(ABORT, 'session revocation refused'); END"],
+    "postgresql": ["CREATE FUNCTION refuse_revocation() RETURNS trigger LANGUAGE plpgsql AS "
+                   "$$ BEGIN RAISE EXCEPTION 'session revocation refused'; END $$",
+                   "CREATE TRIGGER refuse_revocation BEFORE UPDATE OF revoked_at ON sign_in_sessions "
+                   "FOR EACH ROW EXECUTE FUNCTION refuse_revocation()"],
+}
+ALLOW_REVOCATION = {
+    "sqlite": ["DROP TRIGGER refuse_revocation"],
+    "postgresql": ["DROP TRIGGER refuse_revocation ON sign_in_sessions", "DROP FUNCTION refuse_revocation()"],
+}
+
+
+@contextlib.contextmanager
+def database_refusing_session_revocation(engine):
+    """A real failure of the revocation step: the database itself refuses the statement."""
+    with engine.begin() as connection:
+        for statement in REFUSE_REVOCATION[engine.dialect.name]:
+            connection.execute(text(statement))
+    try:
+        yield
+    finally:
+        with engine.begin() as connection:
+            for statement in ALLOW_REVOCATION[engine.dialect.name]:
+                connection.execute(text(statement))
+
+
+def test_a_password_change_whose_revocation_fails_changes_nothing(web, app, services, people, identities, smtp):
+    """The new password and the end of the other sessions commit together, or not at all."""
+    made = identities.make(people["citizen"])
+    other = Web(app.test_client())
+    other.login(made.username, made.password)
+    web.login(made.username, made.password)
+    with database_refusing_session_revocation(services.db.engine):
+        response = web.submit("/account/password", {"current_password": made.password,
+                                                    "new_password": NEW_PASSWORD})
+    assert response.status_code == 500
+    assert other.get("/account").status_code == 200               # not signed out ...
+    assert Web(app.test_client()).login(made.username, NEW_PASSWORD).status_code == 401
+    assert Web(app.test_client()).login(made.username, made.password).status_code == 302  # ... nor changed
+    assert not smtp.to(made.email)                                # and no "password changed" mail
+    response = web.submit("/account/password", {"current_password": made.password, "new_password": NEW_PASSWORD})
+    assert response.status_code == 200                            # once revocation works, it works
+    assert other.get("/account").status_code == 302
 
 def test_enrol_totp_then_sign_in_with_it(web, app, people, identities, db):
     made = identities.make(people["citizen"])

@@ -159,3 +159,22 @@ def test_sign_out_of_all_devices(app, people, identities):
     assert phone.get("/account").status_code == 200
     laptop.logout(everywhere=True)
     assert phone.get("/account").status_code == 302
+
+
+def test_sign_out_of_all_devices_whose_revocation_fails_ends_nothing(app, services, people, identities):
+    from tests.conftest import Web
+    from tests.web.test_account import database_refusing_session_revocation
+
+    made = identities.make(people["citizen"])
+    laptop, phone = Web(app.test_client()), Web(app.test_client())
+    laptop.login(made.username, made.password)
+    phone.login(made.username, made.password)
+    with database_refusing_session_revocation(services.db.engine):
+        assert laptop.logout(everywhere=True).status_code == 500
+    assert phone.get("/account").status_code == 200 and laptop.get("/account").status_code == 200
+    with services.db.session() as db:
+        assert db.scalar(select(AuditEvent).where(AuditEvent.kind == "sign_out")) is None
+    assert laptop.logout(everywhere=True).status_code == 200
+    assert phone.get("/account").status_code == 302
+    with services.db.session() as db:
+        assert db.scalar(select(AuditEvent).where(AuditEvent.kind == "sign_out")).detail["everywhere"]

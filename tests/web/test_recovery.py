@@ -117,3 +117,22 @@ def test_recovery_mail_is_limited_per_identity(web, people, identities, smtp):
     for _ in range(7):
         assert ask(web, people["citizen"].national_id, made.email).status_code == 200
     assert len(smtp.to(made.email)) == 5
+
+
+def test_a_reset_whose_revocation_fails_changes_nothing(web, app, services, people, identities, smtp):
+    """The new password and the end of every session commit together, or not at all."""
+    from tests.web.test_account import database_refusing_session_revocation
+
+    made = identities.make(people["citizen"])
+    other_device = Web(app.test_client())
+    other_device.login(made.username, made.password)
+    ask(web, people["citizen"].national_id, made.email)
+    web.submit(link_path(smtp, made.email), {})
+    smtp.messages.clear()
+    with database_refusing_session_revocation(services.db.engine):
+        assert web.submit("/recover/password", {"new_password": NEW_PASSWORD}).status_code == 500
+    assert other_device.get("/account").status_code == 200     # still signed in ...
+    assert Web(app.test_client()).login(made.username, NEW_PASSWORD).status_code == 401  # ... password kept
+    assert not smtp.messages                                    # no "password changed" mail
+    assert web.submit("/recover/password", {"new_password": NEW_PASSWORD}).status_code == 200  # grant kept
+    assert other_device.get("/account").status_code == 302

@@ -44,28 +44,35 @@ def test_unknown_page_is_friendly(client):
     assert response.status_code == 404 and "<html" in response.get_data(as_text=True)
 
 
-def test_store_down_gives_a_clear_503(tmp_path, database_url, migrated_database, smtp):
+def test_store_down_gives_a_clear_503_where_the_store_is_needed(tmp_path, database_url, migrated_database, smtp):
+    """Sessions live in the database, so the sign-in page still opens; what needs the store
+    (the throttle behind the password check, the captcha) answers 503 with Retry-After."""
     dead_store = RedisStore.from_url("redis://127.0.0.1:1/0")  # nothing listens on port 1
     app = create_app({"instance_path": str(tmp_path), "database_url": database_url,
                       "smtp_url": smtp.url, "store": dead_store})
-    response = app.test_client().get("/login", headers={"Cookie": "idp_session=abc"})
+    web_client = app.test_client()
+    page = web_client.get("/login", headers={"Cookie": "idp_session=abc"})
+    assert page.status_code == 200
+    from tests.conftest import csrf_token
+    response = web_client.post("/login", data={"csrf_token": csrf_token(page.get_data(as_text=True)),
+                                               "username": "someone", "password": "whatever-it-is"})
     assert response.status_code == 503
     assert response.headers["Retry-After"]
     response = app.test_client().get("/register")
     assert response.status_code == 503
+    app.extensions["idp"].db.dispose()
 
 
 def test_database_down_gives_a_clear_503_and_writes_nothing(tmp_path, store, smtp):
+    """Sessions live in the database: without it no page that keeps a session can answer."""
     app = create_app({"instance_path": str(tmp_path),
                       "database_url": "postgresql+psycopg://postgres@127.0.0.1:1/none",
                       "smtp_url": smtp.url, "store": store})
-    web_client = app.test_client()
-    page = web_client.get("/login").get_data(as_text=True)
-    from tests.conftest import csrf_token
-    response = web_client.post("/login", data={"csrf_token": csrf_token(page), "username": "someone",
-                                               "password": "whatever-it-is"})
-    assert response.status_code == 503
-    assert "<html" in response.get_data(as_text=True)
+    for cookie in ({}, {"Cookie": "idp_session=" + "a" * 43}):  # a new session, then a known one
+        response = app.test_client().get("/login", headers=cookie)
+        assert response.status_code == 503 and response.headers["Retry-After"]
+        assert "<html" in response.get_data(as_text=True)
+        assert "idp_session=" not in response.headers.get("Set-Cookie", "")
 
 
 def test_healthz(client):
