@@ -2,17 +2,28 @@
 V2.2.4), with no third-party service that would see our citizens' requests.
 
 Answers are five digits: most people here type in Arabic, and Latin letters in a distorted
-image confuse them; Arabic-Indic digits are accepted as the same answer. Each challenge is
-single use: `verify` removes the answer before it compares, so one challenge buys one guess.
+image confuse them; Arabic-Indic digits are accepted as the same answer.
+
+A challenge is stateless until it is answered: its id is the answer and its expiry sealed with
+AES-GCM under a key only the server has, so showing a page with a captcha writes nothing (a
+cookieless GET must not grow the store, issue 15). Each challenge is still single use: `verify`
+marks its nonce used (`Store.add`, atomically) before it compares, so one challenge buys one guess.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
+import os
 import re
 import secrets
+import struct
 import threading
+import time
 
 from captcha.image import ImageCaptcha
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from idp.identity.national_id import normalise_digits
 from idp.store import Store
@@ -22,6 +33,13 @@ MAX_ANSWER_CHARS = 32  # anything longer is not an attempt at five digits; refus
 _CHALLENGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _FIXED_ANSWER = re.compile(r"[0-9]{%d}" % ANSWER_LENGTH)
 _renderers = threading.local()  # one ImageCaptcha per thread: its fonts are loaded lazily
+_NONCE_BYTES = 12
+_SEALED = struct.Struct(">%dsQ" % ANSWER_LENGTH)  # the answer and its expiry (epoch seconds)
+
+
+def derive_key(secret: str) -> bytes:
+    """The captcha's AES-256 key, derived from the app's secret key (so every worker shares it)."""
+    return hmac.new(secret.encode(), b"idp captcha challenge v1", "sha256").digest()
 
 
 def is_challenge_id(text: str) -> bool:
@@ -35,44 +53,73 @@ def normalise_answer(text: str) -> str:
 
 
 class CaptchaService:
-    """Issues, draws and checks challenges kept in the ephemeral store under `captcha:<id>`.
+    """Issues, draws and checks challenges; only an answered challenge leaves a mark in the store
+    (`captcha-used:<nonce>`, until the challenge would have expired anyway).
 
-    `fixed_answer` makes every challenge's answer that string. It exists ONLY so that automated
-    browser tests can get past the captcha; the app passes it only when Flask's TESTING is on
-    (config TEST_CAPTCHA_ANSWER), never in production.
+    `key` (32 bytes, see `derive_key`) seals the challenges; without one a random key is made,
+    good for this object only. `fixed_answer` makes every challenge's answer that string. It
+    exists ONLY so that automated browser tests can get past the captcha; the app passes it only
+    when Flask's TESTING is on (config TEST_CAPTCHA_ANSWER), never in production.
     """
 
-    def __init__(self, store: Store, ttl_seconds: int, fixed_answer: str | None = None):
+    def __init__(self, store: Store, ttl_seconds: int, fixed_answer: str | None = None, *,
+                 key: bytes | None = None, clock=time.time):
         if fixed_answer is not None and not _FIXED_ANSWER.fullmatch(fixed_answer):
             raise ValueError(f"fixed_answer must be {ANSWER_LENGTH} ASCII digits")
         self.store = store
         self.ttl_seconds = ttl_seconds
         self.fixed_answer = fixed_answer
+        self._aead = AESGCM(key or os.urandom(32))
+        self.clock = clock
 
     def new(self) -> str:
-        """A fresh challenge id (URL-safe, 22 characters); its answer expires after the ttl."""
-        challenge_id = secrets.token_urlsafe(16)
+        """A fresh challenge id (URL-safe, 55 characters). Nothing is stored."""
         answer = self.fixed_answer or "".join(secrets.choice("0123456789") for _ in range(ANSWER_LENGTH))
-        self.store.set(_key(challenge_id), answer.encode(), self.ttl_seconds)
-        return challenge_id
+        nonce = os.urandom(_NONCE_BYTES)
+        sealed = self._aead.encrypt(nonce, _SEALED.pack(answer.encode(), int(self.clock()) + self.ttl_seconds),
+                                    None)
+        return base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode()
+
+    def answer(self, challenge_id: str) -> str | None:
+        """The answer of a genuine, unexpired, unused challenge (to draw it), else None."""
+        opened = self._open(challenge_id)
+        if opened is None or self.store.get(_used_key(opened[0])) is not None:
+            return None
+        return opened[1]
 
     def image(self, challenge_id: str) -> bytes | None:
-        """The challenge drawn as a PNG, or None when unknown or expired. Does not use it up."""
-        if not is_challenge_id(challenge_id):
-            return None
-        answer = self.store.get(_key(challenge_id))
-        return None if answer is None else render_png(answer.decode())
+        """The challenge drawn as a PNG, or None when unknown, expired or used. Does not use it up."""
+        answer = self.answer(challenge_id)
+        return None if answer is None else render_png(answer)
 
     def verify(self, challenge_id: str, answer: str | None) -> bool:
         """Whether `answer` solves the challenge. The challenge is used up whatever the outcome,
-        atomically (`Store.pop`), so concurrent guesses at one challenge get one chance between them."""
-        if not is_challenge_id(challenge_id):
+        atomically (`Store.add`), so concurrent guesses at one challenge get one chance between them."""
+        opened = self._open(challenge_id)
+        if opened is None:
             return False
-        expected = self.store.pop(_key(challenge_id))
-        if expected is None or not answer or len(answer) > MAX_ANSWER_CHARS:
+        nonce, expected, expires = opened
+        left = max(1, int(expires - self.clock()) + 1)
+        if not self.store.add(_used_key(nonce), b"1", left):
+            return False
+        if not answer or len(answer) > MAX_ANSWER_CHARS:
             return False
         given = normalise_answer(answer)
-        return bool(given) and hmac.compare_digest(given.encode(), expected)
+        return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
+
+    def _open(self, challenge_id: str) -> tuple[str, str, int] | None:
+        """(nonce, answer, expiry) of a challenge we sealed that has not expired, else None."""
+        if not is_challenge_id(challenge_id):
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(challenge_id + "=" * (-len(challenge_id) % 4))
+            nonce, sealed = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:]
+            answer, expires = _SEALED.unpack(self._aead.decrypt(nonce, sealed, None))
+        except (binascii.Error, ValueError, InvalidTag, struct.error):
+            return None
+        if expires <= self.clock():
+            return None
+        return base64.urlsafe_b64encode(nonce).decode().rstrip("="), answer.decode(), expires
 
 
 def render_png(text: str) -> bytes:
@@ -83,5 +130,5 @@ def render_png(text: str) -> bytes:
     return renderer.generate(text, format="png").getvalue()
 
 
-def _key(challenge_id: str) -> str:
-    return f"captcha:{challenge_id}"
+def _used_key(nonce: str) -> str:
+    return f"captcha-used:{nonce}"

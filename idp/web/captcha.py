@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app
 
-from idp.identity.captcha import CaptchaService, is_challenge_id
+from idp.identity.captcha import CaptchaService, derive_key, is_challenge_id
 
 bp = Blueprint("captcha", __name__)
 
@@ -12,7 +12,8 @@ def captcha_service() -> CaptchaService:
     """The app's captcha service. TEST_CAPTCHA_ANSWER is honoured only under TESTING (browser tests)."""
     services = current_app.extensions["idp"]
     fixed = current_app.config.get("TEST_CAPTCHA_ANSWER") if current_app.testing else None
-    return CaptchaService(services.store, services.settings.captcha_ttl_seconds, fixed)
+    return CaptchaService(services.store, services.settings.captcha_ttl_seconds, fixed,
+                          key=derive_key(services.settings.secret_key))
 
 
 @bp.get("/captcha/<challenge_id>.png")

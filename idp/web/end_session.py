@@ -81,11 +81,12 @@ def _finish_logout(logout: dict):
     identity = current_identity()
     client_id = logout.get("client_id")
     if identity is not None:
-        revoked = client_id in (session.get("oidc_clients") or []) and client_id in provider().clients
+        known = client_id in provider().clients if client_id else False
+        revoked = known and client_id in (session.get("oidc_clients") or [])
         db = db_session()
         if revoked:
             token_families.revoke_client_tokens(db, identity.uuid, client_id)
-        audit.record(db, "oidc.logout", actor(), identity.id, client_id=client_id if revoked else None,
+        audit.record(db, "oidc.logout", actor(), identity.id, client_id=client_id if known else None,
                      tokens_revoked=revoked)
         db.commit()
     session.end()

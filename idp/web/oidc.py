@@ -89,7 +89,7 @@ def _single_valued(source) -> dict:
     for key in source.keys():
         values = source.getlist(key)
         if len(values) > 1:
-            raise ErrorPage(f"parameter {key} repeated")
+            raise ErrorPage(f"parameter {key[:40]!r} repeated")  # logged: bounded
         params[key] = values[0]
     return params
 

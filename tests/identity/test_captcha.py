@@ -13,12 +13,12 @@ PERSIAN = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
 
 
 @pytest.fixture
-def service(any_store):
-    return CaptchaService(any_store, TTL)
+def service(any_store, clock):
+    return CaptchaService(any_store, TTL, clock=clock)
 
 
 def answer_of(service: CaptchaService, challenge_id: str) -> str:
-    return service.store.get(f"captcha:{challenge_id}").decode()
+    return service.answer(challenge_id)
 
 
 def test_new_challenge_has_url_safe_id_and_five_digit_answer(service):
@@ -30,9 +30,27 @@ def test_new_challenge_has_url_safe_id_and_five_digit_answer(service):
         assert len(answer) == 5 and answer.isascii() and answer.isdigit()
 
 
-def test_answer_is_stored_with_the_ttl(service):
+def test_a_new_challenge_stores_nothing_and_an_answered_one_is_marked_until_it_expires(clock):
+    """Showing a captcha writes nothing (issue 15, 5); answering one marks it used for its ttl."""
+    store = MemoryStore(clock=clock)
+    service = CaptchaService(store, TTL, clock=clock)
     challenge_id = service.new()
-    assert 0 < service.store.ttl(f"captcha:{challenge_id}") <= TTL
+    assert service.image(challenge_id) and store._data == {}
+    clock.advance(100)
+    service.verify(challenge_id, "00000")
+    [(key, (_value, expires))] = store._data.items()
+    assert key.startswith("captcha-used:") and challenge_id not in key
+    assert expires - clock() <= TTL - 100 + 1
+
+
+def test_a_challenge_sealed_under_another_key_or_altered_is_unknown(any_store, clock):
+    ours = CaptchaService(any_store, TTL, key=b"k" * 32, clock=clock)
+    theirs = CaptchaService(any_store, TTL, key=b"x" * 32, clock=clock)
+    challenge_id = theirs.new()
+    assert ours.answer(challenge_id) is None and not ours.verify(challenge_id, theirs.answer(challenge_id))
+    mine = ours.new()
+    altered = mine[:-2] + ("AA" if mine[-2:] != "AA" else "BB")
+    assert ours.answer(altered) is None and ours.answer(mine[:-1]) is None
 
 
 def test_image_is_a_png_and_does_not_use_up_the_challenge(service):
@@ -90,7 +108,7 @@ def test_unknown_or_malformed_ids(service, challenge_id):
 
 
 def test_challenge_expires(clock):
-    service = CaptchaService(MemoryStore(clock=clock), TTL)
+    service = CaptchaService(MemoryStore(clock=clock), TTL, clock=clock)
     challenge_id = service.new()
     answer = answer_of(service, challenge_id)
     clock.advance(TTL)

@@ -83,7 +83,7 @@ def test_an_expired_hint_for_the_signed_in_citizen_still_signs_out(web, client, 
 
 
 def test_a_hint_for_someone_else_signs_out_only_this_browser_after_asking(app, web, client, rps, people,
-                                                                          identities):
+                                                                          identities, db):
     from tests.conftest import Web
     rp, victim_tokens = signed_in_tokens(web, client, rps, people, identities)
     other = identities.make(people["citizen2"], username="citizen.two")
@@ -96,6 +96,11 @@ def test_a_hint_for_someone_else_signs_out_only_this_browser_after_asking(app, w
     assert response.status_code == 200 and attacker.get("/account").status_code == 302
     assert userinfo_status(client, victim_tokens) == 200
     assert web.get("/account").status_code == 200
+    from sqlalchemy import select
+
+    from idp.models import AuditEvent
+    event = db.scalars(select(AuditEvent).where(AuditEvent.kind == "oidc.logout")).one()
+    assert event.identity_id == other.identity.id and event.detail["tokens_revoked"] is False
 
 
 def test_signing_out_on_one_device_leaves_another_devices_portal_tokens(app, web, client, rps, people,

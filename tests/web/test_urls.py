@@ -151,3 +151,13 @@ def test_a_trusted_host_must_be_a_bare_host_name(value, tmp_path):
 
     with pytest.raises(ConfigError, match="IDP_TRUSTED_HOSTS"):
         load_settings({"trusted_hosts": value, "instance_path": str(tmp_path)}, environ={})
+
+
+@pytest.mark.parametrize("app_overrides", [HTTPS_ONLY])
+def test_https_protocol_endpoints_posted_from_portals_are_not_origin_checked(app):
+    """Relying parties post to the token endpoint from their own origin: the protocol's checks apply."""
+    client = At(app.test_client(), ISSUER)
+    response = client.post("/oidc/token", data={"grant_type": "authorization_code", "code": "x",
+                                                "client_id": "nobody"},
+                           headers={"Origin": "https://masar.example.gov.sa"})
+    assert response.status_code == 401 and response.json["error"] == "invalid_client"
