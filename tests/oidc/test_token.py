@@ -275,3 +275,16 @@ def test_a_code_in_flight_cannot_outlive_a_revocation(web, client, rps, signed_i
     web.logout(everywhere=True)                       # before the portal exchanged the code
     response = rps.exchange(client, rp, code, verifier)
     assert response.status_code == 400 and response.json["error"] == "invalid_grant"
+
+
+def test_a_client_disabled_between_two_authorizations_is_refused_at_the_second(web, client, rps, signed_in,
+                                                                                 runner):
+    """Client metadata is remembered for one request only (issue 10): the next one sees the change."""
+    rp = rps.register()
+    rps.sign_in_and_authorize(web, rp, signed_in)
+    assert runner.invoke(args=["idp", "rp", "disable", rp.client_id]).exit_code == 0
+    params, _ = rps.authorize_params(rp)
+    from urllib.parse import urlencode
+
+    response = web.get("/oidc/authorize?" + urlencode(params))
+    assert response.status_code == 400 and "code=" not in response.headers.get("Location", "")
