@@ -1,6 +1,7 @@
 """The one client both providers get: a confidential relying party (client_secret_basic, PKCE S256)
-and a browser that keeps cookies, over keep-alive HTTP on 127.0.0.1. Each operation returns when
-the provider has answered it completely, and fails loudly when an answer is not the expected one."""
+and a browser that keeps cookies, over HTTP on 127.0.0.1 (connections kept alive where the server
+allows it). Each operation returns when the provider has answered it completely, and fails loudly
+when an answer is not the expected one."""
 from __future__ import annotations
 
 import base64

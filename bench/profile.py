@@ -1,4 +1,5 @@
-"""Where our CPU goes: py-spy (from PyPI: pip install py-spy) samples gunicorn's worker while the
+"""Where our CPU goes: py-spy (from PyPI) samples gunicorn's worker, holding the GIL (so: Python CPU time,
+not waits for PostgreSQL or Redis), while the
 bench client repeats one operation; prints the top functions by own time and by total time.
 
     .venv/bin/python -m bench.profile code_flow_rs256 userinfo    # IDP_BENCH_* as for make bench
@@ -34,8 +35,29 @@ def frame_name(frame: str) -> str:
     return f"{path}:{name}"
 
 
+LAYERS = [  # where a sample's innermost frame is → what it is spent on
+    ("database (SQLAlchemy, psycopg)", ("sqlalchemy/", "psycopg")),
+    ("redis client", ("redis/",)),
+    ("signing (joserfc, cryptography)", ("joserfc/", "cryptography/", "jwkest/", "Cryptodome/")),
+    ("gunicorn worker, threads, sockets", ("gunicorn/", "selectors.py", "concurrent/", "threading.py", "socket.py")),
+    ("flask, werkzeug, flask-wtf", ("flask/", "werkzeug/", "flask_wtf/", "wtforms/", "itsdangerous/")),
+    ("templates, translations", ("jinja2/", "babel/", "flask_babel/", "markupsafe/")),
+    ("pyop, oic", ("pyop/", "oic/", "future/")),
+    ("json", ("json/",)),
+    ("our code (idp/)", ("idp/",)),
+]
+
+
+def layer(frame: str) -> str:
+    for name, markers in LAYERS:
+        if any(marker in frame for marker in markers):
+            return name
+    return "other (stdlib, …)"
+
+
 def summarise(raw: Path, top: int = 25) -> str:
     own, total, samples = collections.Counter(), collections.Counter(), 0
+    layers = collections.Counter()
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack:
@@ -45,9 +67,12 @@ def summarise(raw: Path, top: int = 25) -> str:
         samples += n
         if frames:
             own[frames[-1]] += n
+            layers[layer(frames[-1])] += n
         for frame in set(frames):
             total[frame] += n
-    lines = [f"{samples} samples", "own time:"]
+    lines = [f"{samples} samples (with the GIL)", "by layer (innermost frame):"]
+    lines += [f"  {100 * n / samples:5.1f}%  {name}" for name, n in layers.most_common()]
+    lines.append("own time:")
     lines += [f"  {100 * n / samples:5.1f}%  {name}" for name, n in own.most_common(top)]
     lines.append("total time (our code and the libraries it calls):")
     interesting = [(k, v) for k, v in total.most_common() if "gunicorn" not in k and "threading" not in k
@@ -74,7 +99,7 @@ def main(operations: list[str]) -> None:
             raw = work / f"{name}.txt"
             spy = subprocess.Popen([shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
                                     "record", "--pid", str(server.measured_pid), "--rate", "1000",
-                                    "--format", "raw", "--output", str(raw), "--nonblocking"],
+                                    "--format", "raw", "--output", str(raw), "--gil"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             time.sleep(1.5)
             for _ in range(COUNTS[name]):

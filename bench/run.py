@@ -10,7 +10,7 @@ database's tables are dropped and recreated: give the bench its own database), e
 the in-process store. Results: a table on stdout, JSON in bench/results/latest.json.
 
 Knobs: BENCH_SCALE (operations per batch, ×; default 1), BENCH_REPETITIONS (3), BENCH_RSA_BITS
-(the reference's RSA key; default 2048), BENCH_APP_DIR (the checkout gunicorn serves; default this
+(the reference's RSA key; default 2048), BENCH_WORKER_CLASS (sync, the default, or gthread), BENCH_APP_DIR (the checkout gunicorn serves; default this
 one — point it at an exported older commit to measure "before"), BENCH_OUTPUT (the JSON path).
 """
 from __future__ import annotations
@@ -135,10 +135,20 @@ def start_ours(work: Path, settings: dict, app_dir: Path):
     env.update({"IDP_" + key.upper(): value for key, value in settings.items()})
     port = int(settings["issuer"].rsplit(":", 1)[1])
     command = [str(Path(sys.executable).parent / "gunicorn"), "wsgi:app", "--chdir", str(app_dir),
-               "--bind", f"127.0.0.1:{port}", "--workers", "1", "--worker-class", "gthread",
+               "--bind", f"127.0.0.1:{port}", "--workers", "1", "--worker-class", worker_class(),
                "--threads", "1", "--keep-alive", "60", "--timeout", "120", "--log-level", "warning"]
     return processes.start("ours", command, env, app_dir, port, work, "/.well-known/openid-configuration",
                            worker=True)
+
+
+def worker_class() -> str:
+    """gunicorn's default sync worker (what `gunicorn wsgi:app` runs: a connection per request), or
+    gthread (what --threads > 1 runs; keep-alive) when BENCH_WORKER_CLASS says so. gthread's event
+    loop costs about 0.2 ms of CPU per request here, most of discovery's cost."""
+    value = os.environ.get("BENCH_WORKER_CLASS", "sync")
+    if value not in ("gthread", "sync"):
+        sys.exit("bench: BENCH_WORKER_CLASS is gthread or sync")
+    return value
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -229,7 +239,7 @@ def build_report(summary, argon2_ms, mode, rsa_bits, ours_rsa, repetitions, scal
                         "node": subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip(),
                         "load_average": os.getloadavg()},
             "reference": {"package": "oidc-provider", "version": reference_version(), "rsa_bits": rsa_bits},
-            "ours": {"server": "gunicorn, 1 worker, gthread, 1 thread", "rsa_bits": ours_rsa, "app_dir": str(app_dir)},
+            "ours": {"server": f"gunicorn, 1 worker, {worker_class()}, 1 thread", "rsa_bits": ours_rsa, "app_dir": str(app_dir)},
             "repetitions": repetitions, "scale": scale, "argon2id_verify_ms": argon2_ms, "rows": rows}
 
 

@@ -338,7 +338,10 @@ class ClientMetadata(Mapping):
 
     def close_scope(self, token: Token) -> None:
         """Forget every lookup made since the matching open_scope."""
-        self._memo.reset(token)
+        try:
+            self._memo.reset(token)
+        except (ValueError, RuntimeError):  # closed from another context, or twice: forget anyway
+            self._memo.set(None)
 
     def __getitem__(self, client_id) -> dict:
         memo = self._memo.get()

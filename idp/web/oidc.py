@@ -93,7 +93,7 @@ def configuration():
 def jwks():
     """The published signing keys: next, active and recently retired (RFC 7517). Rebuilt when the
     set of published keys changes (the key ring re-reads its metadata file when it changes)."""
-    published = tuple(entry["kid"] for entry in services().keyring.list() if entry["published"])
+    published = tuple((e["kid"], e["state"]) for e in services().keyring.list() if e["published"])
     body, etag = _prepared("jwks", published, lambda: provider().jwks)
     return _public_document(body, etag, 600)
 

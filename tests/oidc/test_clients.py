@@ -349,3 +349,15 @@ def test_without_a_scope_every_lookup_reads_the_database(session, metadata, coun
     clients.set_enabled(session, rp.client_id, False)
     session.commit()
     assert rp.client_id not in metadata
+
+
+def test_closing_a_scope_twice_still_forgets(session, metadata, counter):
+    rp, _ = register(session)
+    token = metadata.open_scope()
+    metadata[rp.client_id]
+    metadata.close_scope(token)
+    metadata.close_scope(token)  # e.g. a teardown that runs twice: no error, nothing remembered
+    counter.count = 0
+    metadata[rp.client_id]
+    metadata[rp.client_id]
+    assert counter.count == 2

@@ -74,3 +74,11 @@ def test_jwks_changes_when_a_key_is_added(client, signing_keys):
     assert after.status_code == 200 and after.headers["ETag"] != before.headers["ETag"]
     assert new["kid"] in {k["kid"] for k in after.json["keys"]}
     assert len(after.json["keys"]) == len(before.json["keys"]) + 1
+
+
+def test_jwks_etag_changes_when_the_next_key_becomes_the_signing_key(client, signing_keys):
+    signing_keys.generate("RS256")  # next
+    before = client.get("/oidc/jwks").headers["ETag"]
+    signing_keys.rotate("RS256")
+    after = client.get("/oidc/jwks", headers={"If-None-Match": before})
+    assert after.status_code == 200 and after.headers["ETag"] != before
