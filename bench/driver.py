@@ -133,5 +133,6 @@ class Target:
 
 def expect_json(response: requests.Response) -> dict:
     if response.status_code != 200:
-        raise Unexpected(f"{response.request.method} {response.url}: {response.status_code} {response.text[:300]}")
+        raise Unexpected(f"{response.request.method} {response.url}: {response.status_code} "
+                         f"{response.text[:300]}")
     return response.json()

@@ -39,7 +39,8 @@ LAYERS = [  # where a sample's innermost frame is → what it is spent on
     ("database (SQLAlchemy, psycopg)", ("sqlalchemy/", "psycopg")),
     ("redis client", ("redis/",)),
     ("signing (joserfc, cryptography)", ("joserfc/", "cryptography/", "jwkest/", "Cryptodome/")),
-    ("gunicorn worker, threads, sockets", ("gunicorn/", "selectors.py", "concurrent/", "threading.py", "socket.py")),
+    ("gunicorn worker, threads, sockets",
+     ("gunicorn/", "selectors.py", "concurrent/", "threading.py", "socket.py")),
     ("flask, werkzeug, flask-wtf", ("flask/", "werkzeug/", "flask_wtf/", "wtforms/", "itsdangerous/")),
     ("templates, translations", ("jinja2/", "babel/", "flask_babel/", "markupsafe/")),
     ("pyop, oic", ("pyop/", "oic/", "future/")),
@@ -90,7 +91,8 @@ def main(operations: list[str]) -> None:
         settings = ours_settings(work, processes.free_port())
         prepared = prepare(settings)
         server = start_ours(work, settings, ROOT)
-        target = Target("ours", server.base_url, prepared["username"], prepared["password"], prepared["clients"])
+        target = Target("ours", server.base_url, prepared["username"], prepared["password"],
+                        prepared["clients"])
         target.discover()
         target.code_flow("RS256")
         for name in operations:

@@ -10,8 +10,9 @@ database's tables are dropped and recreated: give the bench its own database), e
 the in-process store. Results: a table on stdout, JSON in bench/results/latest.json.
 
 Knobs: BENCH_SCALE (operations per batch, ×; default 1), BENCH_REPETITIONS (3), BENCH_RSA_BITS
-(the reference's RSA key; default 2048), BENCH_WORKER_CLASS (sync, the default, or gthread), BENCH_APP_DIR (the checkout gunicorn serves; default this
-one — point it at an exported older commit to measure "before"), BENCH_OUTPUT (the JSON path).
+(the reference's RSA key; default 2048), BENCH_WORKER_CLASS (sync, the default, or gthread),
+BENCH_APP_DIR (the checkout gunicorn serves; default this one — point it at an exported older
+commit to measure "before"), BENCH_OUTPUT (the JSON path).
 """
 from __future__ import annotations
 
@@ -229,17 +230,20 @@ def build_report(summary, argon2_ms, mode, rsa_bits, ours_rsa, repetitions, scal
     rows = []
     for name, (_count, target, what) in OPERATIONS.items():
         ref, ours = summary["reference"][name], summary["ours"][name]
-        ratio = ours["cpu_ms_per_op"] / ref["cpu_ms_per_op"] if ref["cpu_ms_per_op"] else None
-        if name == "cold_flow":  # issue 10: ≤ argon2id verification + 1.5 × the reference's cold flow
-            target = (argon2_ms + 1.5 * ref["cpu_ms_per_op"]) / ref["cpu_ms_per_op"] if ref["cpu_ms_per_op"] else None
+        ref_ms = ref["cpu_ms_per_op"]
+        ratio = ours["cpu_ms_per_op"] / ref_ms if ref_ms else None
+        if name == "cold_flow" and ref_ms:  # issue 10: ≤ argon2id verification + 1.5 × the reference's
+            target = (argon2_ms + 1.5 * ref_ms) / ref_ms
         rows.append({"operation": name, "what": what, "target_ratio": target, "ratio": ratio,
                      "reference": ref, "ours": ours})
     return {"mode": mode, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                        "node": subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip(),
+                        "node": subprocess.run(["node", "--version"], capture_output=True,
+                                               text=True).stdout.strip(),
                         "load_average": os.getloadavg()},
             "reference": {"package": "oidc-provider", "version": reference_version(), "rsa_bits": rsa_bits},
-            "ours": {"server": f"gunicorn, 1 worker, {worker_class()}, 1 thread", "rsa_bits": ours_rsa, "app_dir": str(app_dir)},
+            "ours": {"server": f"gunicorn, 1 worker, {worker_class()}, 1 thread", "rsa_bits": ours_rsa,
+                     "app_dir": str(app_dir)},
             "repetitions": repetitions, "scale": scale, "argon2id_verify_ms": argon2_ms, "rows": rows}
 
 

@@ -96,7 +96,8 @@ def test_signed_in_code_flow(web, rps, signed_in, statements):
     within("token", log)
     tokens = response.get_json()
     with statements.counting() as log:
-        answer = web.client.get("/oidc/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        answer = web.client.get("/oidc/userinfo", headers=bearer)
         assert answer.status_code == 200
     within("userinfo", log)
     with statements.counting() as log:
