@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench install translations extract-messages system-deps clean
+.PHONY: demo test bench bench-micro bench-reference install translations extract-messages system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,7 +49,25 @@ test: SYSTEM_PACKAGES = xmlsec1 chromium
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: install
+# Our IdP (gunicorn, one worker) against the OpenID-certified reference, node oidc-provider, pinned
+# in bench/reference/package.json: see README "Performance" and bench/run.py.
+bench: install bench-reference
+	$(BIN)/python -m bench.run
+
+# Node from the machine; from Debian (as root) when it has none, else the exact command is printed.
+bench-reference:
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing system packages: nodejs npm"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+	  else \
+	    echo "missing node/npm -- run: sudo apt-get install -y nodejs npm" >&2; exit 1; \
+	  fi; \
+	fi
+	@[ -d bench/reference/node_modules/oidc-provider ] || (cd bench/reference && npm ci --no-audit --no-fund --silent)
+
+# pytest-benchmark micro-benchmarks: key ring, registry import, sign-in and code exchange in-process.
+bench-micro: install
 	$(BIN)/python -m pytest -m bench tests/bench $(PYTEST_ARGS)
 
 clean:

@@ -19,6 +19,7 @@ import ipaddress
 import secrets
 import warnings
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar, Token
 from urllib.parse import urlsplit
 
 from joserfc.errors import JoseError, SecurityWarning
@@ -44,6 +45,15 @@ PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})  # RF
 
 # --- registration ---------------------------------------------------------------------------
 
+
+def new_client_id() -> str:
+    """192 random bits, base64url; never starting with "-", which a command line would read as an
+    option (`idp rp disable -x…`)."""
+    while True:
+        client_id = secrets.token_urlsafe(24)
+        if not client_id.startswith("-"):
+            return client_id
+
 def register_oidc(session: Session, *, name: str, redirect_uris: Iterable[str],
                   post_logout_redirect_uris: Iterable[str] = (), scopes: Iterable[str] = ("openid",),
                   auth_method: str = "client_secret_basic", jwks: dict | None = None,
@@ -53,7 +63,7 @@ def register_oidc(session: Session, *, name: str, redirect_uris: Iterable[str],
     """Register an OpenID Connect relying party. Returns it and its client secret, which exists
     only for the client_secret_* methods and is shown this once (only its hash is kept)."""
     rp = RelyingParty(
-        protocol="oidc", client_id=secrets.token_urlsafe(24), name=check_name(name),
+        protocol="oidc", client_id=new_client_id(), name=check_name(name),
         redirect_uris=check_uris(redirect_uris, "redirect URI", required=True),
         post_logout_redirect_uris=check_uris(post_logout_redirect_uris, "post-logout redirect URI"),
         scopes=check_scopes(scopes, allow_national_id),
@@ -322,17 +332,43 @@ def _enabled_oidc():
 
 class ClientMetadata(Mapping):
     """The read-only client registry for pyop's `Provider(clients=…)`: enabled OIDC relying parties
-    only. Each lookup uses its own short session, so a change is seen at the next request."""
+    only. Outside a request scope each lookup uses its own short session. Inside one (the web layer
+    opens a scope per HTTP request) each client is read once and remembered until the scope ends:
+    one authorization request asks for its client about ten times. Nothing outlives the request,
+    so a client disabled by `idp rp disable` is refused at the very next request."""
 
     def __init__(self, session_factory):
         self._session_factory = session_factory
+        self._memo: ContextVar[dict | None] = ContextVar(f"client-metadata-{id(self)}", default=None)
+
+    def open_scope(self) -> Token:
+        """Start remembering lookups (call at the start of a request); returns what close_scope needs."""
+        return self._memo.set({})
+
+    def close_scope(self, token: Token) -> None:
+        """Forget every lookup made since the matching open_scope."""
+        try:
+            self._memo.reset(token)
+        except (ValueError, RuntimeError):  # closed from another context, or twice: forget anyway
+            self._memo.set(None)
 
     def __getitem__(self, client_id) -> dict:
+        memo = self._memo.get()
+        key = client_id if isinstance(client_id, str) else None  # unhashable ids are never ours
+        if memo is None or key is None:
+            metadata = self._load(client_id)
+        elif key in memo:
+            metadata = memo[key]
+        else:
+            metadata = memo[key] = self._load(client_id)
+        if metadata is None:
+            raise KeyError(client_id)
+        return metadata
+
+    def _load(self, client_id) -> dict | None:
         with self._session_factory() as session:
             rp = find_oidc(session, client_id)
-            if rp is None or not rp.enabled:
-                raise KeyError(client_id)
-            return client_metadata(rp)
+            return client_metadata(rp) if rp is not None and rp.enabled else None
 
     def __iter__(self):
         with self._session_factory() as session:

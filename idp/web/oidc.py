@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 import time
 from urllib.parse import parse_qsl, unquote_plus, urlencode
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from oic.exception import PyoidcError
 from oic.oic.message import AuthorizationErrorResponse
@@ -65,20 +66,53 @@ def _json(data, status=200, headers=None):
 
 # --- discovery and keys ---------------------------------------------------------------------------
 
+def _prepared(name: str, version, build) -> tuple[bytes, str]:
+    """(JSON bytes, ETag) of a public document, rebuilt only when `version` changes: these are
+    fetched far more often than they change, and building them per request was most of their cost."""
+    cache = current_app.extensions.setdefault("idp.oidc.prepared", {})
+    entry = cache.get(name)
+    if entry is None or entry[0] != version:
+        body = json.dumps(build(), separators=(",", ":"), sort_keys=True).encode()
+        entry = cache[name] = (version, body, hashlib.sha256(body).hexdigest()[:32])
+    return entry[1], entry[2]
+
+
+def _public_document(body: bytes, etag: str, max_age: int):
+    """The document with a strong ETag (RFC 9110 §8.8.3): a client that has it gets 304."""
+    response = _cors(current_app.response_class(body, mimetype="application/json"))
+    response.headers["Cache-Control"] = f"public, max-age={max_age}"
+    response.set_etag(etag)
+    return response.make_conditional(request)
+
+
 @bp.get("/.well-known/openid-configuration")
 def configuration():
     """OpenID Connect Discovery 1.0 §4."""
-    response = _cors(jsonify(discovery_metadata(services().settings.issuer)))
-    response.headers["Cache-Control"] = "public, max-age=3600"
-    return response
+    issuer = services().settings.issuer
+    body, etag = _prepared("configuration", issuer, lambda: discovery_metadata(issuer))
+    return _public_document(body, etag, 3600)
 
 
 @bp.get("/oidc/jwks")
 def jwks():
-    """The published signing keys: next, active and recently retired (RFC 7517)."""
-    response = _cors(jsonify(provider().jwks))
-    response.headers["Cache-Control"] = "public, max-age=600"
-    return response
+    """The published signing keys: next, active and recently retired (RFC 7517). Rebuilt when the
+    set of published keys changes (the key ring re-reads its metadata file when it changes)."""
+    published = tuple((e["kid"], e["state"]) for e in services().keyring.list() if e["published"])
+    body, etag = _prepared("jwks", published, lambda: provider().jwks)
+    return _public_document(body, etag, 600)
+
+
+@bp.before_app_request
+def _open_client_scope():
+    """One read of each client per request (idp.oidc.clients.ClientMetadata), forgotten at its end."""
+    g.oidc_client_scope = provider().clients.open_scope()
+
+
+@bp.teardown_app_request
+def _close_client_scope(_exc):
+    token = g.pop("oidc_client_scope", None)
+    if token is not None:
+        provider().clients.close_scope(token)
 
 
 # --- authorization endpoint (OIDC Core 1.0 §3.1.2) ------------------------------------------------

@@ -283,3 +283,81 @@ def test_metadata_is_a_copy(session, metadata):
     metadata[rp.client_id]["redirect_uris"].append("https://evil.example/cb")
     assert metadata[rp.client_id]["redirect_uris"] == [CALLBACK]
     assert len(metadata[rp.client_id]["jwks"]["keys"]) == 1
+
+
+# --- one read per request (issue 10) -------------------------------------------------------------
+
+class Counter:
+    """Counts the SQL statements the engine sends."""
+
+    def __init__(self, engine):
+        from sqlalchemy import event
+
+        self.count = 0
+        event.listen(engine, "before_cursor_execute", self._seen)
+        self.engine, self.event = engine, event
+
+    def _seen(self, *_args):
+        self.count += 1
+
+    def close(self):
+        self.event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+@pytest.fixture
+def counter(migrated_database):
+    counter = Counter(migrated_database.engine)
+    yield counter
+    counter.close()
+
+
+def test_a_scope_reads_each_client_once(session, metadata, counter):
+    rp, _ = register(session)
+    counter.count = 0
+    token = metadata.open_scope()
+    try:
+        for _ in range(10):
+            assert metadata[rp.client_id]["client_id"] == rp.client_id
+            assert rp.client_id in metadata and "unknown-client" not in metadata
+        assert counter.count == 2  # the client, and the unknown id (a miss is remembered too)
+    finally:
+        metadata.close_scope(token)
+
+
+def test_a_client_disabled_between_scopes_is_refused_in_the_next(session, metadata):
+    rp, _ = register(session)
+    token = metadata.open_scope()
+    assert rp.client_id in metadata
+    metadata.close_scope(token)
+    clients.set_enabled(session, rp.client_id, False)
+    session.commit()
+    token = metadata.open_scope()
+    try:
+        assert rp.client_id not in metadata
+        with pytest.raises(KeyError):
+            metadata[rp.client_id]
+    finally:
+        metadata.close_scope(token)
+
+
+def test_without_a_scope_every_lookup_reads_the_database(session, metadata, counter):
+    rp, _ = register(session)
+    counter.count = 0
+    metadata[rp.client_id]
+    metadata[rp.client_id]
+    assert counter.count == 2
+    clients.set_enabled(session, rp.client_id, False)
+    session.commit()
+    assert rp.client_id not in metadata
+
+
+def test_closing_a_scope_twice_still_forgets(session, metadata, counter):
+    rp, _ = register(session)
+    token = metadata.open_scope()
+    metadata[rp.client_id]
+    metadata.close_scope(token)
+    metadata.close_scope(token)  # e.g. a teardown that runs twice: no error, nothing remembered
+    counter.count = 0
+    metadata[rp.client_id]
+    metadata[rp.client_id]
+    assert counter.count == 2

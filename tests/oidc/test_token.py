@@ -335,3 +335,16 @@ def test_token_and_userinfo_answers_are_never_cached(web, client, rps, signed_in
     assert [a.status_code for a in answers] == [200, 200, 400, 401]
     for answer in answers:
         assert answer.headers["Cache-Control"] == "no-store" and answer.headers["Pragma"] == "no-cache"
+
+
+def test_a_client_disabled_between_two_authorizations_is_refused_at_the_second(web, client, rps, signed_in,
+                                                                                 runner):
+    """Client metadata is remembered for one request only (issue 10): the next one sees the change."""
+    rp = rps.register()
+    rps.sign_in_and_authorize(web, rp, signed_in)
+    assert runner.invoke(args=["idp", "rp", "disable", rp.client_id]).exit_code == 0
+    params, _ = rps.authorize_params(rp)
+    from urllib.parse import urlencode
+
+    response = web.get("/oidc/authorize?" + urlencode(params))
+    assert response.status_code == 400 and "code=" not in response.headers.get("Location", "")

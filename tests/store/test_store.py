@@ -47,6 +47,47 @@ def test_memory_store_expiry():
     assert store.incr("k", 10) == 1
 
 
+def test_memory_store_sweeps_keys_nothing_reads():
+    """Codes, captchas and counters are often never read again: the sweep drops them (issue 10)."""
+    from idp.store.memory import MemoryStore
+
+    now = [1000.0]
+    store = MemoryStore(clock=lambda: now[0], sweep_seconds=60)
+    for n in range(100):
+        store.set(f"code:{n}", b"x", 10)
+    store.set("session", b"s", 3600)
+    store.sadd("index", "a", 3600)
+    assert len(store) == 102
+    now[0] += 61
+    store.set("another", b"y", 10)  # a write after the sweep interval sweeps
+    assert len(store) == 3
+    assert store.get("session") == b"s" and store.smembers("index") == {"a"} and store.get("another") == b"y"
+
+
+def test_memory_store_no_sweep_before_its_time():
+    from idp.store.memory import MemoryStore
+
+    now = [1000.0]
+    store = MemoryStore(clock=lambda: now[0], sweep_seconds=60)
+    store.set("k", b"v", 1)
+    now[0] += 30
+    store.set("other", b"v", 1)
+    assert len(store) == 2  # expired but not yet swept; reads still see it gone
+    assert store.get("k") is None
+
+
+def test_memory_store_sets_are_not_shared_with_callers():
+    from idp.store.memory import MemoryStore
+
+    store = MemoryStore()
+    for member in ("a", "b"):
+        store.sadd("s", member, 60)
+    members = store.smembers("s")
+    members.add("intruder")
+    store.sadd("s", "c", 60)
+    assert store.smembers("s") == {"a", "b", "c"} and members == {"a", "b", "intruder"}
+
+
 def test_redis_unreachable_raises_store_unavailable():
     from idp.store import StoreUnavailable
     from idp.store.redis import RedisStore

@@ -1,0 +1,290 @@
+"""`make bench`: our IdP against the OpenID-certified reference (node oidc-provider), on this machine,
+in one run, driven by the same client (bench/driver.py), interleaved, three repetitions.
+
+What is compared is server CPU per operation: the user+system time of the process that does the
+work (gunicorn's one worker; the one Node process), before and after each batch, divided by the
+operations in it. The client's own latency (p50/p99) and rate are reported beside it; they include
+the client and the loopback network. Our IdP runs in production form — gunicorn, one worker, one
+thread — on PostgreSQL + Redis when IDP_BENCH_DATABASE_URL and IDP_BENCH_REDIS_URL are set (the
+database's tables are dropped and recreated: give the bench its own database), else on SQLite and
+the in-process store. Results: a table on stdout, JSON in bench/results/latest.json.
+
+Knobs: BENCH_SCALE (operations per batch, ×; default 1), BENCH_REPETITIONS (3), BENCH_RSA_BITS
+(the reference's RSA key; default 2048), BENCH_WORKER_CLASS (sync, the default, or gthread),
+BENCH_APP_DIR (the checkout gunicorn serves; default this one — point it at an exported older
+commit to measure "before"), BENCH_OUTPUT (the JSON path).
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import processes
+from bench.driver import REDIRECT_URI, Target
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE_DIR = ROOT / "bench" / "reference"
+
+# operation → (operations per batch at scale 1, target ratio from issue 10, description)
+OPERATIONS = {
+    "discovery": (300, 1.0, "GET /.well-known/openid-configuration"),
+    "jwks": (300, None, "GET jwks_uri"),
+    "code_flow_rs256": (40, 1.0, "signed-in code flow (authorize + token), RS256"),
+    "code_flow_es256": (40, 0.6, "signed-in code flow (authorize + token), ES256"),
+    "refresh": (80, 1.0, "refresh grant (rotating)"),
+    "userinfo": (200, 1.0, "userinfo (bearer)"),
+    "cold_flow": (10, None, "cold flow: sign-in form + password + code + token"),
+}
+
+
+def run_operation(target: Target, name: str) -> None:
+    if name == "discovery":
+        target.discovery()
+    elif name == "jwks":
+        target.jwks()
+    elif name.startswith("code_flow_"):
+        target.code_flow(name.rsplit("_", 1)[1].upper())
+    elif name == "refresh":
+        target.refresh()
+    elif name == "userinfo":
+        target.userinfo()
+    elif name == "cold_flow":
+        target.cold_flow()
+    else:
+        raise ValueError(name)
+
+
+def batch(server, target: Target, name: str, count: int) -> dict:
+    """`count` operations back to back; the server's CPU time and each operation's latency."""
+    if name in ("refresh", "userinfo") and "access_token" not in target.tokens:
+        target.code_flow("RS256")
+    latencies = []
+    cpu_before, wall_before = server.cpu(), time.perf_counter()
+    for _ in range(count):
+        start = time.perf_counter()
+        run_operation(target, name)
+        latencies.append(time.perf_counter() - start)
+    wall, cpu = time.perf_counter() - wall_before, server.cpu() - cpu_before
+    return {"count": count, "cpu_s": cpu, "wall_s": wall, "latencies": latencies}
+
+
+def summarise(batches: list[dict], rss: float) -> dict:
+    count = sum(b["count"] for b in batches)
+    latencies = sorted(x for b in batches for x in b["latencies"])
+    return {
+        "operations": count,
+        "cpu_ms_per_op": 1000 * sum(b["cpu_s"] for b in batches) / count,
+        "cpu_ms_per_op_by_repetition": [round(1000 * b["cpu_s"] / b["count"], 3) for b in batches],
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        "ops_per_s": count / sum(b["wall_s"] for b in batches),
+        "rss_mib": rss,
+    }
+
+
+def argon2_verify_ms(rounds: int = 5) -> float:
+    """CPU of one argon2id verification with our parameters (in this process): the part of a cold
+    flow the reference, which compares its password without hashing, does not do."""
+    from idp.identity import passwords
+
+    stored = passwords.hash_password("Bench-password-for-timing-2031")
+    start = time.process_time()
+    for _ in range(rounds):
+        assert passwords.verify_password(stored, "Bench-password-for-timing-2031")
+    return 1000 * (time.process_time() - start) / rounds
+
+
+# --- the two servers ------------------------------------------------------------------------------
+
+def ensure_reference() -> None:
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        sys.exit("bench: node and npm are needed for the reference provider (make bench installs them)")
+    if not (REFERENCE_DIR / "node_modules" / "oidc-provider").exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=REFERENCE_DIR, check=True)
+
+
+def start_reference(work: Path, clients: dict, account: dict, rsa_bits: int):
+    port = processes.free_port()
+    env = {**os.environ, "PORT": str(port), "BENCH_RSA_BITS": str(rsa_bits), "NODE_ENV": "production",
+           "BENCH_CLIENTS": json.dumps([{**c, "redirect_uris": [REDIRECT_URI], "id_token_alg": alg}
+                                        for alg, c in clients.items()]),
+           "BENCH_ACCOUNT": json.dumps(account)}
+    return processes.start("reference", ["node", "server.mjs"], env, REFERENCE_DIR, port, work,
+                           "/.well-known/openid-configuration")
+
+
+def ours_settings(work: Path, port: int) -> dict:
+    database_url = os.environ.get("IDP_BENCH_DATABASE_URL", "")
+    redis_url = os.environ.get("IDP_BENCH_REDIS_URL", "")
+    if bool(database_url) != bool(redis_url):
+        sys.exit("bench: set both IDP_BENCH_DATABASE_URL and IDP_BENCH_REDIS_URL, or neither")
+    return {"issuer": f"http://127.0.0.1:{port}", "instance_path": str(work / "instance"),
+            "keys_path": str(work / "keys"), "redis_url": redis_url,
+            "database_url": database_url or f"sqlite:///{work / 'idp.sqlite3'}"}
+
+
+def start_ours(work: Path, settings: dict, app_dir: Path):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("IDP_")}
+    env.update({"IDP_" + key.upper(): value for key, value in settings.items()})
+    port = int(settings["issuer"].rsplit(":", 1)[1])
+    command = [str(Path(sys.executable).parent / "gunicorn"), "wsgi:app", "--chdir", str(app_dir),
+               "--bind", f"127.0.0.1:{port}", "--workers", "1", "--worker-class", worker_class(),
+               "--threads", "1", "--keep-alive", "60", "--timeout", "120", "--log-level", "warning"]
+    return processes.start("ours", command, env, app_dir, port, work, "/.well-known/openid-configuration",
+                           worker=True)
+
+
+def worker_class() -> str:
+    """gunicorn's default sync worker (what `gunicorn wsgi:app` runs: a connection per request), or
+    gthread (what --threads > 1 runs; keep-alive) when BENCH_WORKER_CLASS says so. gthread's event
+    loop costs about 0.2 ms of CPU per request here, most of discovery's cost."""
+    value = os.environ.get("BENCH_WORKER_CLASS", "sync")
+    if value not in ("gthread", "sync"):
+        sys.exit("bench: BENCH_WORKER_CLASS is gthread or sync")
+    return value
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+def main() -> None:
+    scale = float(os.environ.get("BENCH_SCALE", "1"))
+    repetitions = int(os.environ.get("BENCH_REPETITIONS", "3"))
+    rsa_bits = int(os.environ.get("BENCH_RSA_BITS", "2048"))
+    app_dir = Path(os.environ.get("BENCH_APP_DIR", ROOT)).resolve()
+    output = Path(os.environ.get("BENCH_OUTPUT", ROOT / "bench" / "results" / "latest.json"))
+    ensure_reference()
+    work = Path(tempfile.mkdtemp(prefix="idp-bench-"))
+    servers = []
+    try:
+        from bench.setup_ours import prepare
+
+        settings = ours_settings(work, processes.free_port())
+        mode = "PostgreSQL + Redis" if settings["redis_url"] else "SQLite + in-process store"
+        print(f"bench: preparing our IdP ({mode}) in {work}", flush=True)
+        prepared = prepare(settings)
+        account = {"sub": "bench-citizen", "username": prepared["username"], "password": prepared["password"],
+                   "claims": {"name": "Mohammed Abdullah Alqahtani", "given_name": "Mohammed",
+                              "family_name": "Alqahtani", "birthdate": "1990-03-15", "gender": "male",
+                              "email": "bench.citizen@example.com", "email_verified": True}}
+        reference = start_reference(work, prepared["clients"], account, rsa_bits)
+        servers.append(reference)
+        ours = start_ours(work, settings, app_dir)
+        servers.append(ours)
+        targets = {
+            "reference": (reference, Target("reference", reference.base_url, account["username"],
+                                            account["password"], prepared["clients"])),
+            "ours": (ours, Target("ours", ours.base_url, prepared["username"], prepared["password"],
+                                  prepared["clients"])),
+        }
+        print("bench: warming up (a first sign-in per client, a few of each operation)", flush=True)
+        for server, target in targets.values():
+            target.discover()
+            for alg in ("RS256", "ES256"):
+                target.code_flow(alg)  # the first one signs the browser in
+            for name in OPERATIONS:
+                batch(server, target, name, 3)
+        results = {side: {name: [] for name in OPERATIONS} for side in targets}
+        started = time.monotonic()
+        for repetition in range(repetitions):
+            order = list(targets) if repetition % 2 == 0 else list(reversed(targets))
+            for name, (count, _target, _what) in OPERATIONS.items():
+                for side in order:
+                    server, target = targets[side]
+                    results[side][name].append(batch(server, target, name, max(1, round(count * scale))))
+            print(f"bench: repetition {repetition + 1}/{repetitions} done "
+                  f"({time.monotonic() - started:.0f} s)", flush=True)
+        summary = {side: {name: summarise(batches, targets[side][0].rss())
+                          for name, batches in per_op.items()} for side, per_op in results.items()}
+        argon2_ms = argon2_verify_ms()
+        report = build_report(summary, argon2_ms, mode, rsa_bits, our_rsa_bits(targets["ours"][1]),
+                              repetitions, scale, app_dir)
+        print(table(report))
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"bench: JSON in {output}")
+    finally:
+        for server in reversed(servers):
+            server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def our_rsa_bits(target: Target) -> int | None:
+    import base64
+
+    keys = target.backend.get(target.endpoints["jwks_uri"]).json()["keys"]
+    for key in keys:
+        if key.get("kty") == "RSA":
+            return len(base64.urlsafe_b64decode(key["n"] + "==")) * 8
+    return None
+
+
+def build_report(summary, argon2_ms, mode, rsa_bits, ours_rsa, repetitions, scale, app_dir) -> dict:
+    rows = []
+    for name, (_count, target, what) in OPERATIONS.items():
+        ref, ours = summary["reference"][name], summary["ours"][name]
+        ref_ms = ref["cpu_ms_per_op"]
+        ratio = ours["cpu_ms_per_op"] / ref_ms if ref_ms else None
+        if name == "cold_flow" and ref_ms:  # issue 10: ≤ argon2id verification + 1.5 × the reference's
+            target = (argon2_ms + 1.5 * ref_ms) / ref_ms
+        rows.append({"operation": name, "what": what, "target_ratio": target, "ratio": ratio,
+                     "reference": ref, "ours": ours})
+    return {"mode": mode, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                        "node": subprocess.run(["node", "--version"], capture_output=True,
+                                               text=True).stdout.strip(),
+                        "load_average": os.getloadavg()},
+            "reference": {"package": "oidc-provider", "version": reference_version(), "rsa_bits": rsa_bits},
+            "ours": {"server": f"gunicorn, 1 worker, {worker_class()}, 1 thread", "rsa_bits": ours_rsa,
+                     "app_dir": str(app_dir)},
+            "repetitions": repetitions, "scale": scale, "argon2id_verify_ms": argon2_ms, "rows": rows}
+
+
+def reference_version() -> str:
+    package = REFERENCE_DIR / "node_modules" / "oidc-provider" / "package.json"
+    return json.loads(package.read_text())["version"] if package.exists() else "?"
+
+
+def table(report: dict) -> str:
+    def ms(value):
+        return f"{value:.2f}" if value < 100 else f"{value:.0f}"
+
+    head = (f"\nour IdP ({report['mode']}; RSA {report['ours']['rsa_bits']}) vs oidc-provider "
+            f"{report['reference']['version']} (RSA {report['reference']['rsa_bits']}); server CPU per "
+            f"operation; {report['repetitions']} repetitions; load average "
+            f"{report['machine']['load_average'][0]:.1f} on {report['machine']['cpus']} CPUs\n")
+    columns = ["operation", "ref ms/op", "ours ms/op", "ratio", "target", "p50 ms ref/ours",
+               "p99 ms ref/ours", "ops/s ref/ours", "RSS MiB ref/ours"]
+    lines = [columns]
+    for row in report["rows"]:
+        ref, ours = row["reference"], row["ours"]
+        lines.append([
+            row["operation"], ms(ref["cpu_ms_per_op"]), ms(ours["cpu_ms_per_op"]),
+            f"{row['ratio']:.2f}×" if row["ratio"] else "-",
+            f"≤ {row['target_ratio']:.2f}×" if row["target_ratio"] else "-",
+            f"{ms(ref['p50_ms'])}/{ms(ours['p50_ms'])}", f"{ms(ref['p99_ms'])}/{ms(ours['p99_ms'])}",
+            f"{ref['ops_per_s']:.0f}/{ours['ops_per_s']:.0f}", f"{ref['rss_mib']:.0f}/{ours['rss_mib']:.0f}",
+        ])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(columns))]
+    out = [head]
+    for n, line in enumerate(lines):
+        out.append("  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i])
+                             for i, cell in enumerate(line)))
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    out.append(f"\nargon2id verification (ours, not in the reference's cold flow): "
+               f"{report['argon2id_verify_ms']:.1f} ms; cold-flow target = that + 1.5 × the reference's.")
+    out.append("ratio = ours / reference CPU per operation (lower is better); p50/p99 and ops/s are the "
+               "one sequential client's view.")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    main()
