@@ -54,6 +54,7 @@ def new_client_id() -> str:
         if not client_id.startswith("-"):
             return client_id
 
+
 def register_oidc(session: Session, *, name: str, redirect_uris: Iterable[str],
                   post_logout_redirect_uris: Iterable[str] = (), scopes: Iterable[str] = ("openid",),
                   auth_method: str = "client_secret_basic", jwks: dict | None = None,
