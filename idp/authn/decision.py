@@ -37,7 +37,8 @@ class Requirements:
     force: bool = False  # prompt=login, ForceAuthn: a sign-in after the request arrived
     passive: bool = False  # prompt=none, IsPassive: never show a page
     requested_at: float = 0.0  # when the request arrived
-    expected_identity: str | None = None  # id_token_hint: the identity (uuid) the RP believes it has
+    # id_token_hint (OIDC Core §3.1.2.1) named someone other than the signed-in identity
+    other_identity_expected: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,9 +69,10 @@ def decide(required: Requirements, current: Authentication | None, *, has_second
         return _refuse(Refusal.UNSATISFIABLE, "no sign-in method reaches the requested level")
     if current is None:
         return _sign_in(required, "the user is not signed in")
-    if required.expected_identity is not None and required.expected_identity != current.identity:
-        return _sign_in(required, "the signed-in user is not the one the relying party expects")
-    stale = required.force or (required.max_age is not None and now - current.auth_time > required.max_age)
+    # Someone else expected (OIDC Core §3.1.2.2): never answer silently for the wrong citizen; after
+    # a sign-in that follows the request, whoever signed in is answered for.
+    stale = required.force or required.other_identity_expected or (
+        required.max_age is not None and now - current.auth_time > required.max_age)
     if stale and current.signed_in_at <= required.requested_at:
         return _sign_in(required, "a fresh sign-in is required")
     if not levels.satisfies(current.level, required.level):

@@ -18,15 +18,15 @@ SECOND_FACTOR_AMR = frozenset({"otp", "recovery"})
 
 # SAML: the class an assertion states for each level, and the classes a request may ask for.
 SAML_PASSWORD_PROTECTED = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
+SAML_PASSWORD = "urn:oasis:names:tc:SAML:2.0:ac:classes:Password"
+SAML_REFEDS_MFA = "https://refeds.org/profile/mfa"
+SAML_TIME_SYNC_TOKEN = "urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken"
+SAML_MOBILE_TWO_FACTOR = "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorContract"
 SAML_CLASS_FOR = {LOA1: SAML_PASSWORD_PROTECTED, LOA2: LOA2}
+# In the order we prefer to state them: the first of each level is what an assertion names by default.
 SAML_LEVEL_OF = {
-    SAML_PASSWORD_PROTECTED: LOA1,
-    "urn:oasis:names:tc:SAML:2.0:ac:classes:Password": LOA1,
-    LOA1: LOA1,
-    LOA2: LOA2,
-    "https://refeds.org/profile/mfa": LOA2,
-    "urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken": LOA2,
-    "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorContract": LOA2,
+    SAML_PASSWORD_PROTECTED: LOA1, SAML_PASSWORD: LOA1, LOA1: LOA1,
+    LOA2: LOA2, SAML_REFEDS_MFA: LOA2, SAML_TIME_SYNC_TOKEN: LOA2, SAML_MOBILE_TWO_FACTOR: LOA2,
 }
 
 

@@ -10,8 +10,8 @@ import dataclasses
 import re
 
 from idp.attributes import SCOPES
+from idp.authn.levels import LOA2
 
-LOA1, LOA2 = "urn:idp:loa:1", "urn:idp:loa:2"
 MAX_PARAM_LENGTH = 2048
 MAX_PARAMS_LENGTH = 8192
 PROMPTS = {"none", "login", "consent"}

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from idp.attributes import ATTRIBUTES, CLAIMS_BY_SCOPE, SCOPES, oidc_claims
 from idp.identity import accounts
 from idp.oidc import client_auth, clients, token_families
-from idp.oidc.authorization import LOA1, LOA2
+from idp.authn import levels
 from idp.oidc.engine import NationalProvider, StoreAuthorizationState
 from idp.subject_salt import salt_for
 
@@ -35,7 +35,7 @@ def discovery_metadata(issuer: str) -> dict:
         "claims_supported": ID_TOKEN_CLAIMS + [a.claim for a in ATTRIBUTES if a.claim],
         "claims_locales_supported": ["ar", "en"],
         "ui_locales_supported": ["ar", "en"],
-        "acr_values_supported": [LOA1, LOA2],
+        "acr_values_supported": list(levels.ORDER),
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,

@@ -17,17 +17,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PASSWORD_PROTECTED_TRANSPORT = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
-PASSWORD = "urn:oasis:names:tc:SAML:2.0:ac:classes:Password"
-LOA1 = "urn:idp:loa:1"
-LOA2 = "urn:idp:loa:2"
-REFEDS_MFA = "https://refeds.org/profile/mfa"
-TIME_SYNC_TOKEN = "urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken"
-MOBILE_TWO_FACTOR = "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorContract"
+from idp.authn import levels
 
-# Class → level, in the order we prefer to state them; the first of each level is our default.
-LEVELS = {PASSWORD_PROTECTED_TRANSPORT: 1, PASSWORD: 1, LOA1: 1,
-          LOA2: 2, REFEDS_MFA: 2, TIME_SYNC_TOKEN: 2, MOBILE_TWO_FACTOR: 2}
+LOA1, LOA2 = levels.LOA1, levels.LOA2
+PASSWORD_PROTECTED_TRANSPORT, PASSWORD = levels.SAML_PASSWORD_PROTECTED, levels.SAML_PASSWORD
+REFEDS_MFA, TIME_SYNC_TOKEN = levels.SAML_REFEDS_MFA, levels.SAML_TIME_SYNC_TOKEN
+MOBILE_TWO_FACTOR = levels.SAML_MOBILE_TWO_FACTOR
+
+# Class → level (1, 2 …: idp.authn.levels.ORDER, declared there once), in the order we prefer to
+# state them; the first of each level is our default.
+LEVELS = {uri: levels.rank(level) + 1 for uri, level in levels.SAML_LEVEL_OF.items()}
 BEST = max(LEVELS.values())
 COMPARISONS = ("exact", "minimum", "better", "maximum")
 

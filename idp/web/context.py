@@ -7,6 +7,7 @@ import time
 from flask import current_app, g, redirect, request, session, url_for
 
 from idp.audit import Actor
+from idp.authn import levels
 from idp.identity import accounts
 from idp.identity.sessions import SessionStore
 from idp.models import Identity
@@ -59,7 +60,7 @@ def sign_in(identity: Identity, amr: list[str]) -> None:
     session.regenerate()
     session.update(kept)
     session.update(identity_uuid=identity.uuid, auth_time=int(time.time()), signed_in_at=time.time(), amr=amr,
-                   acr="urn:idp:loa:2" if "otp" in amr or "recovery" in amr else "urn:idp:loa:1")
+                   acr=levels.level_for(amr))
     g.identity = identity
 
 

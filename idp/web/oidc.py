@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import secrets
 import time
 from urllib.parse import parse_qsl, unquote_plus, urlencode
 
@@ -21,8 +20,11 @@ from pyop.exceptions import InvalidAccessToken, InvalidClientAuthentication, OAu
 from idp import audit
 from idp.attributes import CLAIMS_BY_SCOPE
 from idp.oidc import authorization, clients, consent
-from idp.oidc.authorization import LOA2, ErrorPage, ErrorRedirect
+from idp.authn.decision import Refusal, Requirements, Step
+from idp.authn.levels import LOA1, LOA2
+from idp.oidc.authorization import ErrorPage, ErrorRedirect
 from idp.oidc.provider import discovery_metadata
+from idp.web import gate
 from idp.web.context import actor, current_identity, db_session, services
 from idp.web.forms import ConfirmForm
 
@@ -34,8 +36,11 @@ SCOPE_LABELS = {
     "phone": _l("Your mobile number"),
     "national_id": _l("Your national ID number, ID type and nationality"),
 }
-PENDING_SECONDS = 15 * 60
-MAX_PENDING = 5
+PENDING = "oidc_pending"  # the session key of requests waiting for a sign-in (idp.authn.pending)
+# OIDC Core 1.0 §3.1.2.6 for a refused sign-in; "unmet_authentication_requirements" from the
+# OpenID Connect Core errata (acr_values no method of ours reaches).
+OAUTH_ERRORS = {Refusal.LOGIN_REQUIRED: "login_required", Refusal.INTERACTION_REQUIRED: "interaction_required",
+                Refusal.UNSATISFIABLE: "unmet_authentication_requirements"}
 
 
 @bp.app_template_global()
@@ -158,12 +163,7 @@ def authorize():
         return _error_page(str(e))
     except ErrorRedirect as e:
         return _error_redirect(e)
-    pending = dict(session.get("oidc_pending") or {})
-    if len(pending) >= MAX_PENDING:  # a few sign-ins in flight per browser are enough
-        pending.pop(min(pending, key=lambda k: pending[k]["created"]))
-    pending_id = secrets.token_urlsafe(12)
-    pending[pending_id] = {"params": checked.params, "created": time.time()}
-    session["oidc_pending"] = pending
+    pending_id = gate.remember(PENDING, {"params": checked.params})
     response = current_app.make_response(_resume(pending_id))
     if checked.ui_locale:
         from idp.web.i18n import LOCALE_COOKIE
@@ -178,16 +178,11 @@ def resume(pending_id):
 
 
 def _pending(pending_id):
-    record = (session.get("oidc_pending") or {}).get(pending_id)
-    if record is None or time.time() - record["created"] > PENDING_SECONDS:
-        return None
-    return record
+    return gate.recall(PENDING, pending_id)
 
 
 def _drop_pending(pending_id):
-    pending = dict(session.get("oidc_pending") or {})
-    pending.pop(pending_id, None)
-    session["oidc_pending"] = pending
+    gate.forget(PENDING, pending_id)
 
 
 def _load(pending_id):
@@ -235,29 +230,16 @@ def _refuse(pending_id, checked, error, description):
 
 def _authentication_gate(pending_id, checked, record):
     """None when this session may answer the request; else the step that gets it there (sign-in,
-    a fresh sign-in for prompt=login or max_age, the second factor for LoA 2) or the error."""
-    here = url_for("oidc.resume", pending_id=pending_id)
+    a fresh sign-in for prompt=login, max_age or a hint naming someone else, the second factor for
+    LoA 2) or the OAuth error (OIDC Core 1.0 §3.1.2.6). The decision itself is idp.authn's."""
     identity = current_identity()
-    auth_time = session.get("auth_time", 0)
-    fresh_needed = "login" in checked.prompt or (
-        checked.max_age is not None and time.time() - auth_time > checked.max_age)
-    signed_in_after_request = session.get("signed_in_at", 0) > record["created"]
-    if identity is not None and _hint_is_someone_else(checked, identity):
-        # OIDC Core §3.1.2.2: the client expects someone else. Never answer silently for the
-        # wrong citizen; ask for a sign-in, after which whoever signs in is answered for.
-        fresh_needed = True
-    if identity is None or (fresh_needed and not signed_in_after_request):
-        if "none" in checked.prompt:
-            return _refuse(pending_id, checked, "login_required", "the user is not signed in")
-        return redirect(url_for("auth.login", next=here, login_hint=checked.login_hint))
-    if checked.require_loa2 and session.get("acr") != LOA2:
-        if "none" in checked.prompt:
-            return _refuse(pending_id, checked, "interaction_required", "a second factor is required")
-        if not identity.has_totp:
-            return redirect(url_for("account.two_step", next=here))
-        session["mfa_pending"] = {"identity_uuid": identity.uuid, "at": time.time(), "next": here}
-        return redirect(url_for("auth.second_factor"))
-    return None
+    decision = gate.decide_now(Requirements(
+        level=LOA2 if checked.require_loa2 else LOA1, max_age=checked.max_age,
+        force="login" in checked.prompt, passive="none" in checked.prompt, requested_at=record["created"],
+        other_identity_expected=identity is not None and _hint_is_someone_else(checked, identity)))
+    if decision.step is Step.REFUSE:
+        return _refuse(pending_id, checked, OAUTH_ERRORS[decision.refusal], decision.reason)
+    return gate.next_page(decision, url_for("oidc.resume", pending_id=pending_id), checked.login_hint)
 
 
 def _resume(pending_id):

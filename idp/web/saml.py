@@ -13,16 +13,17 @@ from saml2.metadata import entity_descriptor
 
 from idp import audit
 from idp.attributes import saml_attributes
+from idp.authn.decision import Refusal, Requirements, Step
+from idp.authn.levels import LOA1, LOA2
 from idp.saml import authn_context, sps, sso
 from idp.saml.guard import MessageRejected
 from idp.subject_salt import salt_for
-from idp.oidc.authorization import LOA2
+from idp.web import gate
 from idp.web.context import actor, current_identity, db_session, services
 
 bp = Blueprint("saml", __name__, url_prefix="/saml")
 
-PENDING_SECONDS = 15 * 60
-MAX_PENDING = 5
+PENDING = "saml_pending"  # the session key of requests waiting for a sign-in (idp.authn.pending)
 BOUNCE_SECONDS = 60  # the browser follows the 303 at once
 BOUNCES_PER_MINUTE = 20  # per client address: bounds what an anonymous flood can store
 
@@ -107,16 +108,11 @@ def _start(binding, params):
         destination, response = sso.error_response(servers(), parsed, sso.NO_AUTHN_CONTEXT,
                                                     "the requested authentication context is not available")
         return _post(destination, "SAMLResponse", response, parsed.relay_state)
-    pending = dict(session.get("saml_pending") or {})
-    if len(pending) >= MAX_PENDING:
-        pending.pop(min(pending, key=lambda k: pending[k]["created"]))
-    pending_id = secrets.token_urlsafe(12)
-    pending[pending_id] = {
+    pending_id = gate.remember(PENDING, {
         "sp": parsed.sp.entity_id, "request_id": parsed.request_id, "force_authn": parsed.force_authn,
         "is_passive": parsed.is_passive, "require_loa2": parsed.require_loa2, "transient": parsed.transient,
         "relay_state": parsed.relay_state, "response_args": _serialisable(parsed.response_args),
-        "authn_context": dataclasses.asdict(parsed.authn_context), "created": time.time()}
-    session["saml_pending"] = pending
+        "authn_context": dataclasses.asdict(parsed.authn_context)})
     return _resume(pending_id)
 
 
@@ -130,8 +126,8 @@ def resume(pending_id):
 
 
 def _resume(pending_id):
-    record = (session.get("saml_pending") or {}).get(pending_id)
-    if record is None or time.time() - record["created"] > PENDING_SECONDS:
+    record = gate.recall(PENDING, pending_id)
+    if record is None:
         return _refuse("no pending SAML request")
     db = db_session()
     sp = sps.find_saml(db, record["sp"])
@@ -142,20 +138,18 @@ def _resume(pending_id):
                                 transient=record["transient"], relay_state=record["relay_state"],
                                 response_args=record["response_args"],
                                 authn_context=_requirement(record.get("authn_context")))
-    here = url_for("saml.resume", pending_id=pending_id)
+    # SAML Profiles §4.1.4.1, through the one sign-in decision (idp.authn): IsPassive refusals are
+    # NoPassive; the AuthnContext was checked for satisfiability when the request arrived.
+    decision = gate.decide_now(Requirements(
+        level=LOA2 if request_.require_loa2 else LOA1, force=request_.force_authn, passive=request_.is_passive,
+        requested_at=record["created"]))
+    if decision.step is Step.REFUSE:
+        status = sso.NO_AUTHN_CONTEXT if decision.refusal is Refusal.UNSATISFIABLE else sso.NO_PASSIVE
+        return _answer_error(pending_id, request_, status, decision.reason)
+    step = gate.next_page(decision, url_for("saml.resume", pending_id=pending_id))
+    if step is not None:
+        return step
     identity = current_identity()
-    fresh = session.get("signed_in_at", 0) > record["created"]
-    if identity is None or (request_.force_authn and not fresh):
-        if request_.is_passive:
-            return _answer_error(pending_id, request_, sso.NO_PASSIVE, "the user is not signed in")
-        return redirect(url_for("auth.login", next=here))
-    if request_.require_loa2 and session.get("acr") != LOA2:
-        if request_.is_passive:
-            return _answer_error(pending_id, request_, sso.NO_PASSIVE, "a second factor is required")
-        if not identity.has_totp:
-            return redirect(url_for("account.two_step", next=here))
-        session["mfa_pending"] = {"identity_uuid": identity.uuid, "at": time.time(), "next": here}
-        return redirect(url_for("auth.second_factor"))
     destination, response, name_id = sso.authn_response(
         servers(), request_, services().settings.issuer, _salt(), identity.subject_seed,
         saml_attributes(identity, sp.allow_national_id), session.get("acr") == LOA2,
@@ -182,9 +176,7 @@ def _answer_error(pending_id, request_, status, text):
 
 
 def _drop(pending_id):
-    pending = dict(session.get("saml_pending") or {})
-    pending.pop(pending_id, None)
-    session["saml_pending"] = pending
+    gate.forget(PENDING, pending_id)
 
 
 def _post(destination, field, message, relay_state):

@@ -16,6 +16,13 @@ from idp.identity.sessions import SessionStore, new_session_id
 
 log = logging.getLogger(__name__)
 
+# Called by relying parties' servers, resource servers and probes: they never use a citizen's
+# session, so a cookie that comes along (a public client in a browser) is not even read. Paths, not
+# endpoints: Flask opens the session before it matches the URL.
+SESSIONLESS_PATHS = frozenset({
+    "/oidc/token", "/oidc/userinfo", "/oidc/jwks", "/.well-known/openid-configuration", "/oidc/revoke",
+    "/oidc/introspect", "/saml/metadata", "/livez", "/readyz", "/healthz", "/metrics"})
+
 
 class ServerSession(CallbackDict, SessionMixin):
     def __init__(self, data=None, sid=None, created=None, seen=None):
@@ -30,6 +37,7 @@ class ServerSession(CallbackDict, SessionMixin):
         self.modified = False
         self.previous_sid = None
         self.unavailable = False
+        self.detached = False  # never loaded nor saved (SESSIONLESS_PATHS)
 
     def regenerate(self) -> None:
         """A new id for the same data: call at sign-in, against session fixation."""
@@ -50,6 +58,10 @@ class ServerSessionInterface(SessionInterface):
         self.sessions = sessions
 
     def open_session(self, app, request):
+        if request.path in SESSIONLESS_PATHS or request.path.startswith("/static/"):
+            session = ServerSession()
+            session.detached = True
+            return session
         sid = request.cookies.get(self.get_cookie_name(app))
         if not sid or len(sid) > 100:
             return ServerSession()
@@ -65,7 +77,7 @@ class ServerSessionInterface(SessionInterface):
         return ServerSession(record.data, sid=sid, created=record.created, seen=record.seen)
 
     def save_session(self, app, session: ServerSession, response):
-        if session.unavailable:
+        if session.unavailable or session.detached:
             return
         name = self.get_cookie_name(app)
         cookie = dict(domain=self.get_cookie_domain(app), path=self.get_cookie_path(app),

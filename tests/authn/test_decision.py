@@ -7,7 +7,7 @@ from idp.authn import levels
 from idp.authn.decision import Authentication, Refusal, Requirements, Step, decide
 
 NOW = 10_000.0
-ALICE, BOB = "a" * 36, "b" * 36
+ALICE = "a" * 36
 
 
 def signed_in(level=levels.LOA1, auth_age=60, signed_in_at=NOW - 60, identity=ALICE):
@@ -40,11 +40,13 @@ CASES = [
      Step.PROCEED, None),
     ("max_age=0 right after signing in for this request", Requirements(max_age=0, requested_at=NOW - 100),
      signed_in(auth_age=5), False, Step.PROCEED, None),
-    ("hint names another identity", Requirements(expected_identity=BOB), signed_in(), False, Step.SIGN_IN, None),
-    ("hint names another identity, passive", Requirements(expected_identity=BOB, passive=True), signed_in(), False,
-     Step.REFUSE, Refusal.LOGIN_REQUIRED),
-    ("hint names the signed-in identity, passive", Requirements(expected_identity=ALICE, passive=True),
-     signed_in(), False, Step.PROCEED, None),
+    ("hint names another identity", Requirements(other_identity_expected=True, requested_at=NOW), signed_in(), False,
+     Step.SIGN_IN, None),
+    ("hint names another identity, passive", Requirements(other_identity_expected=True, passive=True,
+                                                            requested_at=NOW), signed_in(),
+     False, Step.REFUSE, Refusal.LOGIN_REQUIRED),
+    ("hint names another identity, signed in again since", Requirements(other_identity_expected=True,
+     requested_at=NOW - 100), signed_in(), False, Step.PROCEED, None),
     ("session without a level (older session)", Requirements(), signed_in(level=None), False,
      Step.ENROL_SECOND_FACTOR, None),
 ]

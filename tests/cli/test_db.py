@@ -105,9 +105,9 @@ def test_prune_removes_ended_sessions_and_all_sessions_ends_the_live_ones(runner
     store.revoke_all(db, made.identity.uuid, keep=live)
     db.commit()
     result = runner.invoke(args=["idp", "db", "prune", "--json"])
-    assert result.exit_code == 0 and json.loads(result.output) == {"sessions_removed": 1}
+    assert result.exit_code == 0 and json.loads(result.output)["sessions"] == 1
     assert store.load(live) is not None
     result = runner.invoke(args=["idp", "db", "prune", "--all-sessions"])
-    assert result.exit_code == 0 and result.output == "removed 1 sessions\n"
+    assert result.exit_code == 0 and result.output.startswith("sessions: 1 deleted, ")
     assert store.load(live) is None
     assert db.scalar(select(func.count()).select_from(SignInSession)) == 0

@@ -217,7 +217,9 @@ class StatementCounter:
         self.engine = engine
 
     def _seen(self, _conn, _cursor, statement, *_args):
-        self.statements.append(statement)
+        # The key ring's "did the keys change?" check runs at most every few seconds per process.
+        if "signing_keys" not in statement:
+            self.statements.append(statement)
 
     def count(self, action):
         self.statements.clear()

@@ -96,6 +96,6 @@ def test_restore_drill_an_old_session_never_opens_another_citizens_account(pg_cl
     # ... until the last step of the procedure ends every session (revocations made since the
     # backup are lost with it; signing everyone out undoes nothing that mattered).
     result = after.test_cli_runner().invoke(args=["idp", "db", "prune", "--all-sessions"])
-    assert result.exit_code == 0 and "removed 1 sessions" in result.output
+    assert result.exit_code == 0 and "sessions: 1 deleted" in result.output
     assert first_again.get("/account").status_code == 302
     assert third_name in signed_in_device(after, "third.citizen").get("/account").get_data(as_text=True)

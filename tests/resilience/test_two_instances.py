@@ -51,6 +51,7 @@ def two_instances(pg_cluster, redis_server, tmp_path, smtp):
     Database(database_url).upgrade()
     shared = {"IDP_DATABASE_URL": database_url, "IDP_REDIS_URL": redis_server.url,
               "IDP_SECRET_KEY": secrets.token_urlsafe(32), "IDP_DATA_KEY": Fernet.generate_key().decode(),
+              "IDP_SUBJECT_SALT": secrets.token_urlsafe(32),
               "IDP_SMTP_URL": smtp.url}
     ports = [free_port(), free_port()]
     shared["IDP_ISSUER"] = f"http://127.0.0.1:{ports[0]}"
