@@ -19,6 +19,7 @@ import ipaddress
 import secrets
 import warnings
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from urllib.parse import urlsplit
 
 from joserfc.errors import JoseError, SecurityWarning
@@ -320,19 +321,40 @@ def _enabled_oidc():
     return RelyingParty.protocol == "oidc", RelyingParty.enabled.is_(True)
 
 
+# Clients already read during the current request (see remember_clients); None outside one.
+_REMEMBERED: ContextVar[dict | None] = ContextVar("idp_oidc_clients", default=None)
+
+
+def remember_clients():
+    """Read each client once for the rest of this request (pyop and our checks look a client up
+    several times per request); returns the token for forget_clients."""
+    return _REMEMBERED.set({})
+
+
+def forget_clients(token) -> None:
+    _REMEMBERED.reset(token)
+
+
 class ClientMetadata(Mapping):
     """The read-only client registry for pyop's `Provider(clients=…)`: enabled OIDC relying parties
-    only. Each lookup uses its own short session, so a change is seen at the next request."""
+    only. Each lookup uses its own short session (remembered for one request at most), so a
+    change is seen at the next request."""
 
     def __init__(self, session_factory):
         self._session_factory = session_factory
 
     def __getitem__(self, client_id) -> dict:
+        remembered = _REMEMBERED.get()
+        if remembered is not None and isinstance(client_id, str) and client_id in remembered:
+            return copy.deepcopy(remembered[client_id])
         with self._session_factory() as session:
             rp = find_oidc(session, client_id)
             if rp is None or not rp.enabled:
                 raise KeyError(client_id)
-            return client_metadata(rp)
+            metadata = client_metadata(rp)
+        if remembered is not None:
+            remembered[client_id] = copy.deepcopy(metadata)
+        return metadata
 
     def __iter__(self):
         with self._session_factory() as session:

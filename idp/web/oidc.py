@@ -9,7 +9,7 @@ import secrets
 import time
 from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from oic.oic.message import AuthorizationErrorResponse
 from pyop.exceptions import InvalidAccessToken, InvalidClientAuthentication, OAuthError
@@ -23,6 +23,18 @@ from idp.web.context import actor, current_identity, db_session, services
 from idp.web.forms import ConfirmForm
 
 bp = Blueprint("oidc", __name__)
+
+
+@bp.before_request
+def _remember_clients():
+    g.oidc_clients = clients.remember_clients()  # one read of each client per request
+
+
+@bp.teardown_request
+def _forget_clients(_exc):
+    token = g.pop("oidc_clients", None)
+    if token is not None:
+        clients.forget_clients(token)
 
 SCOPE_LABELS = {
     "profile": _l("Your name in Arabic and English, date of birth and gender"),
