@@ -312,7 +312,7 @@ def client_metadata(rp: RelyingParty) -> dict:
     There is no client_secret: pyop would compare it in plain text; engine.py uses secret_matches."""
     host = urlsplit(rp.redirect_uris[0]).hostname if rp.redirect_uris else ""
     return {
-        "client_id": rp.client_id, "name": rp.name,
+        "client_id": rp.client_id, "relying_party_id": rp.id, "name": rp.name,
         "redirect_uris": list(rp.redirect_uris), "post_logout_redirect_uris": list(rp.post_logout_redirect_uris),
         "response_types": ["code"],
         "token_endpoint_auth_method": rp.auth_method,

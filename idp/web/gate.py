@@ -52,4 +52,8 @@ def recall(kind: str, pending_id: str) -> dict | None:
 
 
 def forget(kind: str, pending_id: str) -> None:
-    session[kind] = pending.drop(session.get(kind), pending_id)
+    remaining = pending.drop(session.get(kind), pending_id)
+    if remaining:
+        session[kind] = remaining
+    else:  # as before the request arrived, so an answered request leaves the session unwritten
+        session.pop(kind, None)

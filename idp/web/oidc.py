@@ -250,17 +250,18 @@ def _resume(pending_id):
     if gate is not None:
         return gate
     identity, db = current_identity(), db_session()
-    rp = clients.find_oidc(db, checked.client["client_id"])
-    if "consent" in checked.prompt or not consent.covers(db, identity.id, rp.id, checked.scopes):
+    client = checked.client  # the relying party's row, read once for this request (clients.py)
+    if "consent" in checked.prompt or not consent.covers(db, identity.id, client["relying_party_id"],
+                                                         checked.scopes):
         if "none" in checked.prompt:
             return _refuse(pending_id, checked, "consent_required", "the user has not consented")
         claims = sorted({c for s in checked.scopes for c in CLAIMS_BY_SCOPE.get(s, [])})
-        return render_template("oidc/consent.html", rp=rp, scopes=checked.scopes, claims=claims,
-                               form=ConfirmForm(), pending_id=pending_id)
-    return _issue_code(pending_id, checked, identity, rp)
+        return render_template("oidc/consent.html", rp=clients.find_oidc(db, client["client_id"]),
+                               scopes=checked.scopes, claims=claims, form=ConfirmForm(), pending_id=pending_id)
+    return _issue_code(pending_id, checked, identity)
 
 
-def _issue_code(pending_id, checked, identity, rp):
+def _issue_code(pending_id, checked, identity):
     # The hint was verified with our key ring (authorization.check); pyop would try to parse it again.
     params = {k: v for k, v in checked.params.items() if k != "id_token_hint"}
     try:
@@ -273,11 +274,11 @@ def _issue_code(pending_id, checked, identity, rp):
                                    subject_seed=identity.subject_seed)
     response["iss"] = services().settings.issuer  # RFC 9207: the RP can tell which IdP answered
     db = db_session()
-    audit.record(db, "oidc.authorized", actor(), identity.id, client_id=rp.client_id,
+    audit.record(db, "oidc.authorized", actor(), identity.id, client_id=checked.client["client_id"],
                  scopes=list(checked.scopes), acr=claims["acr"])
     db.commit()
     _drop_pending(pending_id)
-    _remember_client(rp.client_id)
+    _remember_client(checked.client["client_id"])
     return redirect(response.request(checked.params["redirect_uri"]), 303)
 
 
@@ -301,16 +302,16 @@ def give_consent(pending_id):
     if gate is not None:
         return gate
     identity, db = current_identity(), db_session()
-    rp = clients.find_oidc(db, checked.client["client_id"])
+    client_id = checked.client["client_id"]
     if request.form.get("decision") != "allow":
-        audit.record(db, "oidc.consent_denied", actor(), identity.id, client_id=rp.client_id)
+        audit.record(db, "oidc.consent_denied", actor(), identity.id, client_id=client_id)
         db.commit()
         return _refuse(pending_id, checked, "access_denied", "the user declined")
-    consent.grant(db, identity.id, rp.id, checked.scopes)
-    audit.record(db, "oidc.consent_given", actor(), identity.id, client_id=rp.client_id,
+    consent.grant(db, identity.id, checked.client["relying_party_id"], checked.scopes)
+    audit.record(db, "oidc.consent_given", actor(), identity.id, client_id=client_id,
                  scopes=list(checked.scopes))
     db.commit()
-    return _issue_code(pending_id, checked, identity, rp)
+    return _issue_code(pending_id, checked, identity)
 
 
 # --- token and userinfo ------------------------------------------------------------------------

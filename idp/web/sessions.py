@@ -5,6 +5,7 @@ when its data changes, and otherwise at most once a minute.
 """
 from __future__ import annotations
 
+import copy
 import logging
 import time
 
@@ -38,6 +39,7 @@ class ServerSession(CallbackDict, SessionMixin):
         self.previous_sid = None
         self.unavailable = False
         self.detached = False  # never loaded nor saved (SESSIONLESS_PATHS)
+        self.loaded = None  # the data as read, to skip writing it back unchanged
 
     def regenerate(self) -> None:
         """A new id for the same data: call at sign-in, against session fixation."""
@@ -74,7 +76,9 @@ class ServerSessionInterface(SessionInterface):
             return session
         if record is None:
             return ServerSession()
-        return ServerSession(record.data, sid=sid, created=record.created, seen=record.seen)
+        session = ServerSession(record.data, sid=sid, created=record.created, seen=record.seen)
+        session.loaded = copy.deepcopy(record.data)
+        return session
 
     def save_session(self, app, session: ServerSession, response):
         if session.unavailable or session.detached:
@@ -95,7 +99,7 @@ class ServerSessionInterface(SessionInterface):
         if session.sid is None:
             session.sid = new_session_id()
             written = self.sessions.create(session.sid, dict(session), session.created)
-        elif session.modified:
+        elif session.modified and dict(session) != session.loaded:  # set, then put back: not a change
             written = self.sessions.save(session.sid, dict(session), session.created)
         else:  # the idle timeout counts from the last request, to within a minute
             written = self.sessions.touch(session.sid, session.created, session.seen)

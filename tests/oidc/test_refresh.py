@@ -242,10 +242,16 @@ def test_statements_per_endpoint(web, client, rps, citizen, services, record_pro
             lambda: userinfo(client, exchanged.json["access_token"]))
         refreshed, total_refresh, state_refresh = counter.count(
             lambda: refresh(client, rp, exchanged.json["refresh_token"]))
+        params, _verifier = rps.authorize_params(rp)     # signed in and consented: straight to a code
+        authorized, total_authorize, state_authorize = counter.count(
+            lambda: web.get("/oidc/authorize", query_string=params))
     finally:
         counter.close()
-    assert refreshed.status_code == 200
-    record_property("statements", {"token": total_token, "userinfo": total_userinfo, "refresh": total_refresh})
+    assert refreshed.status_code == 200 and authorized.status_code == 303
+    record_property("statements", {"authorize": total_authorize, "token": total_token,
+                                   "userinfo": total_userinfo, "refresh": total_refresh})
+    # authorize: each client read once per request; the family is one INSERT.
+    assert state_authorize == 1 and total_authorize <= 6
     # Client authentication, the state (one read, one write), the audit event.
     assert state_token <= 2 and state_refresh <= 2
     assert total_token <= 4 and total_refresh <= 4

@@ -187,3 +187,35 @@ def test_guessing_a_birth_date_is_throttled_per_national_id(web, people, app):
     statuses = [step1(web, person, birth_date=f"{day:02d}/01/1990").status_code for day in range(1, limit + 2)]
     assert statuses[:limit] == [400] * limit and statuses[-1] == 429
     assert step1(web, person).status_code == 429   # even the right date, while the delay runs
+
+
+def test_a_username_taken_in_a_race_is_said_so(web, people, services, db):
+    """Someone takes the username between our check and our insert (issue 8): the loser is told the
+    username is taken, on its field, not that an identity already exists."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from idp.identity import accounts
+
+    raced = []
+
+    def competitor(session, _context, _instances):
+        ours = any(isinstance(o, Identity) and o.username == "race.name" for o in session.new)
+        if ours and not raced:
+            raced.append(True)
+            with services.db.session() as other:
+                accounts.create(other, other.merge(people["citizen"]), "race.name", STRONG_PASSWORD,
+                                "first@example.com", None)
+                other.commit()
+
+    step1(web, people["citizen2"])
+    event.listen(Session, "before_flush", competitor)
+    try:
+        response = step2(web, username="race.name")
+    finally:
+        event.remove(Session, "before_flush", competitor)
+    page = response.get_data(as_text=True)
+    assert raced and response.status_code == 400
+    # The page is in Arabic (the default locale): the two messages' translations.
+    assert "اسم المستخدم مسجّل مسبقًا" in page and "توجد هوية رقمية مسجّلة مسبقًا" not in page
+    assert count_identities(db) == 1
