@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from idp.resources import migrations_dir
 
@@ -41,18 +42,23 @@ class Database:
         if self.engine.dialect.name != "postgresql":
             command.upgrade(config, revision)
             return
-        with self.engine.connect() as connection:
-            # Migrations and the wait for the lock may take longer than a request's statement.
-            connection.execute(text("SET statement_timeout = 0"))
-            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-            connection.commit()
-            try:
-                config.attributes["connection"] = connection
-                command.upgrade(config, revision)
+        # A connection of its own, closed afterwards: migrations and the wait for the lock may take
+        # longer than a request's statement, and that setting must not go back into the pool.
+        engine = create_engine(self.url, poolclass=NullPool, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SET statement_timeout = 0"))
+                connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
                 connection.commit()
-            finally:
-                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
-                connection.commit()
+                try:
+                    config.attributes["connection"] = connection
+                    command.upgrade(config, revision)
+                    connection.commit()
+                finally:
+                    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                    connection.commit()
+        finally:
+            engine.dispose()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -69,11 +69,16 @@ def test_upgrades_started_together_all_succeed(tmp_path):
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{fresh.database}" WITH (FORCE)'))
         connection.execute(text(f'CREATE DATABASE "{fresh.database}"'))
+    # Instances deploying together share their secrets (else the secrets check refuses the others).
+    from cryptography.fernet import Fernet
+    import secrets as secrets_module
+    shared = {"IDP_SECRET_KEY": secrets_module.token_urlsafe(32), "IDP_DATA_KEY": Fernet.generate_key().decode(),
+              "IDP_SUBJECT_SALT": secrets_module.token_urlsafe(32)}
     try:
         runs = [subprocess.Popen(
             [sys.executable, "-c", "from idp.cli import main; main()", "db", "upgrade"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "IDP_DATABASE_URL": fresh.render_as_string(hide_password=False),
+            env={**os.environ, **shared, "IDP_DATABASE_URL": fresh.render_as_string(hide_password=False),
                  "IDP_REDIS_URL": "", "IDP_INSTANCE_PATH": str(tmp_path / f"instance{n}"),
                  "IDP_KEYS_PATH": str(tmp_path / f"keys{n}")}) for n in range(3)]
         results = [(run.wait(timeout=120), *run.communicate()) for run in runs]

@@ -248,7 +248,7 @@ def test_metadata_has_what_pyop_reads_and_no_secret(session, metadata):
                           post_logout_redirect_uris=["http://127.0.0.1:8080/bye"], require_loa2=True)
     data = metadata[rp.client_id]
     assert data == {
-        "client_id": rp.client_id, "name": "Ministry portal",
+        "client_id": rp.client_id, "relying_party_id": rp.id, "name": "Ministry portal",
         "redirect_uris": ["http://127.0.0.1:8080/cb"], "post_logout_redirect_uris": ["http://127.0.0.1:8080/bye"],
         "response_types": ["code"], "token_endpoint_auth_method": "client_secret_basic",
         "subject_type": "pairwise", "sector_identifier_uri": "https://127.0.0.1/",

@@ -73,7 +73,8 @@ def redis_server():
 def redis_app(tmp_path, migrated_database, database_url, smtp, redis_server):
     app = create_app({"instance_path": str(tmp_path / "instance"), "keys_path": str(tmp_path / "keys"),
                       "database_url": database_url, "smtp_url": smtp.url, "redis_url": redis_server.url,
-                      "secret_key": secrets.token_urlsafe(32), "TESTING": True})
+                      "secret_key": secrets.token_urlsafe(32), "TESTING": True},
+                     check_secrets=False)  # beside the `app` fixture's, with secrets of its own
     yield app
     database = app.extensions["idp"].db
     with database.engine.begin() as connection:

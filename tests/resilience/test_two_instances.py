@@ -84,7 +84,7 @@ def two_instances(pg_cluster, redis_server, tmp_path, smtp):
 
 def make_citizen(database_url: str, redis_url: str, tmp_path) -> str:
     app = create_app({"instance_path": str(tmp_path / "admin"), "database_url": database_url,
-                      "store": RedisStore.from_url(redis_url)})
+                      "store": RedisStore.from_url(redis_url)}, check_secrets=False)  # a helper, not an instance
     services = app.extensions["idp"]
     with services.db.session() as db:
         person = RegistryPerson(national_id=make_national_id("1", 1001), birth_date=dt.date(1990, 3, 15),

@@ -189,7 +189,7 @@ def test_guessing_a_birth_date_is_throttled_per_national_id(web, people, app):
     assert step1(web, person).status_code == 429   # even the right date, while the delay runs
 
 
-def test_a_username_taken_in_a_race_is_said_so(web, people, services, db):
+def test_a_username_taken_in_a_race_is_said_so(web, app, people, services, db):
     """Someone takes the username between our check and our insert (issue 8): the loser is told the
     username is taken, on its field, not that an identity already exists."""
     from sqlalchemy import event
@@ -208,7 +208,7 @@ def test_a_username_taken_in_a_race_is_said_so(web, people, services, db):
                                 "first@example.com", None)
                 other.commit()
 
-    step1(web, people["citizen2"])
+    prove_mobile(web, app, people["citizen2"])
     event.listen(Session, "before_flush", competitor)
     try:
         response = step2(web, username="race.name")
