@@ -5,6 +5,8 @@ import logging
 
 from flask import Flask
 
+from idp import logs
+from idp.metrics import observe_engine
 from idp.services import Services
 from idp.settings import load_settings
 
@@ -35,13 +37,16 @@ def create_app(config_overrides: dict | None = None) -> Flask:
         BABEL_TRANSLATION_DIRECTORIES="translations",
     )
     app.config.update(flask_keys)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(json_lines=settings.log_format == "json")
     # pyop and oic log authorization codes and tokens at INFO and DEBUG: never let them through.
     for noisy in ("pyop", "oic", "saml2"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
     services = Services.from_settings(settings, store=store)
     app.extensions["idp"] = services
+    observe_engine(services.db.engine)
+    if app.testing and settings.mail_delivery == "background":
+        services.mailer.delivery = "inline"  # tests read the mail a request sent right after it
 
     from idp.web import init_web
 

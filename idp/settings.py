@@ -54,6 +54,14 @@ class Settings:
     max_request_bytes: int
     metrics_token: str  # bearer token for /metrics; empty: /metrics answers loopback clients only
     trusted_proxies: int
+    # operations (issue 9)
+    instance_name: str  # names this instance in logs; empty: the host name
+    log_format: str  # "text" (development) or "json" (one object a line; the production command's default)
+    password_checks_per_worker: int  # password hashings in flight per worker before sign-ins get 503; 0: no limit
+    probe_timeout_ms: int  # how long /readyz waits for each dependency before calling it down
+    mail_delivery: str  # "background" (a sender thread per worker), "external" (only `idp mail send`), "inline"
+    mail_max_attempts: int  # delivery attempts before a message is given up (backoff doubles to an hour)
+    mail_first_retry_seconds: int  # wait after the first failed attempt; doubles each time, at most an hour
 
     @property
     def is_https(self) -> bool:
@@ -159,6 +167,10 @@ def _validate(s: Settings) -> None:
         raise ConfigError("IDP_REDIS_URL: expected redis://, rediss:// or unix://")
     if s.smtp_url and urlsplit(s.smtp_url).scheme not in ("smtp", "smtps"):
         raise ConfigError("IDP_SMTP_URL: expected smtp:// or smtps://")
+    if s.log_format not in ("text", "json"):
+        raise ConfigError("IDP_LOG_FORMAT: expected text or json")
+    if s.mail_delivery not in ("background", "external", "inline"):
+        raise ConfigError("IDP_MAIL_DELIVERY: expected background, external or inline")
     if s.default_locale not in ("ar", "en"):
         raise ConfigError("IDP_DEFAULT_LOCALE: expected ar or en")
     if len(s.secret_key) < 32:
@@ -172,6 +184,7 @@ def _validate(s: Settings) -> None:
     for name in ("session_idle_minutes", "session_absolute_hours", "login_lockout_after",
                  "captcha_ttl_seconds", "recovery_link_minutes", "max_request_bytes",
                  "oidc_code_seconds", "oidc_access_token_seconds", "oidc_id_token_seconds",
-                 "oidc_refresh_token_hours"):
+                 "oidc_refresh_token_hours", "probe_timeout_ms", "mail_max_attempts",
+                 "mail_first_retry_seconds"):
         if getattr(s, name) == 0:
             raise ConfigError(f"IDP_{name.upper()}: must be greater than zero")

@@ -74,10 +74,11 @@ def cli(ctx):
 
 
 def _register_commands():
-    from idp.cli import db, demo, keys, registry, rp, user
+    from idp.cli import db, demo, keys, mail, registry, rp, serve, user
 
-    for module in (db, demo, keys, registry, rp, user):
+    for module in (db, demo, keys, registry, rp, user, mail):
         cli.add_command(module.group)
+    cli.add_command(serve.command)
 
 
 _register_commands()

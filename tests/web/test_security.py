@@ -68,9 +68,11 @@ def test_database_down_gives_a_clear_503_and_writes_nothing(tmp_path, store, smt
     assert "<html" in response.get_data(as_text=True)
 
 
-def test_healthz(client):
+def test_healthz(client, signing_keys):  # an alias of /readyz (tests/web/test_health.py)
     response = client.get("/healthz")
-    assert response.status_code == 200 and response.json["checks"] == {"database": "ok", "store": "ok"}
+    assert response.status_code == 200
+    assert response.json["checks"] == {"database": "ok", "store": "ok", "signing_keys": "ok", "secrets": "ok",
+                                       "draining": "no"}
 
 
 def test_metrics_count_security_events_for_the_monitoring_network_only(web, client, app, people, identities):
