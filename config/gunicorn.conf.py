@@ -17,6 +17,7 @@ import threading
 _own_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 if _own_metrics_dir:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="idp-metrics-")
+os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 
 # --- workers -----------------------------------------------------------------------------------
@@ -52,6 +53,9 @@ max_requests_jitter = 500
 limit_request_line = 8190  # authorization requests carry long query strings (request objects, PKCE)
 limit_request_fields = 100
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # heartbeats off the disk
+# gunicorn's control socket (gunicornc) is one path per user: several instances on one host
+# would share it. Signals (TERM, HUP, TTIN/TTOU) are the interface the runbook uses.
+control_socket_disable = True
 
 # --- logs: JSON lines on stderr (app and gunicorn) and an access log on stdout -------------------
 os.environ.setdefault("IDP_LOG_FORMAT", "json")
@@ -78,7 +82,6 @@ def on_starting(server):
         raise RuntimeError(f"{server.cfg.workers} workers need a shared store: set IDP_REDIS_URL "
                            "(or run --workers 1)")
     metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
-    os.makedirs(metrics_dir, exist_ok=True)
     for name in os.listdir(metrics_dir):
         if name.endswith(".db"):
             os.remove(os.path.join(metrics_dir, name))

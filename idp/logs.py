@@ -28,6 +28,8 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,64}$")
 SECRET_PARAMETERS = {"code", "state", "nonce", "token", "id_token_hint", "access_token", "refresh_token",
                      "client_secret", "client_assertion", "code_verifier", "password", "otp",
                      "samlrequest", "samlresponse", "relaystate", "login_hint"}
+# The same parameters written inside any message (a URL quoted by a library): a safety net.
+_IN_TEXT = re.compile(r"(?i)\b(" + "|".join(sorted(SECRET_PARAMETERS)) + r")=([^&\s'\"<>]+)")
 # Standard LogRecord attributes: everything else passed in `extra` becomes a JSON field.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -87,7 +89,7 @@ class JsonFormatter(logging.Formatter):
             "time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _IN_TEXT.sub(r"\1=REDACTED", record.getMessage()),
             "instance": self.instance,
             "pid": record.process,
         }

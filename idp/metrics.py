@@ -28,6 +28,8 @@ def multiprocess_dir() -> str:
 
 class Metrics:
     def __init__(self):
+        if multiprocess_dir():  # prometheus_client writes there from the first metric on
+            os.makedirs(multiprocess_dir(), exist_ok=True)
         self.registry = CollectorRegistry()
         r = self.registry
         self.events = Counter("idp_security_events", "Security events, by audit kind", ["kind"], registry=r)
@@ -61,6 +63,8 @@ class Metrics:
     def exposition(self, extra_collectors=()) -> bytes:
         """The text format for one scrape: every worker's values in multiprocess mode, then
         `extra_collectors` (values read at scrape time, such as the mail queue's depth)."""
+        # set again here: a value set before gunicorn forked the worker stays in the master's files
+        self.build.labels(_version(), sys.version.split()[0]).set(1)
         registry = self.registry
         if multiprocess_dir():
             from prometheus_client import multiprocess

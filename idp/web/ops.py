@@ -74,7 +74,7 @@ def init_app(app: Flask, password_checks_per_worker: int) -> None:
 
     @app.before_request
     def _admit_password_check():
-        """Refuse at once, before the form is read or the throttle counts anything."""
+        """Refuse at once: before the account is looked up, the throttle counts anything or argon2 runs."""
         if request.method != "POST" or request.endpoint not in PASSWORD_ENDPOINTS:
             return None
         if not gate.try_enter():
