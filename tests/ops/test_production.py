@@ -83,7 +83,7 @@ def test_readyz_fails_within_seconds_while_redis_is_frozen_and_recovers(producti
     try:
         response = requests.get(server.url("/readyz"), timeout=10)  # a hung probe would time out here
         assert response.status_code == 503
-        assert response.json()["checks"]["store"] == "timeout" and response.json()["checks"]["database"] == "ok"
+        assert response.json()["checks"]["store"] == "timeout"
         assert requests.get(server.url("/livez"), timeout=10).status_code == 200
         # a page whose session cannot be saved: the client gets 503, and so do the metrics
         assert requests.get(server.url("/login"), timeout=20).status_code == 503
