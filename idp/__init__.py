@@ -5,8 +5,9 @@ import logging
 
 from flask import Flask
 
-from idp import shared_secrets
+from idp import logs, shared_secrets
 from idp.keyring import passphrase_from_environment
+from idp.metrics import observe_engine
 from idp.services import Services
 from idp.settings import load_settings
 
@@ -38,7 +39,7 @@ def create_app(config_overrides: dict | None = None, check_secrets: bool = True)
         BABEL_TRANSLATION_DIRECTORIES="translations",
     )
     app.config.update(flask_keys)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(json_lines=settings.log_format == "json")
     # pyop and oic log authorization codes and tokens at INFO and DEBUG: never let them through.
     for noisy in ("pyop", "oic", "saml2"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -51,6 +52,9 @@ def create_app(config_overrides: dict | None = None, check_secrets: bool = True)
             # No connection opened at start-up outlives it (nor is shared by forked workers).
             services.db.dispose()
     app.extensions["idp"] = services
+    observe_engine(services.db.engine)
+    if app.testing and settings.mail_delivery == "background":
+        services.mailer.delivery = "inline"  # tests read the mail a request sent right after it
 
     from idp.web import init_web
 

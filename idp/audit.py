@@ -9,7 +9,8 @@ import logging
 
 from sqlalchemy.orm import Session
 
-from idp.metrics import METRICS
+from idp import logs
+from idp.metrics import count_event
 from idp.models import AuditEvent
 
 log = logging.getLogger("idp.audit")
@@ -31,10 +32,15 @@ def record(session: Session, kind: str, actor: Actor, identity_id: int | None = 
     """Add the event to `session`; it is written with the caller's own commit."""
     if actor.admin:
         detail["admin"] = actor.admin
+    request_id = logs.current_request_id()
+    if request_id:  # ties the event to the balancer's and the access log's lines
+        detail["request_id"] = request_id
+    logs.note(client_id=detail.get("client_id"), sp=detail.get("entity_id"))
     session.add(AuditEvent(kind=kind, identity_id=identity_id, ip=actor.ip,
                            user_agent=(actor.user_agent or "")[:300] or None, detail=detail))
-    log.info("%s identity=%s ip=%s %s", kind, identity_id, actor.ip, detail or "")
-    METRICS.events.labels(kind).inc()
+    log.info("%s identity=%s ip=%s %s", kind, identity_id, actor.ip, detail or "",
+             extra={"event": kind, "identity_id": identity_id})
+    count_event(kind, detail)
 
 
 def registered(s, actor, identity_id): record(s, "identity.registered", actor, identity_id)

@@ -305,3 +305,26 @@ class SignInSession(Base):
     expires: Mapped[float] = mapped_column(Float, index=True)  # idle or absolute limit, the earlier
     revoked_at: Mapped[float | None] = mapped_column(Float)  # set once; never written back
     data: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+# --- operations: the mail outbox ---------------------------------------------------------------
+
+class OutboxMail(Base):
+    """A message waiting for (or done with) delivery: mail leaves the request path, and an SMTP
+    outage delays it instead of losing it. The body is Fernet-encrypted (it may hold a recovery
+    link) and blanked once delivered."""
+
+    __tablename__ = "mail_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)  # Fernet token of the plain-text body; "" once sent
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Due time; a sender claims a row by moving it a lease ahead, so a sender that dies mid-way
+    # leaves the row to be picked up again once the lease runs out.
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    failed_at: Mapped[dt.datetime | None]  # gave up after the last attempt
+    last_error: Mapped[str | None] = mapped_column(String(300))  # the SMTP error, never the body

@@ -75,6 +75,14 @@ class Settings:
     login_hard_cap: int  # consecutive failures for one account from one source before a lock only an administrator lifts
     totp_max_failures: int  # consecutive wrong second-factor codes before TOTP is locked (recovery code or administrator)
     device_cookie_days: int  # lifetime of the "known device" cookie set after a sign-in
+    # operations (issue 9)
+    instance_name: str  # names this instance in logs; empty: the host name
+    log_format: str  # "text" (development) or "json" (one object a line; the production command's default)
+    password_checks_per_worker: int  # password hashings in flight per worker before sign-ins get 503; 0: no limit
+    probe_timeout_ms: int  # how long /readyz waits for each dependency before calling it down
+    mail_delivery: str  # "background" (a sender thread per worker), "external" (only `idp mail send`), "inline"
+    mail_max_attempts: int  # delivery attempts before a message is given up (backoff doubles to an hour)
+    mail_first_retry_seconds: int  # wait after the first failed attempt; doubles each time, at most an hour
 
     @property
     def is_https(self) -> bool:
@@ -210,6 +218,10 @@ def _validate(s: Settings) -> None:
             raise ConfigError("IDP_SMS_GATEWAY_URL: not an absolute http(s) URL")
         if gateway.scheme == "http" and not is_loopback_host(gateway.hostname):
             raise ConfigError("IDP_SMS_GATEWAY_URL: must be https unless it is a loopback address")
+    if s.log_format not in ("text", "json"):
+        raise ConfigError("IDP_LOG_FORMAT: expected text or json")
+    if s.mail_delivery not in ("background", "external", "inline"):
+        raise ConfigError("IDP_MAIL_DELIVERY: expected background, external or inline")
     if s.default_locale not in ("ar", "en"):
         raise ConfigError("IDP_DEFAULT_LOCALE: expected ar or en")
     if len(s.secret_key) < 32:
@@ -236,6 +248,7 @@ def _validate(s: Settings) -> None:
                  "oidc_code_seconds", "oidc_access_token_seconds", "oidc_id_token_seconds",
                  "oidc_refresh_token_hours", "keys_refresh_seconds", "sms_gateway_timeout_seconds",
                  "sms_code_minutes", "sms_code_attempts", "sms_codes_per_day", "login_hard_cap",
-                 "totp_max_failures", "device_cookie_days"):
+                 "totp_max_failures", "device_cookie_days", "probe_timeout_ms", "mail_max_attempts",
+                 "mail_first_retry_seconds"):
         if getattr(s, name) == 0:
             raise ConfigError(f"IDP_{name.upper()}: must be greater than zero")

@@ -44,6 +44,13 @@ def test_generated_secrets_are_private_and_stable(tmp_path):
     ({"IDP_DATA_KEY": "not-a-fernet-key"}, "IDP_DATA_KEY"),
     ({"IDP_DEFAULT_LOCALE": "fr"}, "IDP_DEFAULT_LOCALE"),
     ({"IDP_CONFIG": "/no/such/file.toml"}, "IDP_CONFIG"),
+    # operations
+    ({"IDP_LOG_FORMAT": "xml"}, "IDP_LOG_FORMAT: expected text or json"),
+    ({"IDP_MAIL_DELIVERY": "carrier-pigeon"}, "IDP_MAIL_DELIVERY: expected background, external or inline"),
+    ({"IDP_PASSWORD_CHECKS_PER_WORKER": "-1"}, "IDP_PASSWORD_CHECKS_PER_WORKER: must not be negative"),
+    ({"IDP_PROBE_TIMEOUT_MS": "0"}, "IDP_PROBE_TIMEOUT_MS: must be greater than zero"),
+    ({"IDP_MAIL_MAX_ATTEMPTS": "0"}, "IDP_MAIL_MAX_ATTEMPTS: must be greater than zero"),
+    ({"IDP_MAIL_FIRST_RETRY_SECONDS": "soon"}, "IDP_MAIL_FIRST_RETRY_SECONDS: expected a whole number"),
 ])
 def test_bad_setting_names_itself(tmp_path, env, message):
     with pytest.raises(ConfigError) as raised:

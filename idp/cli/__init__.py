@@ -75,10 +75,11 @@ def cli(ctx):
 
 
 def _register_commands():
-    from idp.cli import db, demo, keys, registry, rp, secrets, user
+    from idp.cli import db, demo, keys, mail, registry, rp, secrets, serve, user
 
-    for module in (db, demo, keys, registry, rp, secrets, user):
+    for module in (db, demo, keys, registry, rp, secrets, user, mail):
         cli.add_command(module.group)
+    cli.add_command(serve.command)
 
 
 _register_commands()

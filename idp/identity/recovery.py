@@ -7,6 +7,7 @@ the identity by its uuid: an integer id may belong to someone else after a datab
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 from typing import Callable
 
@@ -24,22 +25,25 @@ LINKS_PER_HOUR = 5
 
 def request_link(session: Session, store: Store, mailer: Mailer, national_id: str, email: str,
                  link_for, minutes: int) -> Identity | None:
-    """Mail a recovery link when national ID and email belong to one active identity.
+    """Queue a recovery link when national ID and email belong to one active identity.
 
     `link_for(token)` makes the absolute URL. Returns the identity (for the audit log only;
-    the page shown must not depend on it)."""
+    the page shown must not depend on it). Matched or not, the request does the same work — a
+    lookup, a counter, a row added to the caller's transaction (the mail is queued, not sent) —
+    so its timing does not tell whether the two belong together either."""
     national_id = normalise_digits(national_id or "")
     identity = accounts.find_by_login(session, national_id) if is_valid(national_id) else None
     given = (email or "").strip().lower().encode()
-    if identity is None or identity.status == "locked" or not hmac.compare_digest(
-            identity.email.lower().encode(), given):
-        return None
-    if store.incr(f"recovery:identity:{identity.id}", 3600) > LINKS_PER_HOUR:
+    matched = identity is not None and identity.status != "locked" and hmac.compare_digest(
+        identity.email.lower().encode(), given)
+    counter = f"recovery:identity:{identity.id}" if matched else \
+        f"recovery:unmatched:{hashlib.sha256(national_id.encode()).hexdigest()[:32]}"
+    if store.incr(counter, 3600) > LINKS_PER_HOUR or not matched:
         return None  # the same answer, no more mail: a citizen's inbox is not a target
     # The uuid, not the id: an identity taken back by the person in the civil registry gets a new
     # uuid, so a link its previous holder asked for dies with it.
     token = tokens.issue(session, PURPOSE, {"identity_uuid": identity.uuid}, minutes * 60)
-    mailer.send(identity.email, *emails.password_recovery(link_for(token), minutes))
+    mailer.send(identity.email, *emails.password_recovery(link_for(token), minutes), session=session)
     return identity
 
 

@@ -57,6 +57,14 @@ from idp.settings import is_loopback_host
 from idp.store import Store
 
 
+def ReplayDetected(error_class, message: str, *, kind: str, client_id: str | None):  # noqa: N802
+    """`error_class` (pyop's, so the OAuth answer is unchanged) marked as a detected replay: the
+    token view records it as its own audit event (`kind`), which monitoring alerts on."""
+    error = error_class(message)
+    error.replay = {"kind": kind, "client_id": client_id}
+    return error
+
+
 class SubjectIdentifiers:
     """OIDC Core 1.0 §8.1: a pairwise `sub` is an HMAC of the sector and the subject seed, so a
     relying party cannot correlate citizens with another; a public `sub` is the same for all."""
@@ -139,7 +147,9 @@ class StoreAuthorizationState(AuthorizationState):
         if not self.store.add(f"oidc:code-used:{token_hash(authorization_code)}", b"1",
                               self.authorization_code_lifetime + 60):
             self.revoke_family(record["family"])
-            raise InvalidAuthorizationCode("code already used; tokens issued from it are revoked")
+            raise ReplayDetected(InvalidAuthorizationCode, "code already used; tokens issued from it are revoked",
+                                 kind="oidc.code_reuse",
+                                 client_id=record[self.KEY_AUTHORIZATION_REQUEST].get("client_id"))
         if record["exp"] < int(time.time()):
             raise InvalidAuthorizationCode("code expired")
         return record
@@ -195,7 +205,8 @@ class StoreAuthorizationState(AuthorizationState):
             else:
                 token_families.revoke_family(session, row.family_id)
                 session.commit()
-                raise InvalidRefreshToken("refresh token reused; its family is revoked")
+                raise ReplayDetected(InvalidRefreshToken, "refresh token reused; its family is revoked",
+                                     kind="oidc.refresh_reuse", client_id=row.client_id)
             access = self.issue_access_token(family.sub, row.auth_request, row.granted_scope, row.family_id,
                                              row.identity_uuid, " ".join(scope) if scope else None)
         return access, new_token

@@ -2,19 +2,25 @@
 from __future__ import annotations
 
 import functools
+import time
 
 import redis
 
+from idp.metrics import METRICS
 from idp.store import StoreUnavailable
 
 
 def _translate_errors(method):
     @functools.wraps(method)
     def wrapper(*args, **kwargs):
+        started = time.perf_counter()
         try:
             return method(*args, **kwargs)
         except (redis.ConnectionError, redis.TimeoutError) as e:
+            METRICS.dependency_errors.labels("redis").inc()
             raise StoreUnavailable(str(e)) from e
+        finally:
+            METRICS.dependency.labels("redis").observe(time.perf_counter() - started)
 
     return wrapper
 

@@ -50,6 +50,12 @@ def init_web(app: Flask, services: Services) -> None:
     app.after_request(_security_headers)
     _register_error_handlers(app)
 
+    # --- operations (issue 9): request ids, request log and metrics, password-check shedding ---
+    from idp.web import ops
+
+    ops.init_app(app, settings.password_checks_per_worker)
+    # --- end operations ---
+
 
 def _refuse_without_store():
     from flask import session

@@ -351,6 +351,9 @@ def token():
         _refuse_repeated(pairs)
         response = provider().handle_token_request(body, {"Authorization": request.headers.get("Authorization")})
     except OAuthError as e:
+        replay = getattr(e, "replay", None)  # a reused code or refresh token: its family was revoked
+        if replay is not None:
+            audit.record(db_session(), replay["kind"], actor(), None, client_id=replay["client_id"])
         audit.record(db_session(), "oidc.token_refused", actor(), None, error=e.oauth_error,
                      **_claimed_client(pairs, request.headers.get("Authorization")))
         db_session().commit()

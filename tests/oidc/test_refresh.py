@@ -101,6 +101,12 @@ def test_reuse_after_the_grace_revokes_the_family(web, client, rps, citizen, db,
     assert refresh(client, rp, second["refresh_token"]).json["error"] == "invalid_grant"
     db.expire_all()
     assert db.get(TokenFamily, family_of(db, first["refresh_token"])).revoked_at is not None
+    # Detected reuse is its own audit event (monitoring alerts on it), naming the client.
+    from sqlalchemy import select
+
+    from idp.models import AuditEvent
+    reuse = db.scalars(select(AuditEvent).where(AuditEvent.kind == "oidc.refresh_reuse")).all()
+    assert [event.detail["client_id"] for event in reuse] == [rp.client_id]
 
 
 def test_a_retry_from_another_client_is_refused_and_revokes_nothing(web, client, rps, citizen):

@@ -75,7 +75,7 @@ def test_redirect_uri_must_match(web, client, rps, signed_in):
     assert response.status_code == 400 and response.json["error"] == "invalid_grant"
 
 
-def test_a_code_works_once_and_replay_revokes_its_tokens(web, client, rps, signed_in):
+def test_a_code_works_once_and_replay_revokes_its_tokens(web, client, rps, signed_in, db):
     rp = rps.register()
     code, verifier, _ = rps.sign_in_and_authorize(web, rp, signed_in)
     first = rps.exchange(client, rp, code, verifier).json
@@ -86,6 +86,11 @@ def test_a_code_works_once_and_replay_revokes_its_tokens(web, client, rps, signe
     refreshed = client.post("/oidc/token", data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
                             headers=_basic(rp))
     assert refreshed.status_code == 400
+    from sqlalchemy import select
+
+    from idp.models import AuditEvent
+    replays = db.scalars(select(AuditEvent).where(AuditEvent.kind == "oidc.code_reuse")).all()
+    assert [event.detail["client_id"] for event in replays] == [rp.client_id]
 
 
 def test_an_unknown_or_expired_code(web, client, rps, signed_in, store):

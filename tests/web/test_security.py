@@ -75,9 +75,11 @@ def test_database_down_gives_a_clear_503_and_writes_nothing(tmp_path, store, smt
         assert "idp_session=" not in response.headers.get("Set-Cookie", "")
 
 
-def test_healthz(client):
+def test_healthz(client, signing_keys):  # an alias of /readyz (tests/web/test_health.py)
     response = client.get("/healthz")
-    assert response.status_code == 200 and response.json["checks"] == {"database": "ok", "store": "ok"}
+    assert response.status_code == 200
+    assert response.json["checks"] == {"database": "ok", "store": "ok", "signing_keys": "ok", "secrets": "ok",
+                                       "draining": "no"}
 
 
 def test_metrics_count_security_events_for_the_monitoring_network_only(web, client, app, people, identities):
@@ -97,4 +99,7 @@ def test_metrics_with_a_token(tmp_path, database_url, migrated_database, store, 
     app = create_app({"instance_path": str(tmp_path), "database_url": database_url, "smtp_url": smtp.url,
                       "store": store, "metrics_token": "the-right-metrics-token-0123"})
     headers = {"Authorization": header} if header else {}
-    assert app.test_client().get("/metrics", headers=headers).status_code == status
+    try:
+        assert app.test_client().get("/metrics", headers=headers).status_code == status
+    finally:
+        app.extensions["idp"].db.dispose()  # the scrape read the mail queue's depth
