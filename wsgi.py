@@ -1,4 +1,2 @@
-"""WSGI entry point: gunicorn wsgi:app"""
-from idp import create_app
-
-app = create_app()
+"""WSGI entry point in a checkout: gunicorn wsgi:app (an installed package has idp.wsgi:app)."""
+from idp.wsgi import app  # noqa: F401

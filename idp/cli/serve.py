@@ -6,20 +6,19 @@ import sys
 
 import click
 
-from idp.settings import CONFIG_DIR, PROJECT_ROOT
+from idp.settings import CONFIG_DIR
 
 GUNICORN_CONFIG = CONFIG_DIR / "gunicorn.conf.py"
 
 
 def gunicorn_argv(bind: str, workers: int | None, threads: int | None) -> list[str]:
     """The command line `idp serve` runs: the README's production command."""
-    argv = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONFIG), "--chdir", str(PROJECT_ROOT),
-            "--bind", bind]
+    argv = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONFIG), "--bind", bind]
     if workers:
         argv += ["--workers", str(workers)]
     if threads:
         argv += ["--threads", str(threads)]
-    return argv + ["wsgi:app"]
+    return argv + ["idp.wsgi:app"]  # importable wherever the package is installed, checkout or wheel
 
 
 @click.command("serve")

@@ -28,5 +28,5 @@ def test_send_while_smtp_is_down_keeps_the_message(app, runner, services):
 def test_serve_runs_the_production_command():
     argv = gunicorn_argv("0.0.0.0:8000", 3, None)
     assert argv[1:5] == ["-m", "gunicorn", "-c", str(GUNICORN_CONFIG)]
-    assert argv[-5:] == ["--bind", "0.0.0.0:8000", "--workers", "3", "wsgi:app"]
+    assert argv[-5:] == ["--bind", "0.0.0.0:8000", "--workers", "3", "idp.wsgi:app"]
     assert "--threads" not in argv
