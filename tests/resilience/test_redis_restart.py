@@ -62,3 +62,25 @@ def test_while_redis_is_down_signed_in_pages_work_and_sign_in_answers_503(app, r
     redis_server.start()  # back, empty, on the same port: service resumes by itself
     assert newcomer.login(made[0].username, made[0].password).status_code == 302
     assert still_signed_in(devices + [(newcomer, people["citizen"].name_en)]) == 5
+
+
+class TestALockHoldsAcrossARedisRestart:
+    """The lock itself is in PostgreSQL (issue 8): a Redis restarted empty unlocks no one."""
+
+    @pytest.fixture
+    def app_overrides(self):
+        from tests.web.test_lockout import CAPTCHA
+        return {"TEST_CAPTCHA_ANSWER": CAPTCHA, "login_max_delay_seconds": 0}
+
+    def test_a_locked_account_stays_locked(self, app, redis_server, people, identities):
+        from tests.web.test_lockout import OWNER_IP, attack, browser, sign_in
+
+        made = identities.make(people["citizen"])
+        lockout = app.extensions["idp"].settings.login_lockout_after
+        assert attack(app, made.username, lockout + 1, ip=OWNER_IP)[-2:] == [401, 429]
+
+        redis_server.restart_empty()
+        assert redis_server.client().dbsize() == 0
+
+        # The right password from the same source is still refused: one lock survived.
+        assert sign_in(browser(app, OWNER_IP), made.username, made.password).status_code == 429
