@@ -55,6 +55,12 @@ def two_instances(pg_cluster, redis_server, tmp_path, smtp):
               "IDP_SMTP_URL": smtp.url}
     ports = [free_port(), free_port()]
     shared["IDP_ISSUER"] = f"http://127.0.0.1:{ports[0]}"
+    # Signing keys live in the database: made once, through the CLI of an instance like the others
+    # (an instance is not ready without them).
+    made = subprocess.run([sys.executable, "-c", "from idp.cli import main; main()", "keys", "generate"],
+                          env={**os.environ, **shared, "IDP_INSTANCE_PATH": str(tmp_path / "admin-keys")},
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
     processes, urls, logs = [], [], []
     for number, port in enumerate(ports):
         logs.append((tmp_path / f"instance{number}.log").open("wb"))

@@ -41,11 +41,11 @@ def silent_redis():
 def make_app(tmp_path, smtp):
     made = []
 
-    def make(database_url, **overrides):
+    def make(database_url, check_secrets=True, **overrides):
         settings = {"instance_path": str(tmp_path / "instance"), "keys_path": str(tmp_path / "keys"),
                     "database_url": database_url, "smtp_url": smtp.url, "TESTING": True}
         settings.update(overrides)
-        made.append(create_app(settings))
+        made.append(create_app(settings, check_secrets=check_secrets))
         return made[-1]
     yield make
     for app in made:
@@ -75,8 +75,10 @@ def test_readyz_fails_when_the_data_key_cannot_read_stored_secrets(make_app, dat
     from cryptography.fernet import Fernet
 
     identities.make(people["citizen"], totp=True)  # a TOTP secret encrypted with the app's data key
+    # Start-up refuses such an instance (idp.shared_secrets); the probe catches one that started
+    # before the stored secrets changed under it (a data key rotated elsewhere).
     other = make_app(database_url, store=store, data_key=Fernet.generate_key().decode(),
-                     keys_path=services.settings.keys_path)
+                     keys_path=services.settings.keys_path, check_secrets=False)
     response = other.test_client().get("/readyz")
     assert response.status_code == 503 and response.json["checks"]["secrets"] == "down"
 
@@ -155,13 +157,18 @@ def test_each_sign_in_gives_its_slot_back(app, web, people, identities, app_over
 # --- metrics by the status the client got ---------------------------------------------------------
 
 def test_a_503_from_the_store_is_counted_as_503(make_app, database_url, migrated_database, silent_redis):
-    """The view renders 200; saving the session then times out, and the client gets 503."""
+    """The sign-in's throttle times out on a hung Redis: the client gets 503, and the metrics say so."""
     from idp.metrics import METRICS
+    from tests.conftest import csrf_token
 
     app = make_app(database_url, store=RedisStore.from_url(silent_redis), TESTING=False)
+    client = app.test_client()
+    page = client.get("/login")
     before = METRICS.requests.labels("auth.login", "503")._sum.get(), \
         METRICS.requests.labels("auth.login", "200")._sum.get()
-    assert app.test_client().get("/login").status_code == 503
+    response = client.post("/login", data={"csrf_token": csrf_token(page.get_data(as_text=True)),
+                                           "username": "someone", "password": "whatever-it-is"})
+    assert response.status_code == 503
     after = METRICS.requests.labels("auth.login", "503")._sum.get(), \
         METRICS.requests.labels("auth.login", "200")._sum.get()
     assert after[0] > before[0] and after[1] == before[1]
