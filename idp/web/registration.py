@@ -182,10 +182,12 @@ def credentials():
             identity, old_email = accounts.create(db, person, form.username.data, form.password.data,
                                                   form.email.data, form.mobile.data), None
     except accounts.FieldErrors as e:
+        db.rollback()  # nothing of a refused attempt stays (nor holds a write lock while the page renders)
         for field, message in e.errors.items():
             getattr(form, field).errors.append(translate(message))
         return render_template("register/credentials.html", form=form, person=person, existing=existing), 400
     except Conflict as e:
+        db.rollback()
         session.pop("registration", None)
         return render_template("message.html", title=_("Already registered"),
                                message=translate(e.message), link=url_for("auth.login"),
@@ -194,11 +196,11 @@ def credentials():
         audit.registered(db, actor(), identity.id)
     else:
         audit.identity_reclaimed(db, actor(), identity.id)
-    token = issue_email_token(identity)  # before the commit: if the store is down, nothing is kept
+    # The link, and the mail carrying it, commit with the registration: all of it or nothing.
+    send_email_link(identity.email, issue_email_token(identity))
     db.commit()
     if old_email is not None:
         _after_reclaim(identity, old_email)
-    send_email_link(identity.email, token)
     session.pop("registration", None)
     session["resend_for"] = identity.uuid
     return render_template("register/sent.html", email=emails.mask_email(identity.email))
@@ -236,7 +238,10 @@ def password_stamp(identity) -> int:
 
 def send_email_link(address: str, token: str) -> None:
     link = absolute_url("registration.verify_email", token=token)  # never from the Host header
-    services().mailer.send(address, *emails.verify_email(link, services().settings.email_verification_hours))
+    # In the request's transaction (the caller commits): the link's row and its mail go together,
+    # and on SQLite a second writer beside an open transaction would wait for it in vain.
+    services().mailer.send(address, *emails.verify_email(link, services().settings.email_verification_hours),
+                           session=db_session())
 
 
 @bp.post("/resend")
