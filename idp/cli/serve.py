@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from idp.settings import CONFIG_DIR, PROJECT_ROOT
+from idp.resources import CHECKOUT_DIR as PROJECT_ROOT  # wsgi.py is at the checkout's root
+from idp.settings import CONFIG_DIR
 
 GUNICORN_CONFIG = CONFIG_DIR / "gunicorn.conf.py"
 
@@ -31,4 +32,5 @@ def gunicorn_argv(bind: str, workers: int | None, threads: int | None) -> list[s
 def command(bind, workers, threads):
     """Run the identity provider with gunicorn, as in production."""
     argv = gunicorn_argv(bind, workers, threads)
-    os.execv(argv[0], argv)  # gunicorn becomes this process: signals reach its master directly
+    # gunicorn becomes this process: signals reach its master directly (S606: an argument list, no shell)
+    os.execv(argv[0], argv)  # noqa: S606

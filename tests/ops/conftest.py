@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from idp.settings import PROJECT_ROOT
+from idp.resources import CHECKOUT_DIR as PROJECT_ROOT
 from tests.live import free_port
 
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))

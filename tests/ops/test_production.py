@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 import requests
 from aiosmtpd.controller import Controller
 
-from idp.settings import PROJECT_ROOT
+from idp.resources import CHECKOUT_DIR as PROJECT_ROOT
 from tests.conftest import SmtpSink, csrf_token
 from tests.live import free_port
 from tests.ops.conftest import GUNICORN
