@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench bench-micro bench-reference install translations extract-messages system-deps clean
+.PHONY: demo test lint bench bench-micro bench-reference install translations extract-messages system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ extract-messages: $(STAMP)
 demo: install
 	$(BIN)/idp db upgrade
 	$(BIN)/python -m relying_parties.demo
+
+# The quality gates .ci/run passes before the tests: ruff (rules in pyproject.toml) and mypy on idp/.
+lint: $(STAMP)
+	$(BIN)/ruff check idp relying_parties
+	$(BIN)/mypy
 
 test: SYSTEM_PACKAGES = xmlsec1 chromium
 test: install

@@ -50,7 +50,8 @@ def registry_mismatch(s, actor): record(s, "registration.registry_mismatch", act
 def sign_in_succeeded(s, actor, identity_id, method): record(s, "sign_in.succeeded", actor, identity_id, method=method)
 def sign_in_failed(s, actor, identity_id, reason): record(s, "sign_in.failed", actor, identity_id, reason=reason)
 def account_locked(s, actor, identity_id): record(s, "sign_in.locked", actor, identity_id)
-def signed_out(s, actor, identity_id, everywhere=False): record(s, "sign_out", actor, identity_id, everywhere=everywhere)
+def signed_out(s, actor, identity_id, everywhere=False):
+    record(s, "sign_out", actor, identity_id, everywhere=everywhere)
 def password_changed(s, actor, identity_id, via): record(s, "password.changed", actor, identity_id, via=via)
 def recovery_requested(s, actor, identity_id): record(s, "recovery.requested", actor, identity_id)
 def totp_enabled(s, actor, identity_id): record(s, "mfa.totp_enabled", actor, identity_id)

@@ -1,6 +1,7 @@
 """The database: one engine per app, one session per request (or per CLI command)."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import stat
@@ -77,7 +78,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    connect_args: dict[str, int | str] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
     if url.startswith("postgresql"):
         connect_args["options"] = f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, pool_timeout=POOL_TIMEOUT_SECONDS,
@@ -95,10 +96,8 @@ def _private_sqlite_file(url: str) -> None:
         return
     path = Path(database)
     if path.parent.is_dir():
-        try:
+        with contextlib.suppress(FileExistsError):
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError:
-            pass
     for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
         try:
             mode = stat.S_IMODE(each.stat().st_mode)

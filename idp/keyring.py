@@ -26,6 +26,7 @@ Environment:
 """
 from __future__ import annotations
 
+import builtins
 import contextlib
 import datetime as dt
 import logging
@@ -40,7 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from joserfc import jwt
 from joserfc.errors import BadSignatureError, JoseError, KeyParameterError, UnsupportedAlgorithmError
-from joserfc.jwk import ECKey, RSAKey
+from joserfc.jwk import ECKey, KeyParameters, RSAKey
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -51,11 +52,11 @@ ALGORITHMS = ("RS256", "ES256")
 NEXT, ACTIVE, RETIRED = "next", "active", "retired"
 STATES = (ACTIVE, NEXT, RETIRED)  # also the order of keys in the JWKS
 OIDC, SAML = "oidc", "saml"
-PASSPHRASE_ENV = "IDP_KEYS_PASSPHRASE"
+PASSPHRASE_ENV = "IDP_KEYS_PASSPHRASE"  # noqa: S105 (the variable's name, not its value)
 DEFAULT_RETENTION_SECONDS = 24 * 3600
 DEFAULT_REFRESH_SECONDS = 5
 RSA_BITS = 3072
-_KEY_CLASS = {"RS256": RSAKey, "ES256": ECKey}
+_KEY_CLASS: dict[str, type[RSAKey] | type[ECKey]] = {"RS256": RSAKey, "ES256": ECKey}
 _LOCK_ID = 0x1D9_4B45  # pg_advisory_xact_lock key of the key ring's writers
 TIMES = ("created_at", "activated_at", "retired_at")
 SAML_VALIDITY = dt.timedelta(days=3 * 365)
@@ -89,7 +90,7 @@ class KeyRing:
         self.refresh_seconds = refresh_seconds
         self.clock = clock
         self._lock = threading.RLock()
-        self._version = None
+        self._version: tuple | None = None
         self._checked_at: float | None = None
         self._entries: list[dict] = []
         self._keys: dict = {}  # kid → private key; a kid is a thumbprint, so it never names another key
@@ -97,13 +98,13 @@ class KeyRing:
         self._saml_pem: dict = {}  # kid → the SAML private key, PEM, for xmlsec1
 
     @classmethod
-    def from_settings(cls, settings, database, environ=None, **kwargs) -> "KeyRing":
+    def from_settings(cls, settings, database, environ=None, **kwargs) -> KeyRing:
         return cls(database, passphrase_from_environment(environ),
                    refresh_seconds=settings.keys_refresh_seconds, **kwargs)
 
     # --- reading ------------------------------------------------------------------------------
 
-    def list(self) -> list[dict]:
+    def list(self) -> builtins.list[dict]:
         """Every ID token key's metadata (never key material), with whether the JWKS publishes it."""
         now = self.clock()
         return [{**_metadata(e), "published": self._is_published(e, now)} for e in self._oidc()]
@@ -167,15 +168,15 @@ class KeyRing:
     def _is_published(self, entry: dict, now: float) -> bool:
         return entry["state"] != RETIRED or now < entry["retired_at"] + self.retention_seconds
 
-    def _published(self) -> list[dict]:
+    def _published(self) -> builtins.list[dict]:
         now = self.clock()
         entries = [e for e in self._oidc() if self._is_published(e, now)]
         return sorted(entries, key=lambda e: (STATES.index(e["state"]), -e["created_at"]))
 
-    def _oidc(self) -> list[dict]:
+    def _oidc(self) -> builtins.list[dict]:
         return [e for e in self._current() if e["purpose"] == OIDC]
 
-    def _current(self) -> list[dict]:
+    def _current(self) -> builtins.list[dict]:
         """The keys, re-read when the table changed; the check itself runs at most every refresh_seconds."""
         now = self.clock()
         checked_at = self._checked_at
@@ -284,7 +285,8 @@ class KeyRing:
         try:
             row = self._row(private, alg, state, purpose, certificate=certificate.decode() if certificate else None)
         except (ValueError, TypeError, JoseError):
-            raise KeyRingError(f"key {expected_kid}: not an {alg} key" if expected_kid else f"not an {alg} key") from None
+            raise KeyRingError(f"key {expected_kid}: not an {alg} key" if expected_kid
+                               else f"not an {alg} key") from None
         if expected_kid is not None and row.kid != expected_kid:
             raise KeyRingError(f"key {expected_kid}: the file holds another key ({row.kid})")
         with self._writing() as session:
@@ -315,6 +317,7 @@ class KeyRing:
                 self._checked_at = None  # re-read on the next call
 
     def _new_key(self, alg: str, state: str) -> SigningKey:
+        private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
         if alg == "RS256":
             private = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
         else:
@@ -363,7 +366,7 @@ def _change(row: SigningKey, **values) -> None:
 
 def _load_private(entry: dict, passphrase: bytes | None):
     kid, alg = entry["kid"], entry["alg"]
-    parameters = {"kid": kid, "alg": alg, "use": "sig"}
+    parameters: KeyParameters = {"kid": kid, "alg": alg, "use": "sig"}
     try:
         key = _KEY_CLASS[alg].import_key(entry["private_pem"].encode(), parameters, password=passphrase)
     except TypeError:  # cryptography: encryption and passphrase disagree
@@ -393,7 +396,7 @@ def _public_pem(private) -> bytes:
 
 def _self_signed(private, common_name: str, now: int) -> bytes:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    start = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+    start = dt.datetime.fromtimestamp(now, dt.UTC)
     certificate = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name)
         .public_key(private.public_key()).serial_number(x509.random_serial_number())

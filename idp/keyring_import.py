@@ -29,7 +29,7 @@ def import_directory(ring: KeyRing, directory: Path) -> dict:
     directory = Path(directory)
     if not directory.is_dir():
         raise KeyRingError(f"{directory}: no such folder")
-    result = {"imported": [], "already_present": [], "retired_on_import": []}
+    result: dict[str, list[str]] = {"imported": [], "already_present": [], "retired_on_import": []}
     metadata = directory / METADATA_FILE
     entries = _parse_metadata(metadata, _read(metadata)) if metadata.exists() else []
     for entry in entries:

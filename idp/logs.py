@@ -86,7 +86,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = {
-            "time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": _IN_TEXT.sub(r"\1=REDACTED", record.getMessage()),
@@ -110,7 +110,7 @@ def configure(json_lines: bool, level: int = logging.INFO) -> None:
     handler = next((h for h in root.handlers if getattr(h, "_idp", False)), None)
     if handler is None:
         handler = logging.StreamHandler(sys.stderr)
-        handler._idp = True
+        handler._idp = True  # type: ignore[attr-defined]  # our mark, to find the handler again
         root.addHandler(handler)
     handler.setFormatter(JsonFormatter() if json_lines else
                          logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -36,7 +36,7 @@ class Mailer:
         self._sender_lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings, queue=None) -> "Mailer":
+    def from_settings(cls, settings, queue=None) -> Mailer:
         return cls(settings.mail_from, settings.smtp_url, settings.outbox_path, queue, settings.mail_delivery)
 
     def send(self, to: str, subject: str, body: str, session=None) -> bool:
@@ -111,6 +111,7 @@ class Mailer:
         url = urlsplit(self.smtp_url)
         options = parse_qs(url.query)
         host = url.hostname or "localhost"
+        client: smtplib.SMTP
         if url.scheme == "smtps":
             client = smtplib.SMTP_SSL(host, url.port or 465, timeout=10,
                                       context=ssl.create_default_context())
@@ -125,6 +126,8 @@ class Mailer:
         log.info("mail handed to SMTP server %s (subject %r)", host, message["Subject"])
 
     def _write_outbox(self, message: EmailMessage) -> None:
+        if self.outbox is None:
+            raise RuntimeError("no outbox folder configured")
         self.outbox.mkdir(parents=True, exist_ok=True)
         path = self.outbox / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.eml"
         path.write_bytes(message.as_bytes())

@@ -120,7 +120,7 @@ def count_event(kind: str, detail: dict) -> None:
         if reason == "second_factor":
             METRICS.second_factor.labels("failed").inc()
         else:
-            METRICS.sign_ins.labels(SIGN_IN_FAILURE_OUTCOMES.get(reason, "other")).inc()
+            METRICS.sign_ins.labels(SIGN_IN_FAILURE_OUTCOMES.get(reason or "", "other")).inc()
     elif kind == "sign_in.locked":
         METRICS.lockouts.inc()
     elif kind in TOKEN_KINDS:

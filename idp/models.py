@@ -10,7 +10,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class Base(DeclarativeBase):
@@ -64,7 +64,7 @@ class Identity(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
 
     person: Mapped[RegistryPerson] = relationship(lazy="joined")
-    recovery_codes: Mapped[list["RecoveryCode"]] = relationship(
+    recovery_codes: Mapped[list[RecoveryCode]] = relationship(
         back_populates="identity", cascade="all, delete-orphan"
     )
 

@@ -17,7 +17,7 @@ import datetime as dt
 import logging
 import threading
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import func, select, update
 
 from idp.metrics import METRICS
@@ -37,7 +37,7 @@ def backoff(attempts: int, first: int = FIRST_RETRY_SECONDS) -> int:
 
 
 class Outbox:
-    def __init__(self, database, fernet: Fernet, max_attempts: int = 20, clock=utcnow,
+    def __init__(self, database, fernet: Fernet | MultiFernet, max_attempts: int = 20, clock=utcnow,
                  first_retry: int = FIRST_RETRY_SECONDS):
         self.database = database
         self.fernet = fernet
@@ -128,7 +128,7 @@ class Outbox:
         if oldest is None:
             return pending, 0.0
         if oldest.tzinfo is None:  # SQLite hands back naive UTC
-            oldest = oldest.replace(tzinfo=dt.timezone.utc)
+            oldest = oldest.replace(tzinfo=dt.UTC)
         return pending, max(0.0, (self.clock() - oldest).total_seconds())
 
     def next_due_in(self) -> float | None:
@@ -139,7 +139,7 @@ class Outbox:
         if due is None:
             return None
         if due.tzinfo is None:
-            due = due.replace(tzinfo=dt.timezone.utc)
+            due = due.replace(tzinfo=dt.UTC)
         return max(0.0, (due - self.clock()).total_seconds())
 
 
@@ -163,7 +163,7 @@ class SenderThread(threading.Thread):
 
     def run(self) -> None:
         while not self._stopping.is_set():
-            wait = self.IDLE_SECONDS
+            wait: float = self.IDLE_SECONDS
             try:
                 self.outbox.deliver_due(self.mailer)
                 due = self.outbox.next_due_in()

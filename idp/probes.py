@@ -73,7 +73,8 @@ def readiness(services, timeout: float, checks: dict | None = None) -> tuple[boo
     checks = CHECKS if checks is None else checks
     futures = {name: _pool().submit(check, services) for name, check in checks.items()}
     deadline = time.monotonic() + timeout
-    parts = {}
+    parts: dict[str, str] = {}
+    errors: dict[str, str] = {}
     for name, future in futures.items():
         try:
             future.result(timeout=max(0.0, deadline - time.monotonic()))
@@ -83,8 +84,7 @@ def readiness(services, timeout: float, checks: dict | None = None) -> tuple[boo
             parts[name] = "timeout"
         except Exception as e:  # noqa: BLE001 - any failure means "not ready"; the kind is logged
             parts[name] = "down"
-            parts.setdefault("_errors", {})[name] = type(e).__name__
-    errors = parts.pop("_errors", {})
+            errors[name] = type(e).__name__
     parts["draining"] = "yes" if DRAINING.is_set() else "no"
     ready = all(parts[name] == "ok" for name in checks) and not DRAINING.is_set()
     return ready, {"parts": parts, "errors": errors}

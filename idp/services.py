@@ -24,7 +24,7 @@ class Services:
     keyring: KeyRing
 
     @classmethod
-    def from_settings(cls, settings: Settings, store: Store | None = None) -> "Services":
+    def from_settings(cls, settings: Settings, store: Store | None = None) -> Services:
         database, fernet = Database(settings.database_url), data_fernet(settings)
         return cls(
             settings=settings,

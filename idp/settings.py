@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -72,8 +73,10 @@ class Settings:
     sms_code_attempts: int  # wrong entries before a code is spent
     sms_resend_seconds: int  # least time between two codes to one person
     sms_codes_per_day: int  # most codes sent to one person in 24 hours
-    login_hard_cap: int  # consecutive failures for one account from one source before a lock only an administrator lifts
-    totp_max_failures: int  # consecutive wrong second-factor codes before TOTP is locked (recovery code or administrator)
+    # consecutive failures for one account from one source before a lock only an administrator lifts
+    login_hard_cap: int
+    # consecutive wrong second-factor codes before TOTP is locked (recovery code or administrator)
+    totp_max_failures: int
     device_cookie_days: int  # lifetime of the "known device" cookie set after a sign-in
     # operations (issue 9)
     instance_name: str  # names this instance in logs; empty: the host name
@@ -108,7 +111,7 @@ class Settings:
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
 
-def load_settings(overrides: dict | None = None, environ: dict | None = None) -> Settings:
+def load_settings(overrides: dict | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
     values = _read_toml(CONFIG_DIR / "defaults.toml")
     missing = set(FIELDS) - set(values)

@@ -20,7 +20,8 @@ def _insert(session: Session):
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
-        from sqlalchemy.dialects.sqlite import insert
+        # either dialect's insert(): both build the same ON CONFLICT API
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
     return insert
 
 
@@ -40,5 +41,6 @@ def spend(session: Session, key: str, ttl_seconds: int, now: dt.datetime | None 
 
 def prune(session: Session, now: dt.datetime | None = None) -> int:
     """Delete the marks that can no longer matter."""
-    return session.execute(delete(UsedMark).where(UsedMark.expires_at <= (now or utcnow()))
+    # a DML statement's Result is a CursorResult, which has rowcount
+    return session.execute(delete(UsedMark).where(UsedMark.expires_at <= (now or utcnow()))  # type: ignore[attr-defined]
                            .execution_options(synchronize_session=False)).rowcount

@@ -25,7 +25,8 @@ SAML_SP_ENTITY_ID = SAML_SP + "/saml/metadata"
 
 
 def idp(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "idp"), *args], cwd=ROOT, capture_output=True, text=True, check=check)
+    # our own `idp` program with an argument list, no shell
+    return subprocess.run([str(BIN / "idp"), *args], cwd=ROOT, capture_output=True, text=True, check=check)  # noqa: S603
 
 
 def setup() -> dict:
@@ -76,7 +77,8 @@ def serve(masar: dict) -> int:
         [gunicorn, "--workers", "1", "--threads", "4", "--bind", "127.0.0.1:5002",
          "relying_parties.saml_sp.wsgi:app"],
     ]
-    processes = [subprocess.Popen(command, cwd=ROOT, env=env) for command in commands]
+    processes = [subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 (our own programs, no shell)
+                 for command in commands]
 
     def stop(*_):
         for process in processes:

@@ -17,10 +17,10 @@ ORDER = (LOA1, LOA2)  # weakest first
 SECOND_FACTOR_AMR = frozenset({"otp", "recovery"})
 
 # SAML: the class an assertion states for each level, and the classes a request may ask for.
-SAML_PASSWORD_PROTECTED = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
-SAML_PASSWORD = "urn:oasis:names:tc:SAML:2.0:ac:classes:Password"
+SAML_PASSWORD_PROTECTED = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"  # noqa: S105 (a SAML class URN, not a password)
+SAML_PASSWORD = "urn:oasis:names:tc:SAML:2.0:ac:classes:Password"  # noqa: S105 (a SAML class URN, not a password)
 SAML_REFEDS_MFA = "https://refeds.org/profile/mfa"
-SAML_TIME_SYNC_TOKEN = "urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken"
+SAML_TIME_SYNC_TOKEN = "urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken"  # noqa: S105 (a SAML class URN, not a password)
 SAML_MOBILE_TWO_FACTOR = "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorContract"
 SAML_CLASS_FOR = {LOA1: SAML_PASSWORD_PROTECTED, LOA2: LOA2}
 # In the order we prefer to state them: the first of each level is what an assertion names by default.

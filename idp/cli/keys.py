@@ -56,7 +56,7 @@ def _shown(entry: dict | None) -> dict | None:
 def _iso(stamp: int | None) -> str | None:
     if stamp is None:
         return None
-    return dt.datetime.fromtimestamp(stamp, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.fromtimestamp(stamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @group.command("generate")

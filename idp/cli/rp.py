@@ -138,8 +138,8 @@ def _set_enabled(ident: str, enabled: bool, as_json: bool):
         rp = clients.set_enabled(db, ident, enabled)
         _record(db, "enabled" if enabled else "disabled", rp)
         db.commit()
-        ident = rp.client_id or rp.entity_id
-    emit({"id": ident, "enabled": enabled}, as_json, f"{ident}: {'enabled' if enabled else 'disabled'}")
+        shown = rp.client_id or rp.entity_id
+    emit({"id": shown, "enabled": enabled}, as_json, f"{shown}: {'enabled' if enabled else 'disabled'}")
 
 
 @group.command("disable")

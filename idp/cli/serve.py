@@ -30,4 +30,4 @@ def gunicorn_argv(bind: str, workers: int | None, threads: int | None) -> list[s
 def command(bind, workers, threads):
     """Run the identity provider with gunicorn, as in production."""
     argv = gunicorn_argv(bind, workers, threads)
-    os.execv(argv[0], argv)  # gunicorn becomes this process: signals reach its master directly
+    os.execv(argv[0], argv)  # noqa: S606 - our own fixed argv; gunicorn becomes this process, signals reach it

@@ -5,6 +5,8 @@ something (the caller owns the transaction, so a failure anywhere leaves nothing
 """
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -45,19 +47,20 @@ def find(session: Session, username_or_id: str) -> Identity:
 
 
 def identity_exists_for(session: Session, national_id: str) -> bool:
-    return session.scalar(select(func.count()).select_from(Identity)
-                          .where(Identity.national_id == national_id)) > 0
+    return (session.scalar(select(func.count()).select_from(Identity)
+                          .where(Identity.national_id == national_id)) or 0) > 0
 
 
 def username_taken(session: Session, username: str) -> bool:
-    return session.scalar(select(func.count()).select_from(Identity)
-                          .where(Identity.username == username)) > 0
+    return (session.scalar(select(func.count()).select_from(Identity)
+                          .where(Identity.username == username)) or 0) > 0
 
 
 def check_new_credentials(session: Session, person: RegistryPerson, username: str, password: str,
                           email: str, mobile: str | None) -> dict:
     """Normalise and check every field of a new identity; all errors at once, keyed by field."""
-    errors, values = {}, {}
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}  # str, or None for a missing mobile
     for field, normalise, raw in (("username", contact.normalise_username, username),
                                   ("email", contact.normalise_email, email),
                                   ("mobile", contact.normalise_mobile, mobile)):
@@ -65,7 +68,7 @@ def check_new_credentials(session: Session, person: RegistryPerson, username: st
             values[field] = None
             continue
         try:
-            values[field] = normalise(raw)
+            values[field] = normalise(raw)  # type: ignore[arg-type]  # None only for mobile, handled above
         except ValidationError as e:
             errors[field] = e.message
     if "username" in values and username_taken(session, values["username"]):

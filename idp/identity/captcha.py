@@ -31,10 +31,10 @@ from idp.store import Store
 ANSWER_LENGTH = 5
 MAX_ANSWER_CHARS = 32  # anything longer is not an attempt at five digits; refuse before work
 _CHALLENGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_FIXED_ANSWER = re.compile(r"[0-9]{%d}" % ANSWER_LENGTH)
+_FIXED_ANSWER = re.compile(rf"[0-9]{{{ANSWER_LENGTH}}}")
 _renderers = threading.local()  # one ImageCaptcha per thread: its fonts are loaded lazily
 _NONCE_BYTES = 12
-_SEALED = struct.Struct(">%dsQ" % ANSWER_LENGTH)  # the answer and its expiry (epoch seconds)
+_SEALED = struct.Struct(f">{ANSWER_LENGTH}sQ")  # the answer and its expiry (epoch seconds)
 
 
 def derive_key(secret: str) -> bytes:

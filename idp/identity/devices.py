@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from typing import TypeGuard
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -25,8 +26,10 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def is_token(text: str | None) -> bool:
-    return bool(text) and _TOKEN.fullmatch(text) is not None
+def is_token(text: str | None) -> TypeGuard[str]:
+    if not text:
+        return False
+    return _TOKEN.fullmatch(text) is not None
 
 
 def _digest(token: str) -> str:

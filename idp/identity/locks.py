@@ -56,7 +56,8 @@ class StoreLocks:
 
     def lock(self, account_key: str, source_key: str, until: float) -> None:
         ttl = _LONG_TTL if until == FOREVER else max(1, math.ceil(until - self.clock()))
-        self.store.set(f"lock:until:{account_key}:{source_key}", b"inf" if until == FOREVER else repr(until).encode(), ttl)
+        self.store.set(f"lock:until:{account_key}:{source_key}",
+                       b"inf" if until == FOREVER else repr(until).encode(), ttl)
         self.store.sadd(f"lock:sources:{account_key}", source_key, _LONG_TTL)
 
     def count_failure(self, account_key: str, source_key: str) -> int:
@@ -115,7 +116,7 @@ class DatabaseLocks:
             row = self._row(account_key, source_key, for_update=True)
             if row is not None:
                 change(row)
-                row.updated_at = dt.datetime.now(dt.timezone.utc)
+                row.updated_at = dt.datetime.now(dt.UTC)
                 self.session.flush()
                 return row
             try:
@@ -131,17 +132,17 @@ class DatabaseLocks:
 
 # A row's `until` is None both when there is no lock yet (only a count) and for "until lifted":
 # the latter is stored as this far-future moment instead, so the two stay apart.
-_FOREVER_AT = dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc)
+_FOREVER_AT = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
 
 
 def _moment(until: float) -> dt.datetime:
     if until == FOREVER:
         return _FOREVER_AT
-    return dt.datetime.fromtimestamp(until, dt.timezone.utc)
+    return dt.datetime.fromtimestamp(until, dt.UTC)
 
 
 def _until(row: SignInLock | None) -> float:
     if row is None or row.until is None:
         return 0.0
-    until = row.until if row.until.tzinfo else row.until.replace(tzinfo=dt.timezone.utc)
+    until = row.until if row.until.tzinfo else row.until.replace(tzinfo=dt.UTC)
     return FOREVER if until >= _FOREVER_AT else until.timestamp()

@@ -26,7 +26,7 @@ LOCKED = N_("This digital identity is locked. Contact support to take it back.")
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)  # SQLite: naive UTC
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)  # SQLite: naive UTC
 
 
 def discard_expired_pending(session: Session, national_id: str, pending_hours: int) -> bool:

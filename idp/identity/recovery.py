@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Callable
+from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
@@ -36,9 +36,9 @@ def request_link(session: Session, store: Store, mailer: Mailer, national_id: st
     given = (email or "").strip().lower().encode()
     matched = identity is not None and identity.status != "locked" and hmac.compare_digest(
         identity.email.lower().encode(), given)
-    counter = f"recovery:identity:{identity.id}" if matched else \
+    counter = f"recovery:identity:{identity.id}" if matched and identity is not None else \
         f"recovery:unmatched:{hashlib.sha256(national_id.encode()).hexdigest()[:32]}"
-    if store.incr(counter, 3600) > LINKS_PER_HOUR or not matched:
+    if store.incr(counter, 3600) > LINKS_PER_HOUR or not matched or identity is None:
         return None  # the same answer, no more mail: a citizen's inbox is not a target
     # The uuid, not the id: an identity taken back by the person in the civil registry gets a new
     # uuid, so a link its previous holder asked for dies with it.

@@ -17,7 +17,7 @@ import os
 import random
 import re
 from collections.abc import Iterable, Iterator
-from typing import IO, Protocol
+from typing import IO, Protocol, cast
 
 from sqlalchemy import Column, Connection, MetaData, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -33,7 +33,7 @@ COLUMNS = ("national_id", "birth_date", "gender", "name_ar", "name_en", "nationa
 OPTIONAL_COLUMNS = ("mobile",)  # empty or absent: the registry knows no mobile for the person
 _STORED = (*COLUMNS, *OPTIONAL_COLUMNS)
 MAX_NAME_LENGTH = 200
-_TABLE = RegistryPerson.__table__
+_TABLE = cast(Table, RegistryPerson.__table__)  # a FromClause to the type checker; a Table at run time
 
 
 class CivilRegistry(Protocol):
@@ -100,7 +100,7 @@ def _open_lines(stream_or_path) -> Iterator[Iterator[str]]:
     """The lines of a path, a binary stream or a text stream, as text."""
     if isinstance(stream_or_path, (str, os.PathLike)):
         try:
-            stream = open(stream_or_path, "rb")
+            stream = open(stream_or_path, "rb")  # noqa: SIM115 (closed by the `with` below; opened apart for its error)
         except OSError as e:
             raise ValidationError(f"cannot read {os.fspath(stream_or_path)}: {e.strerror}") from None
         with stream:
@@ -168,7 +168,7 @@ class _Bad(Exception):
 def _person(header: list[str], fields: list[str], today: dt.date) -> dict:
     if len(fields) != len(header):
         raise _Bad(f"expected {len(header)} fields, found {len(fields)}")
-    row = dict(zip(header, fields))
+    row = dict(zip(header, fields, strict=True))
     person = {column: parse(row.get(column, "").strip()) for column, parse in _PARSERS.items()}
     if (person["national_id"][0] == "1") != (person["nationality"] == "SAU"):
         raise _Bad(N_("national_id starts with 1 for citizens (nationality SAU) and 2 for residents"))
@@ -321,7 +321,7 @@ class _PostgresWriter:
     def upsert(self, people: list[dict]) -> int:
         self._load(people)
         existing = self.connection.scalar(select(func.count()).select_from(
-            _INCOMING.join(_TABLE, _INCOMING.c.national_id == _TABLE.c.national_id)))
+            _INCOMING.join(_TABLE, _INCOMING.c.national_id == _TABLE.c.national_id))) or 0
         self.connection.execute(_on_conflict_update(
             postgresql.insert(_TABLE).from_select(_STORED, select(*(_INCOMING.c[c] for c in _STORED))),
             self.update_mobile))
@@ -330,13 +330,15 @@ class _PostgresWriter:
     def insert_new(self, people: list[dict]) -> int:
         self._load(people)
         return self.connection.execute(postgresql.insert(_TABLE).from_select(
-            _STORED, select(*(_INCOMING.c[c] for c in _STORED))).on_conflict_do_nothing(), execution_options=_ROWCOUNT).rowcount
+            _STORED, select(*(_INCOMING.c[c] for c in _STORED))).on_conflict_do_nothing(),
+            execution_options=_ROWCOUNT).rowcount
 
     def _load(self, people: list[dict]) -> None:
         # TRUNCATE, not DELETE: autovacuum never visits temporary tables.
         self.connection.exec_driver_sql(f"TRUNCATE {_INCOMING.name}")
         sql = f"COPY {_INCOMING.name} ({', '.join(_STORED)}) FROM STDIN"
-        with self.connection.connection.driver_connection.cursor() as cursor, cursor.copy(sql) as copy:
+        raw = self.connection.connection.driver_connection  # psycopg's, on a connection in use: never None
+        with raw.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
             for person in people:
                 copy.write_row(_VALUES(person))
 
@@ -347,7 +349,7 @@ def seed(database: Database, count: int, seed: int | None = None, batch_size: in
     """Add `count` synthetic people — valid IDs, plausible names and birth dates — for demos and
     load tests. The same `seed` on the same database gives the same people; IDs already present
     are skipped (and replaced by others). Returns how many were added."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 (synthetic test data, reproducible by design: not a secret)
     added = 0
     with database.engine.begin() as connection:
         writer = _writer(connection)
@@ -399,7 +401,7 @@ class _Names:
 
 def _pairs(text: str) -> list[tuple[str, str]]:
     """Arabic:English pairs, space-separated, as a list of (Arabic, English) tuples."""
-    return [tuple(pair.split(":")) for pair in text.split()]
+    return [(arabic, english) for arabic, english in (pair.split(":") for pair in text.split())]
 
 
 _ARAB_MALE = _pairs(

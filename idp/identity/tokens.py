@@ -59,5 +59,6 @@ def redeem(session: Session, purpose: str, token: str) -> dict | None:
 def prune(session: Session, now: dt.datetime | None = None) -> int:
     """Delete links that expired a day ago (used ones too: the mark is no longer needed)."""
     cutoff = (now or utcnow()) - dt.timedelta(days=1)
-    return session.execute(delete(EmailLink).where(EmailLink.expires_at < cutoff)
+    # a DML statement's Result is a CursorResult, which has rowcount
+    return session.execute(delete(EmailLink).where(EmailLink.expires_at < cutoff)  # type: ignore[attr-defined]
                            .execution_options(synchronize_session=False)).rowcount

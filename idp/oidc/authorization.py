@@ -117,7 +117,7 @@ def _check_pkce(params: dict, fail) -> None:
         fail("invalid_request", "code_challenge is required (PKCE, S256)")
     if method != "S256":
         fail("invalid_request", "code_challenge_method must be S256")
-    if not PKCE_CHALLENGE.fullmatch(challenge):
+    if not PKCE_CHALLENGE.fullmatch(challenge or ""):
         fail("invalid_request", "code_challenge is not a base64url SHA-256 value")
 
 

@@ -51,12 +51,12 @@ class ClientAuthenticator:
                 if not clients.secret_matches(rp, credential):
                     raise InvalidClientAuthentication("client authentication failed")
             elif method == "private_key_jwt":
-                self._check_assertion(rp, credential)
-            return rp.client_id
+                self._check_assertion(rp, credential or "")
+            return client_id or ""  # rp was found by it: never empty here
 
     @staticmethod
     def _presented(request: dict, header: str | None) -> tuple[str, str | None, str | None]:
-        methods = []
+        methods: list[tuple[str, str | None, str | None]] = []
         if header:
             scheme, _, value = header.partition(" ")
             if scheme.lower() != "basic":
@@ -78,16 +78,17 @@ class ClientAuthenticator:
         if len(methods) > 1:
             raise InvalidClientAuthentication("more than one client authentication method used")
         if methods:
-            method, client_id, credential = methods[0]
-            if request.get("client_id") not in (None, client_id):
+            method, presented_id, credential = methods[0]
+            if request.get("client_id") not in (None, presented_id):
                 raise InvalidClientAuthentication("client_id does not match the authenticated client")
-            return method, client_id, credential
+            return method, presented_id, credential
         return "none", request.get("client_id"), None
 
     def _check_assertion(self, rp, assertion: str) -> None:
         keys = rp.jwks if rp.jwks else self._remote_keys(rp.jwks_uri)
         try:
-            token = jwt.decode(assertion, KeySet.import_key_set(keys), algorithms=ASSERTION_ALGS)
+            # a JWK Set, checked when the client was registered or fetched from its jwks_uri
+            token = jwt.decode(assertion, KeySet.import_key_set(keys), algorithms=ASSERTION_ALGS)  # type: ignore[arg-type]
         except (JoseError, ValueError, TypeError) as e:
             raise InvalidClientAuthentication(f"client assertion rejected: {e.__class__.__name__}") from None
         claims, now = token.claims, int(time.time())

@@ -39,7 +39,7 @@ MAX_NAME = 200
 MAX_URI = 1024
 MAX_SECRET = 256  # our secrets are 43 characters; anything far longer is not one of them
 MAX_KEYS = 10
-KEY_TYPES = {"RSA": None, "EC": {"P-256", "P-384", "P-521"}}  # kty → accepted curves
+KEY_TYPES: dict[str, set[str] | None] = {"RSA": None, "EC": {"P-256", "P-384", "P-521"}}  # kty → accepted curves
 PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})  # RFC 7518 §6
 
 
@@ -60,7 +60,7 @@ def register_oidc(session: Session, *, name: str, redirect_uris: Iterable[str],
                   auth_method: str = "client_secret_basic", jwks: dict | None = None,
                   jwks_uri: str | None = None, require_loa2: bool = False,
                   allow_national_id: bool = False, subject_type: str = "pairwise",
-                  id_token_alg: str = "RS256") -> tuple[RelyingParty, str | None]:
+                  id_token_alg: str = "RS256") -> tuple[RelyingParty, str | None]:  # noqa: S107 (an algorithm name)
     """Register an OpenID Connect relying party. Returns it and its client secret, which exists
     only for the client_secret_* methods and is shown this once (only its hash is kept)."""
     rp = RelyingParty(
@@ -74,7 +74,8 @@ def register_oidc(session: Session, *, name: str, redirect_uris: Iterable[str],
         require_loa2=bool(require_loa2), allow_national_id=bool(allow_national_id),
         enabled=True, require_signed_requests=False,
     )
-    rp.jwks, rp.jwks_uri = check_client_keys(rp.auth_method, jwks, jwks_uri)
+    # auth_method was set just above from a checked choice
+    rp.jwks, rp.jwks_uri = check_client_keys(rp.auth_method, jwks, jwks_uri)  # type: ignore[arg-type]
     check_sector(rp.subject_type, rp.redirect_uris)
     secret = _new_secret(rp) if rp.auth_method in SECRET_METHODS else None
     session.add(rp)
@@ -113,7 +114,7 @@ def check_uri(uri, what: str) -> str:
         raise ValidationError(f"{what} must not have a fragment (#): {uri}")
     try:
         parts = urlsplit(uri)
-        parts.port  # raises ValueError on a bad port
+        _ = parts.port  # raises ValueError on a bad port
     except ValueError:
         raise ValidationError(f"{what} is not a valid URI: {uri}") from None
     if not parts.scheme or not parts.netloc:
@@ -184,7 +185,8 @@ def check_jwks(jwks) -> dict:
         kty, crv = key.get("kty"), key.get("crv")
         if kty not in KEY_TYPES:
             raise ValidationError(f"jwks key type {kty!r} not accepted; use RSA or EC")
-        if KEY_TYPES[kty] and crv not in KEY_TYPES[kty]:
+        curves = KEY_TYPES[kty]
+        if curves and crv not in curves:
             raise ValidationError(f"jwks curve {crv!r} not accepted; use P-256, P-384 or P-521")
         if key.get("use", "sig") != "sig":
             raise ValidationError("jwks keys must be signing keys (use: sig)")

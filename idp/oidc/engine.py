@@ -2,7 +2,47 @@
 
 pyop (IdentityPython) stays the engine: it parses and validates authentication and token
 requests, runs the code exchange, and builds responses. We extend it where a national IdP needs
-more than it does:
+more than it does. Every pyop (or oic) method we replace (R), extend and call through super (E), or
+call although it is private (C), with why (the numbered notes below) and the test that covers it
+(in tests/oidc/). pyop 3.5.0 and oic 1.7.0 are pinned exactly in setup.cfg: an upgrade may change
+what a private method does, and these tests say whether it did.
+
+pyop method                          |   | why   | test (in tests/oidc/)
+-------------------------------------+---+-------+-------------------------------------------------------------------
+Provider (ours: NationalProvider)
+  __init__                           | E | 8     | test_discovery::test_metadata_is_complete_and_truthful
+  authorize                          | R | 6,7,9 | test_code_flow::test_code_flow_id_token_and_userinfo
+  jwks                               | R | 1     | test_discovery::test_jwks_publishes_public_keys_only
+  _create_signed_id_token            | R | 1     | test_token::test_es256_id_token_for_a_client_that_asks
+  _verify_client_authentication      | R | 2     | test_token::test_wrong_secret_is_401_with_www_authenticate
+                                     |   |       | test_token::test_private_key_jwt
+  handle_token_request               | R | 3,7   | test_token::test_grant_types
+  _do_code_exchange                  | R | 3     | test_token::test_a_code_works_once_and_replay_revokes_its_tokens
+  _verify_code_exchange_req          | E | 4     | test_token::test_pkce_is_checked
+                                     |   |       | test_token::test_redirect_uri_must_match
+  _do_token_refresh                  | R | 5     | test_token::test_refresh_token_of_another_client
+  handle_userinfo_request            | R | 10    | test_userinfo::test_a_locked_identity_gets_no_claims
+  _check_subject_identifier_matches_ | C | 9     | test_code_flow::test_code_flow_id_token_and_userinfo
+    requested                        |   |       |
+  _get_requested_claims_in           | C | 10    | test_userinfo::test_claims_follow_the_granted_scopes
+  _add_access_token_to_response      | C | 3,5   | test_code_flow::test_code_flow_id_token_and_userinfo
+AuthorizationState (ours: StoreAuthorizationState)
+  __init__                           | E | 3,5   | test_refresh::test_refresh_tokens_and_revocations_outlive_the_store
+  create_authorization_code          | R | 3,7   | test_code_flow::test_code_flow_id_token_and_userinfo
+  _create_access_token               | C | 3     | test_code_flow::test_code_flow_id_token_and_userinfo
+  create_refresh_token               | R | 5     | test_token::test_refresh_tokens_rotate_and_reuse_revokes_the_family
+  use_refresh_token                  | R | 5     | test_refresh::
+                                     |   |       |   test_a_retry_within_the_grace_gets_a_new_pair_of_the_same_family
+                                     |   |       | test_refresh::test_reuse_after_the_grace_revokes_the_family
+  get_subject_identifier             | R | 6     | test_engine_overrides::test_subjects_public_or_pairwise
+  get_user_id_for_subject_identifier | R | 6     | test_engine_overrides::test_nothing_maps_a_sub_back_to_an_identity
+  delete_state_for_subject_          | R | 5     | test_engine_overrides::test_state_is_never_deleted_by_subject
+    identifier                       |   |       |
+HashBasedSubjectIdentifierFactory (ours: SubjectIdentifiers)
+  the whole class                    | R | 6     | test_refresh::test_sub_is_made_from_the_subject_seed
+                                     |   |       | test_userinfo::test_pairwise_subjects_differ_between_portals
+oic ProviderConfigurationResponse (ours: LoopbackProviderConfiguration)
+  verify                             | E | 8     | test_engine_overrides::test_an_http_issuer_on_loopback_only
 
 1. Signing: ID tokens are signed by our key ring (several published keys, rotation, RS256 or ES256
    per relying party, through `cryptography`); pyop publishes and signs with one key only.

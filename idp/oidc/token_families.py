@@ -28,7 +28,7 @@ def aware(moment: dt.datetime | None) -> dt.datetime | None:
     """SQLite hands back naive datetimes; every time here is UTC."""
     if moment is None or moment.tzinfo is not None:
         return moment
-    return moment.replace(tzinfo=dt.timezone.utc)
+    return moment.replace(tzinfo=dt.UTC)
 
 
 def open_family(session: Session, family_id: str, identity_uuid: str, client_id: str, sub: str,
@@ -80,7 +80,8 @@ def _insert(session: Session):
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
-        from sqlalchemy.dialects.sqlite import insert
+        # either dialect's insert(): both build the same ON CONFLICT API
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
     return insert
 
 
@@ -104,7 +105,8 @@ def replace_successor(session: Session, old: RefreshToken, new_value: str) -> bo
         .where(RefreshToken.predecessor_hash == old.token_hash,
                ~exists().where(later.predecessor_hash == RefreshToken.token_hash))
         .values(token_hash=token_hash(new_value)).execution_options(synchronize_session=False))
-    return replaced.rowcount == 1
+    # a DML statement's Result is a CursorResult, which has rowcount
+    return replaced.rowcount == 1  # type: ignore[attr-defined]
 
 
 # --- revocation: one indexed UPDATE each -----------------------------------------------------------
@@ -112,7 +114,8 @@ def replace_successor(session: Session, old: RefreshToken, new_value: str) -> bo
 def _revoke(session: Session, *conditions) -> int:
     result = session.execute(update(TokenFamily).where(TokenFamily.revoked_at.is_(None), *conditions)
                              .values(revoked_at=utcnow()).execution_options(synchronize_session=False))
-    return result.rowcount
+    # a DML statement's Result is a CursorResult, which has rowcount
+    return result.rowcount  # type: ignore[attr-defined]
 
 
 def revoke_family(session: Session, family_id: str) -> int:
@@ -148,5 +151,6 @@ def prune(session: Session, now: dt.datetime | None = None) -> int:
     family_ids = select(TokenFamily.id).where(TokenFamily.expires_at < cutoff)
     session.execute(delete(RefreshToken).where(RefreshToken.family_id.in_(family_ids))
                     .execution_options(synchronize_session=False))
-    return session.execute(delete(TokenFamily).where(TokenFamily.expires_at < cutoff)
+    # a DML statement's Result is a CursorResult, which has rowcount
+    return session.execute(delete(TokenFamily).where(TokenFamily.expires_at < cutoff)  # type: ignore[attr-defined]
                            .execution_options(synchronize_session=False)).rowcount

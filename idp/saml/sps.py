@@ -114,7 +114,8 @@ def load_with_pysaml2(xml: str, entity_id: str) -> MetadataStore:
         raise ValidationError(f"pysaml2 does not accept the metadata: {detail}") from None
     if any(entity_id in loaded.to_old for loaded in store.metadata.values()):
         raise ValidationError("the metadata's validUntil has passed")
-    if entity_id not in store.keys() or not store.assertion_consumer_service(entity_id, BINDING_HTTP_POST):
+    # store is a pysaml2 MetadataStore, not a dict: keys() is its entity list
+    if entity_id not in store.keys() or not store.assertion_consumer_service(entity_id, BINDING_HTTP_POST):  # noqa: SIM118
         raise ValidationError("pysaml2 does not accept the metadata: it finds no SAML 2.0 service "
                               "provider with an HTTP-POST AssertionConsumerService in it")
     return store
@@ -258,7 +259,7 @@ def _check_certificate(text: str, use: str) -> x509.Certificate:
     except (binascii.Error, ValueError, UnsupportedAlgorithm):
         raise ValidationError(f"a {use} certificate in the metadata is not an X.509 certificate") from None
     subject = certificate.subject.rfc4514_string()[:80]
-    if certificate.not_valid_after_utc < dt.datetime.now(dt.timezone.utc):
+    if certificate.not_valid_after_utc < dt.datetime.now(dt.UTC):
         raise ValidationError(f"the {use} certificate {subject!r} expired on "
                               f"{certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
     if isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size < MIN_RSA_BITS:
@@ -283,7 +284,7 @@ def enabled_metadata(session: Session) -> list[tuple[str, str]]:
     rows = session.execute(select(RelyingParty.entity_id, RelyingParty.saml_metadata)
                            .where(RelyingParty.protocol == "saml", RelyingParty.enabled.is_(True))
                            .order_by(RelyingParty.id))
-    return [(entity_id, xml) for entity_id, xml in rows]
+    return [(entity_id, xml) for entity_id, xml in rows if entity_id and xml]  # a SAML SP has both
 
 
 def _registered_sp(metadata_xml: str):
@@ -309,5 +310,6 @@ def acs_urls(metadata_xml: str) -> list[str]:
 
 def describe(rp: RelyingParty) -> dict:
     """What an administrator sees of an SP: `clients.describe` plus what its metadata says."""
-    return {**describe_rp(rp), "acs_urls": acs_urls(rp.saml_metadata),
-            "wants_encryption": wants_encryption(rp.saml_metadata)}
+    # a SAML SP's row always has its metadata
+    return {**describe_rp(rp), "acs_urls": acs_urls(rp.saml_metadata),  # type: ignore[arg-type]
+            "wants_encryption": wants_encryption(rp.saml_metadata)}  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ processes (single use, counting) are primitives of the interface, not read-modif
 """
 from __future__ import annotations
 
+import builtins
 from typing import Protocol
 
 
@@ -39,7 +40,7 @@ class Store(Protocol):
 
     def srem(self, key: str, member: str) -> None: ...
 
-    def smembers(self, key: str) -> set[str]: ...
+    def smembers(self, key: str) -> builtins.set[str]: ...  # `set` here is the method above
 
     def ping(self) -> None: ...
 

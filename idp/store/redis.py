@@ -31,7 +31,7 @@ class RedisStore:
         self.prefix = prefix
 
     @classmethod
-    def from_url(cls, url: str) -> "RedisStore":
+    def from_url(cls, url: str) -> RedisStore:
         return cls(redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2))
 
     def _k(self, key: str) -> str:

@@ -24,8 +24,9 @@ csrf = urls.IssuerCSRFProtect()
 def init_web(app: Flask, services: Services) -> None:
     settings = services.settings
     if settings.trusted_proxies:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,
-                                x_proto=settings.trusted_proxies)
+        # Flask's documented way to wrap its WSGI app in middleware
+        proxied = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies)
+        app.wsgi_app = proxied  # type: ignore[method-assign]
     app.session_interface = ServerSessionInterface(SessionStore.from_settings(services.db.engine, settings))
     urls.init_app(app, settings)
     csrf.init_app(app)

@@ -16,7 +16,7 @@ from idp.models import AuditEvent
 from idp.oidc import consent, token_families
 from idp.revocation import sign_out_everywhere
 from idp.web.context import (actor, current_identity, db_session, login_required, recent_auth_required,
-                             services, session_store)
+                             services, session_store, signed_in_identity)
 from idp.web.forms import ChangePasswordForm, ConfirmForm, EmailForm, OtpForm, PasswordForm
 from idp.web.auth import login_throttle, throttled_message
 from idp.web.i18n import safe_next, translate
@@ -203,7 +203,7 @@ def new_recovery_codes():
 @login_required
 def disconnect(relying_party_id: int):
     """Withdraw consent: the service must ask again, and its tokens stop working now."""
-    identity, db = current_identity(), db_session()
+    identity, db = signed_in_identity(), db_session()
     if ConfirmForm().validate_on_submit():
         given = consent.find(db, identity.id, relying_party_id)
         if given is not None:

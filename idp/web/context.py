@@ -26,7 +26,8 @@ def db_session():
 
 def session_store() -> SessionStore:
     """The server-side session records, to count or revoke an identity's sessions."""
-    return current_app.session_interface.sessions
+    # the app's ServerSessionInterface (init_web)
+    return current_app.session_interface.sessions  # type: ignore[attr-defined]
 
 
 def actor() -> Actor:
@@ -44,10 +45,20 @@ def current_identity() -> Identity | None:
         if identity_uuid is not None:
             identity = accounts.get_by_uuid(db_session(), identity_uuid)
             if identity is None or identity.status == "locked":
-                session.end()
+                # flask.session is our ServerSession (ServerSessionInterface)
+                session.end()  # type: ignore[attr-defined]
                 identity = None
         g.identity = identity
     return g.identity
+
+
+def signed_in_identity() -> Identity:
+    """current_identity() where there must be one: behind login_required, or after a decision that
+    the session is signed in."""
+    identity = current_identity()
+    if identity is None:
+        raise RuntimeError("no signed-in identity here")
+    return identity
 
 
 KEPT_AT_SIGN_IN = ("oidc_pending", "saml_pending")  # relying parties' requests waiting for this sign-in
@@ -57,7 +68,8 @@ def sign_in(identity: Identity, amr: list[str]) -> None:
     """Start a fresh session (a new id, against fixation) for a fully authenticated identity."""
     kept = {key: session[key] for key in KEPT_AT_SIGN_IN if key in session}
     session.clear()
-    session.regenerate()
+    # flask.session is our ServerSession (ServerSessionInterface)
+    session.regenerate()  # type: ignore[attr-defined]
     session.update(kept)
     session.update(identity_uuid=identity.uuid, auth_time=int(time.time()), signed_in_at=time.time(), amr=amr,
                    acr=levels.level_for(amr))

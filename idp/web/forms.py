@@ -34,7 +34,8 @@ class IdentityCheckForm(FlaskForm):
 
     national_id = StringField(_l("National ID or iqama number"), [required, limit(20)],
                               render_kw={"inputmode": "numeric", "autocomplete": "off"})
-    calendar = RadioField(_l("Calendar"), choices=[SelectChoice("hijri", _l("Hijri")), SelectChoice("gregorian", _l("Gregorian"))],
+    calendar = RadioField(_l("Calendar"),
+                          choices=[SelectChoice("hijri", _l("Hijri")), SelectChoice("gregorian", _l("Gregorian"))],
                           default="hijri", validators=[required])
     birth_date = StringField(_l("Date of birth (day/month/year)"), [required, limit(32)],
                              render_kw={"placeholder": "dd/mm/yyyy", "autocomplete": "off"})

@@ -9,7 +9,7 @@ from flask import redirect, session, url_for
 
 from idp.authn import pending
 from idp.authn.decision import Authentication, Decision, Requirements, Step, decide
-from idp.web.context import current_identity
+from idp.web.context import current_identity, signed_in_identity
 
 
 def current_authentication(identity) -> Authentication | None:
@@ -33,7 +33,7 @@ def next_page(decision: Decision, here: str, login_hint: str | None = None):
     if decision.step is Step.ENROL_SECOND_FACTOR:
         return redirect(url_for("account.two_step", next=here))
     if decision.step is Step.SECOND_FACTOR:
-        session["mfa_pending"] = {"identity_uuid": current_identity().uuid, "at": time.time(), "next": here}
+        session["mfa_pending"] = {"identity_uuid": signed_in_identity().uuid, "at": time.time(), "next": here}
         return redirect(url_for("auth.second_factor"))
     return None
 

@@ -99,4 +99,4 @@ def init_app(app: Flask, password_checks_per_worker: int) -> None:
         return (render_template("error.html", status=503), 503,
                 {"Retry-After": str(e.retry_after), "Cache-Control": "no-store"})
 
-    app.wsgi_app = RequestObserver(app.wsgi_app)
+    app.wsgi_app = RequestObserver(app.wsgi_app)  # type: ignore[method-assign]  # Flask's middleware idiom

@@ -233,7 +233,7 @@ def issue_email_token(identity, email=None) -> str:
 def password_stamp(identity) -> int:
     """When the password last changed, in milliseconds (SQLite returns naive UTC datetimes)."""
     changed = identity.password_changed_at
-    return int(changed.replace(tzinfo=changed.tzinfo or dt.timezone.utc).timestamp() * 1000)
+    return int(changed.replace(tzinfo=changed.tzinfo or dt.UTC).timestamp() * 1000)
 
 
 def send_email_link(address: str, token: str) -> None:
@@ -268,8 +268,8 @@ def verify_email(token: str):
         return render_template("confirm.html", form=form, title=_("Confirm your email address"),
                                button=_("Confirm"))
     payload = tokens.redeem(db, EMAIL_PURPOSE, token)
-    identity = accounts.get_by_uuid(db, payload.get("identity_uuid")) if payload else None
-    if identity is None or payload.get("password_stamp") != password_stamp(identity):
+    identity = accounts.get_by_uuid(db, payload.get("identity_uuid", "")) if payload else None
+    if payload is None or identity is None or payload.get("password_stamp") != password_stamp(identity):
         return _link_dead()
     accounts.activate_email(identity, payload["email"])
     audit.email_verified(db, actor(), identity.id)

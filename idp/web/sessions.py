@@ -80,7 +80,8 @@ class ServerSessionInterface(SessionInterface):
         session.loaded = copy.deepcopy(record.data)
         return session
 
-    def save_session(self, app, session: ServerSession, response):
+    # Flask passes back the session open_session made: always a ServerSession
+    def save_session(self, app, session: ServerSession, response):  # type: ignore[override]
         if session.unavailable or session.detached:
             return
         name = self.get_cookie_name(app)

@@ -30,7 +30,7 @@ def trusted_hosts(settings: Settings) -> list[str]:
     """The issuer's host, the extra names an operator listed (IDP_TRUSTED_HOSTS, e.g. for health
     probes), and, for a loopback issuer (development only), every loopback name."""
     issuer_host = urlsplit(settings.issuer).hostname
-    hosts = [issuer_host, *settings.trusted_host_list]
+    hosts = [h for h in (issuer_host, *settings.trusted_host_list) if h]
     if is_loopback_host(issuer_host):
         hosts.extend(LOOPBACK_NAMES)
     return list(dict.fromkeys(hosts))

@@ -61,7 +61,7 @@ def _close(_exc) -> None:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 # --- profiles -----------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ def key_and_certificate(folder: Path | str, common_name: str) -> tuple[str, x509
     certificate = x509.load_pem_x509_certificate(cert_pem)
     if certificate.public_key() != key.public_key():
         raise ConfigError(f"{folder / CERT_FILE} does not belong to {folder / KEY_FILE}: delete both")
-    if certificate.not_valid_after_utc < dt.datetime.now(dt.timezone.utc):
+    if certificate.not_valid_after_utc < dt.datetime.now(dt.UTC):
         raise ConfigError(f"{folder / CERT_FILE} expired: delete both files and register the new metadata")
     return key_pem.decode(), certificate
 
@@ -51,7 +51,7 @@ def _new_key() -> bytes:
 
 def _certificate(key, common_name: str) -> bytes:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     certificate = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
         .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + VALIDITY)
