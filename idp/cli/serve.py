@@ -6,7 +6,9 @@ import sys
 
 import click
 
-from idp.settings import CONFIG_DIR, PROJECT_ROOT
+from idp.settings import CONFIG_DIR
+
+PROJECT_ROOT = CONFIG_DIR.parent  # the base commit imported this name from idp.settings, which has none
 
 GUNICORN_CONFIG = CONFIG_DIR / "gunicorn.conf.py"
 

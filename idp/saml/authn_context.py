@@ -1,7 +1,8 @@
-"""RequestedAuthnContext (SAML Core §3.3.2.2.1) over our two assurance levels.
+"""RequestedAuthnContext (SAML Core §3.3.2.2.1) over our assurance levels.
 
 We know a small ordered set of authentication context classes (SAML Authn Context §3.4, REFEDS
-MFA): level 1 is a password over TLS, level 2 adds a second factor (TOTP). The four comparisons:
+MFA): level 1 is a password over TLS, level 2 adds a second factor (TOTP), level 3
+(`urn:idp:loa:3`) is a passkey sign-in, given only to requests that name it. The four comparisons:
 
 - exact: the statement's class is one of the requested ones;
 - minimum: at least as strong as one of them (the weakest requested sets the floor);
@@ -28,6 +29,9 @@ MOBILE_TWO_FACTOR = levels.SAML_MOBILE_TWO_FACTOR
 # state them; the first of each level is our default.
 LEVELS = {uri: levels.rank(level) + 1 for uri, level in levels.SAML_LEVEL_OF.items()}
 BEST = max(LEVELS.values())
+# The highest level an open-ended request (minimum, better) reaches unless it names a LoA 3 class:
+# a passkey is never demanded of citizens by an SP that did not ask for one by name.
+OPEN_BEST = LEVELS[levels.LOA2]
 COMPARISONS = ("exact", "minimum", "better", "maximum")
 
 
@@ -69,14 +73,19 @@ def requirement(class_refs: list[str] | None, comparison: str | None, has_declar
     if comparison == "exact":
         floor, ceiling = min(levels), max(levels)
     elif comparison == "minimum":
-        floor, ceiling = min(levels), BEST
+        floor, ceiling = min(levels), _open_ceiling(levels)
     elif comparison == "better":
-        floor, ceiling = max(levels) + 1, BEST
+        floor, ceiling = max(levels) + 1, _open_ceiling(levels)
     elif comparison == "maximum":
         floor, ceiling = 1, max(levels)
     else:
         return None
     if floor > ceiling:
         return None
-    # With two levels, every level in floor..ceiling of an exact request is a requested class's.
+    # An exact request for classes of levels 1 and 3 may be answered at level 2 with the level-1
+    # class (a password was also what was done), as class_for states no level above the ceiling.
     return Requirement(floor=max(floor, sp_floor), ceiling=ceiling, classes=known)
+
+
+def _open_ceiling(requested: list[int]) -> int:
+    return BEST if max(requested) > OPEN_BEST else OPEN_BEST
