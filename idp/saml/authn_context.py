@@ -43,6 +43,7 @@ class Requirement:
     floor: int = 1
     ceiling: int = BEST
     classes: tuple[str, ...] = ()  # requested classes we know, preferred when stating a level
+    exact: bool = False  # the statement must name one of `classes`
 
     def class_for(self, achieved: int) -> str:
         """The AuthnContextClassRef for a sign-in that reached level `achieved` (≥ floor)."""
@@ -50,6 +51,8 @@ class Requirement:
         for uri in self.classes:
             if LEVELS[uri] == level:
                 return uri
+        if self.exact:  # e.g. password or LoA 3 asked, TOTP done: the password class (it was done too)
+            return max((uri for uri in self.classes if LEVELS[uri] <= level), key=LEVELS.get)
         return next(uri for uri, lvl in LEVELS.items() if lvl == level)
 
     @property
@@ -82,9 +85,7 @@ def requirement(class_refs: list[str] | None, comparison: str | None, has_declar
         return None
     if floor > ceiling:
         return None
-    # An exact request for classes of levels 1 and 3 may be answered at level 2 with the level-1
-    # class (a password was also what was done), as class_for states no level above the ceiling.
-    return Requirement(floor=max(floor, sp_floor), ceiling=ceiling, classes=known)
+    return Requirement(floor=max(floor, sp_floor), ceiling=ceiling, classes=known, exact=comparison == "exact")
 
 
 def _open_ceiling(requested: list[int]) -> int:

@@ -172,7 +172,8 @@ def _level(request_: sso.AuthnRequest) -> str:
 def _requirement(saved) -> authn_context.Requirement:
     if not saved:
         return authn_context.Requirement()
-    return authn_context.Requirement(floor=saved["floor"], ceiling=saved["ceiling"], classes=tuple(saved["classes"]))
+    return authn_context.Requirement(floor=saved["floor"], ceiling=saved["ceiling"], classes=tuple(saved["classes"]),
+                                     exact=bool(saved.get("exact")))
 
 
 def _answer_error(pending_id, request_, status, text):
