@@ -154,8 +154,10 @@ def authenticate(session: Session, rp: RelyingParty, credential: dict, state: di
         raise PasskeyRefused("assertion: unknown credential")
     if expected_identity_id is not None and passkey.identity_id != expected_identity_id:
         raise PasskeyRefused("assertion: another identity's passkey", identity_id=expected_identity_id)
+    # §7.2 step 6: the ceremony named no user (empty allowCredentials), so the user handle must
+    # be present and be the credential's owner's.
     handle = parsed.response.user_handle
-    if handle is not None and bytes_to_base64url(handle) != _handle_of(session, passkey.identity_id):
+    if handle is None or bytes_to_base64url(handle) != _handle_of(session, passkey.identity_id):
         raise PasskeyRefused("assertion: user handle does not match", identity_id=passkey.identity_id)
     try:  # the counter is ours to judge, after the signature (below): the library would refuse first
         verified = webauthn.verify_authentication_response(

@@ -19,6 +19,7 @@ from idp.web import auth
 from idp.web.context import actor, current_identity, db_session, recent_auth_required, services
 from idp.web.forms import ConfirmForm
 from idp.web.i18n import safe_next, translate
+from idp.web.recovery import _grant as recovery_grant
 
 bp = Blueprint("passkeys", __name__)
 
@@ -196,8 +197,7 @@ def _manage_error(identity, message: str):
 
 @bp.post("/recover/passkey/options")
 def recover_options():
-    from idp.web.recovery import _grant
-    grant, identity = _grant()
+    grant, identity = recovery_grant()
     if identity is None:
         return _error(_("The link was already used or has expired. You can ask for a new one."), 410)
     return _options(RECOVER, lambda rp: passkeys.authentication_options(rp, time.time()))
@@ -206,8 +206,7 @@ def recover_options():
 @bp.post("/recover/passkey")
 def recover():
     """Recovery never bypasses the second factor: the passkey must be the identity's own."""
-    from idp.web.recovery import _grant
-    grant, identity = _grant()
+    grant, identity = recovery_grant()
     rp, state, credential = relying_party(), session.pop(RECOVER, None), _credential()
     if identity is None:
         return _error(_("The link was already used or has expired. You can ask for a new one."), 410)

@@ -157,6 +157,15 @@ def test_a_user_handle_that_does_not_match_is_refused(db, citizen):
         _sign_in(db, key)
 
 
+def test_a_missing_user_handle_is_refused(db, citizen):
+    key, _ = _register(db, citizen)
+    options, state = passkeys.authentication_options(RP, time.time())
+    assertion = key.get(json.loads(options))
+    assertion["response"]["userHandle"] = None
+    with refused_for("user handle"):
+        passkeys.authenticate(db, RP, assertion, state, time.time())
+
+
 def test_the_same_credential_cannot_be_registered_twice(db, citizen):
     key, _ = _register(db, citizen)
     with refused_for("already registered"):
