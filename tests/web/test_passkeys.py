@@ -117,12 +117,16 @@ def test_wrong_origin_or_missing_user_verification_is_refused(web, with_passkey,
     assert events(db, "sign_in.failed")
 
 
-def test_a_sign_count_regression_is_refused_and_audited(web, with_passkey, db):
+def test_a_sign_count_regression_is_refused_and_audited(web, made, with_passkey, db):
     assert passkey_sign_in(web, with_passkey, counter=7)[0].status_code == 200
     web.logout()
     response, _, _ = passkey_sign_in(web, with_passkey, counter=3)
     assert response.status_code == 401
     assert events(db, "passkey.sign_count_regressed")
+    web.login(made.username, made.password)  # the citizen sees it in the account's activity
+    response, _, _ = passkey_sign_in(web, with_passkey, page="/login/passkey", counter=9)
+    assert response.status_code == 200
+    assert "رُفض مفتاح مرور: ربما نُسخ" in web.get("/account").get_data(as_text=True)  # Arabic first
 
 
 @pytest.mark.parametrize("body", [None, {"credential": "x"}, {"credential": {"id": "AA"}}])
