@@ -127,6 +127,8 @@ class RelyingParty(Base):
     id_token_alg: Mapped[str] = mapped_column(String(8), default="RS256")
     subject_type: Mapped[str] = mapped_column(String(8), default="pairwise")
     require_loa2: Mapped[bool] = mapped_column(Boolean, default=False)
+    # OIDC: every sign-in for it with a passkey (urn:idp:loa:3, issue 14)
+    require_loa3: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     allow_national_id: Mapped[bool] = mapped_column(Boolean, default=False)
     saml_metadata: Mapped[str | None] = mapped_column(Text)
     require_signed_requests: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -328,3 +330,35 @@ class OutboxMail(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(index=True)
     failed_at: Mapped[dt.datetime | None]  # gave up after the last attempt
     last_error: Mapped[str | None] = mapped_column(String(300))  # the SMTP error, never the body
+
+
+# --- passkeys (issue 14: WebAuthn credentials, discoverable, user verification required) -------
+
+class Passkey(Base):
+    """A WebAuthn credential (WebAuthn Level 3 §6.1, §6.4) an identity registered. Only the public
+    key is here: the private key never leaves the authenticator (or the citizen's synced keychain)."""
+
+    __tablename__ = "passkeys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"), index=True)
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)  # base64url, ≤ 1023 bytes raw
+    public_key: Mapped[str] = mapped_column(Text)  # base64url of the COSE key
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    transports: Mapped[list] = mapped_column(JSON, default=list)  # as the browser reported them
+    backup_eligible: Mapped[bool] = mapped_column(Boolean, default=False)  # BE flag: a synced passkey
+    backed_up: Mapped[bool] = mapped_column(Boolean, default=False)  # BS flag, as last seen
+    aaguid: Mapped[str] = mapped_column(String(36), default="00000000-0000-0000-0000-000000000000")
+    name: Mapped[str] = mapped_column(String(64))  # what the citizen calls it
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[dt.datetime | None]
+
+
+class PasskeyHandle(Base):
+    """The WebAuthn user handle of an identity (WebAuthn §14.6.1): random, so an authenticator holds
+    neither the national ID nor a database id."""
+
+    __tablename__ = "passkey_handles"
+
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"), primary_key=True)
+    handle: Mapped[str] = mapped_column(String(64), unique=True)  # base64url of 32 random bytes

@@ -19,6 +19,8 @@ class Step(enum.Enum):
     SIGN_IN = "sign_in"  # (again) with the password
     SECOND_FACTOR = "second_factor"  # the identity has one: ask for it
     ENROL_SECOND_FACTOR = "enrol_second_factor"  # the identity has none: set one up first
+    PASSKEY = "passkey"  # sign in with one of the identity's passkeys
+    ENROL_PASSKEY = "enrol_passkey"  # LoA 3 asked of an identity without a passkey: add one first
     REFUSE = "refuse"
 
 
@@ -63,7 +65,7 @@ class Decision:
 
 
 def decide(required: Requirements, current: Authentication | None, *, has_second_factor: bool,
-           now: float) -> Decision:
+           now: float, has_passkey: bool = False) -> Decision:
     """What the browser must do next for this request."""
     if levels.rank(required.level) < 0:
         return _refuse(Refusal.UNSATISFIABLE, "no sign-in method reaches the requested level")
@@ -77,9 +79,17 @@ def decide(required: Requirements, current: Authentication | None, *, has_second
         return _sign_in(required, "a fresh sign-in is required")
     if not levels.satisfies(current.level, required.level):
         if required.passive:
-            return _refuse(Refusal.INTERACTION_REQUIRED, "a second factor is required")
-        return Decision(Step.SECOND_FACTOR if has_second_factor else Step.ENROL_SECOND_FACTOR)
+            return _refuse(Refusal.INTERACTION_REQUIRED, "a stronger sign-in is required")
+        return _stronger(required, has_second_factor=has_second_factor, has_passkey=has_passkey)
     return Decision(Step.PROCEED)
+
+
+def _stronger(required: Requirements, *, has_second_factor: bool, has_passkey: bool) -> Decision:
+    """Only a passkey reaches LoA 3; LoA 2 takes the TOTP code, or a passkey when that is all the
+    identity has (`has_second_factor` means TOTP)."""
+    if levels.rank(required.level) >= levels.rank(levels.LOA3) or (has_passkey and not has_second_factor):
+        return Decision(Step.PASSKEY if has_passkey else Step.ENROL_PASSKEY)
+    return Decision(Step.SECOND_FACTOR if has_second_factor else Step.ENROL_SECOND_FACTOR)
 
 
 def _sign_in(required: Requirements, reason: str) -> Decision:

@@ -64,13 +64,14 @@ def _describe(rp) -> dict:
 @click.option("--jwks-uri", default=None, help="private_key_jwt: where the client publishes its public keys.")
 @click.option("--jwks-file", default=None, help="private_key_jwt: a JWK Set file of the client's public keys.")
 @click.option("--require-loa2", is_flag=True, help="Require two-step verification for this portal.")
+@click.option("--require-loa3", is_flag=True, help="Require a passkey sign-in (urn:idp:loa:3) for this portal.")
 @click.option("--allow-national-id", is_flag=True, help="Allow it to receive the national ID number.")
 @click.option("--subject-type", type=click.Choice(SUBJECT_TYPES), default="pairwise", show_default=True,
               help="pairwise: a different `sub` for each portal (OIDC Core 1.0 §8).")
 @click.option("--id-token-alg", type=click.Choice(ID_TOKEN_ALGS), default="RS256", show_default=True)
 @json_option
 def register_oidc(name, redirect_uris, post_logout_redirect_uris, scopes, auth_method, jwks_uri,
-                  jwks_file, require_loa2, allow_national_id, subject_type, id_token_alg, as_json):
+                  jwks_file, require_loa2, require_loa3, allow_national_id, subject_type, id_token_alg, as_json):
     """Register an OpenID Connect relying party and print its client_id (and secret, once)."""
     if jwks_uri and jwks_file:
         raise ValidationError("give --jwks-uri or --jwks-file, not both")
@@ -79,8 +80,8 @@ def register_oidc(name, redirect_uris, post_logout_redirect_uris, scopes, auth_m
         rp, secret = clients.register_oidc(
             db, name=name, redirect_uris=redirect_uris, post_logout_redirect_uris=post_logout_redirect_uris,
             scopes=scopes or DEFAULT_SCOPES, auth_method=auth_method, jwks=jwks, jwks_uri=jwks_uri,
-            require_loa2=require_loa2, allow_national_id=allow_national_id, subject_type=subject_type,
-            id_token_alg=id_token_alg)
+            require_loa2=require_loa2, require_loa3=require_loa3, allow_national_id=allow_national_id,
+            subject_type=subject_type, id_token_alg=id_token_alg)
         _record(db, "registered", rp)
         db.commit()
         result = clients.describe(rp)

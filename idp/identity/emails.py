@@ -69,3 +69,13 @@ def identity_reclaimed() -> tuple[str, str]:
         "The person the civil registry lists proved they hold the mobile number registered for them and "
         "took back the digital identity registered with your email address. The old sign-in details no "
         "longer work and every session was ended. If this identity is yours, contact support.")
+
+
+def passkey_changed(added: bool) -> tuple[str, str]:
+    """A passkey was added to or removed from the identity (issue 14)."""
+    state_ar = "إضافة" if added else "حذف"
+    state_en = "added to" if added else "removed from"
+    return _compose(
+        "تغيير في مفاتيح المرور", "Passkeys changed",
+        f"تمت {state_ar} مفتاح مرور لهويتك الرقمية. إذا لم تقم بذلك فتواصل مع الدعم فوراً.",
+        f"A passkey was {state_en} your digital identity. If this was not you, contact support at once.")

@@ -10,7 +10,7 @@ import dataclasses
 import re
 
 from idp.attributes import SCOPES
-from idp.authn.levels import LOA2
+from idp.authn.levels import LOA2, LOA3
 
 MAX_PARAM_LENGTH = 2048
 MAX_PARAMS_LENGTH = 8192
@@ -51,6 +51,7 @@ class Authorization:
     ui_locale: str | None
     login_hint: str | None
     hint_sub: str | None = None  # the subject of a verified id_token_hint
+    require_loa3: bool = False  # a passkey sign-in: acr_values names LoA 3, or the client requires it
 
 
 def check(params: dict, clients, verify_hint=None) -> Authorization:
@@ -86,7 +87,8 @@ def check(params: dict, clients, verify_hint=None) -> Authorization:
         ui_locale=next((tag.split("-")[0] for tag in (params.get("ui_locales") or "").split()
                         if tag.split("-")[0] in ("ar", "en")), None),
         login_hint=(params.get("login_hint") or "")[:64] or None,
-        hint_sub=hint["sub"] if hint else None)
+        hint_sub=hint["sub"] if hint else None,
+        require_loa3=bool(client.get("require_loa3")) or LOA3 in acr_values)
 
 
 def _check_sizes(params: dict) -> None:

@@ -59,7 +59,7 @@ def register_oidc(session: Session, *, name: str, redirect_uris: Iterable[str],
                   post_logout_redirect_uris: Iterable[str] = (), scopes: Iterable[str] = ("openid",),
                   auth_method: str = "client_secret_basic", jwks: dict | None = None,
                   jwks_uri: str | None = None, require_loa2: bool = False,
-                  allow_national_id: bool = False, subject_type: str = "pairwise",
+                  require_loa3: bool = False, allow_national_id: bool = False, subject_type: str = "pairwise",
                   id_token_alg: str = "RS256") -> tuple[RelyingParty, str | None]:  # noqa: S107 (an algorithm name)
     """Register an OpenID Connect relying party. Returns it and its client secret, which exists
     only for the client_secret_* methods and is shown this once (only its hash is kept)."""
@@ -71,8 +71,8 @@ def register_oidc(session: Session, *, name: str, redirect_uris: Iterable[str],
         auth_method=_choice(auth_method, AUTH_METHODS, "client authentication method"),
         subject_type=_choice(subject_type, SUBJECT_TYPES, "subject type"),
         id_token_alg=_choice(id_token_alg, ID_TOKEN_ALGS, "ID token signing algorithm"),
-        require_loa2=bool(require_loa2), allow_national_id=bool(allow_national_id),
-        enabled=True, require_signed_requests=False,
+        require_loa2=bool(require_loa2) or bool(require_loa3), require_loa3=bool(require_loa3),
+        allow_national_id=bool(allow_national_id), enabled=True, require_signed_requests=False,
     )
     # auth_method was set just above from a checked choice
     rp.jwks, rp.jwks_uri = check_client_keys(rp.auth_method, jwks, jwks_uri)  # type: ignore[arg-type]
@@ -323,7 +323,7 @@ def client_metadata(rp: RelyingParty) -> dict:
         # redirect_uri — and a loopback client's changing port would change its users' `sub`.
         "sector_identifier_uri": f"https://[{host}]/" if ":" in host else f"https://{host}/",
         "id_token_signed_response_alg": rp.id_token_alg,
-        "scopes": list(rp.scopes), "require_loa2": rp.require_loa2,
+        "scopes": list(rp.scopes), "require_loa2": rp.require_loa2, "require_loa3": bool(rp.require_loa3),
         "allow_national_id": rp.allow_national_id,
         "jwks": copy.deepcopy(rp.jwks), "jwks_uri": rp.jwks_uri,
     }

@@ -1,7 +1,8 @@
-"""RequestedAuthnContext (SAML Core §3.3.2.2.1) over our two assurance levels.
+"""RequestedAuthnContext (SAML Core §3.3.2.2.1) over our assurance levels.
 
 We know a small ordered set of authentication context classes (SAML Authn Context §3.4, REFEDS
-MFA): level 1 is a password over TLS, level 2 adds a second factor (TOTP). The four comparisons:
+MFA): level 1 is a password over TLS, level 2 adds a second factor (TOTP), level 3
+(`urn:idp:loa:3`) is a passkey sign-in, given only to requests that name it. The four comparisons:
 
 - exact: the statement's class is one of the requested ones;
 - minimum: at least as strong as one of them (the weakest requested sets the floor);
@@ -28,6 +29,9 @@ MOBILE_TWO_FACTOR = levels.SAML_MOBILE_TWO_FACTOR
 # state them; the first of each level is our default.
 LEVELS = {uri: levels.rank(level) + 1 for uri, level in levels.SAML_LEVEL_OF.items()}
 BEST = max(LEVELS.values())
+# The highest level an open-ended request (minimum, better) reaches unless it names a LoA 3 class:
+# a passkey is never demanded of citizens by an SP that did not ask for one by name.
+OPEN_BEST = LEVELS[levels.LOA2]
 COMPARISONS = ("exact", "minimum", "better", "maximum")
 
 
@@ -39,6 +43,7 @@ class Requirement:
     floor: int = 1
     ceiling: int = BEST
     classes: tuple[str, ...] = ()  # requested classes we know, preferred when stating a level
+    exact: bool = False  # the statement must name one of `classes`
 
     def class_for(self, achieved: int) -> str:
         """The AuthnContextClassRef for a sign-in that reached level `achieved` (≥ floor)."""
@@ -46,6 +51,8 @@ class Requirement:
         for uri in self.classes:
             if LEVELS[uri] == level:
                 return uri
+        if self.exact:  # e.g. password or LoA 3 asked, TOTP done: the password class (it was done too)
+            return max((uri for uri in self.classes if LEVELS[uri] <= level), key=lambda uri: LEVELS[uri])
         return next(uri for uri, lvl in LEVELS.items() if lvl == level)
 
     @property
@@ -69,14 +76,17 @@ def requirement(class_refs: list[str] | None, comparison: str | None, has_declar
     if comparison == "exact":
         floor, ceiling = min(levels), max(levels)
     elif comparison == "minimum":
-        floor, ceiling = min(levels), BEST
+        floor, ceiling = min(levels), _open_ceiling(levels)
     elif comparison == "better":
-        floor, ceiling = max(levels) + 1, BEST
+        floor, ceiling = max(levels) + 1, _open_ceiling(levels)
     elif comparison == "maximum":
         floor, ceiling = 1, max(levels)
     else:
         return None
     if floor > ceiling:
         return None
-    # With two levels, every level in floor..ceiling of an exact request is a requested class's.
-    return Requirement(floor=max(floor, sp_floor), ceiling=ceiling, classes=known)
+    return Requirement(floor=max(floor, sp_floor), ceiling=ceiling, classes=known, exact=comparison == "exact")
+
+
+def _open_ceiling(requested: list[int]) -> int:
+    return BEST if max(requested) > OPEN_BEST else OPEN_BEST

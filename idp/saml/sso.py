@@ -197,8 +197,9 @@ def persistent_name_id(salt: bytes, sp_entity_id: str, subject_seed: str) -> str
 
 
 def authn_response(servers: SamlServers, request: AuthnRequest, issuer: str, salt: bytes, subject_seed: str,
-                   attributes: dict, loa2: bool, auth_time: int) -> tuple[str, str, NameID]:
-    """(ACS URL, base64 signed Response, NameID) for a signed-in identity."""
+                   attributes: dict, achieved: int, auth_time: int) -> tuple[str, str, NameID]:
+    """(ACS URL, base64 signed Response, NameID) for a signed-in identity whose sign-in reached
+    level `achieved` (1, 2, 3: idp.authn.levels.ORDER)."""
     server = servers.get(signed_requests=False)
     sp_id = request.sp.entity_id
     if request.transient:
@@ -215,7 +216,7 @@ def authn_response(servers: SamlServers, request: AuthnRequest, issuer: str, sal
     encrypt = sps.wants_encryption(request.sp.saml_metadata)  # type: ignore[arg-type]
     response = server.create_authn_response(
         identity=attributes, name_id=name_id,
-        authn={"class_ref": (request.authn_context or authn_context.Requirement()).class_for(2 if loa2 else 1),
+        authn={"class_ref": (request.authn_context or authn_context.Requirement()).class_for(achieved),
                "authn_instant": auth_time},
         sign_assertion=True, sign_response=True, encrypt_assertion=encrypt,
         # pysaml2's "self-contained" encryption re-declares namespaces inside the signed assertion,

@@ -34,11 +34,11 @@ def init_web(app: Flask, services: Services) -> None:
 
     from idp.oidc.provider import build_provider
     from idp.saml.server import SamlServers
-    from idp.web import account, auth, captcha, end_session, health, oidc, recovery, registration, saml
+    from idp.web import account, auth, captcha, end_session, health, oidc, passkeys, recovery, registration, saml
 
     app.extensions["idp.oidc"] = build_provider(services, services.keyring)
     app.extensions["idp.saml"] = SamlServers(settings, services.db.session, services.keyring)
-    for module in (auth, registration, account, recovery, captcha, health, oidc, end_session, saml):
+    for module in (auth, registration, account, recovery, captcha, health, oidc, end_session, saml, passkeys):
         app.register_blueprint(module.bp)
     # Relying parties post to these from their own pages: they carry no CSRF token of ours;
     # the protocol's own checks (client authentication, PKCE, state) stand in.
@@ -73,7 +73,7 @@ def _close_db_session(_exc):
 
 # No form-action: browsers apply it to the redirects that follow a form post, and sign-in and
 # consent forms end in redirects to relying parties' registered URIs (checked by the protocols).
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
 
 

@@ -35,6 +35,9 @@ ACTIVITY_LABELS = {
     "mfa.totp_disabled": _l("Two-step verification turned off"),
     "mfa.recovery_code_used": _l("Recovery code used"),
     "sign_out": _l("Signed out"),
+    "passkey.added": _l("Passkey added"),
+    "passkey.removed": _l("Passkey removed"),
+    "passkey.sign_count_regressed": _l("Passkey refused: it may have been copied"),
 }
 ACTIVITY_KINDS = tuple(ACTIVITY_LABELS)
 

@@ -9,7 +9,7 @@ from flask_babel import ngettext
 
 from idp import audit
 from idp.errors import Throttled
-from idp.identity import accounts, devices, mfa, totp
+from idp.identity import accounts, devices, mfa, passkeys, totp
 from idp.identity.locks import DatabaseLocks
 from idp.identity.throttle import CaptchaRequired, HardLocked, LoginThrottle, account_for
 from idp.revocation import sign_out_everywhere
@@ -86,7 +86,8 @@ def login():
     identity = accounts.check_password(candidate, form.password.data)
     if identity is None:
         return _failed(db, throttle, account, candidate.id if candidate else None, device, form, next_url)
-    if identity.status != "active" or identity.has_totp:
+    has_passkey = not identity.has_totp and passkeys.has_any(db, identity)
+    if identity.status != "active" or identity.has_totp or has_passkey:
         throttle.release(account)  # the password was right; what follows is not a guess
     if identity.status == "locked":
         audit.sign_in_failed(db, actor(), identity.id, "locked")
@@ -101,6 +102,10 @@ def login():
         db.commit()
         session["mfa_pending"] = {"identity_uuid": identity.uuid, "at": time.time(), "next": next_url}
         return redirect(url_for("auth.second_factor"))
+    if has_passkey:  # the passkey is this identity's second factor: the password alone is not enough
+        db.commit()
+        session["passkey_expected"] = {"identity_uuid": identity.uuid, "at": time.time(), "next": next_url}
+        return redirect(url_for("passkeys.sign_in_page", next=next_url))
     return _signed_in(db, throttle, account, identity, ["pwd"], next_url, device)
 
 
@@ -166,14 +171,14 @@ def _failed(db, throttle, account, identity_id, device, form, next_url):
                        error=_("The username or password is not correct."))
 
 
-def _signed_in(db, throttle, account, identity, amr, next_url, device, second_factor=False):
+def _signed_in(db, throttle, account, identity, amr, next_url, device, second_factor=False, response=None):
     throttle.record_success(account, request.remote_addr or "", device=device, second_factor=second_factor)
     audit.sign_in_succeeded(db, actor(), identity.id, "+".join(amr))
     token = request.cookies.get(devices.COOKIE)
     token = token if devices.is_token(token) else devices.new_token()
     devices.remember(db, identity.id, token)  # commits
     sign_in(identity, amr)
-    response = redirect(safe_next(next_url))
+    response = response or redirect(safe_next(next_url))
     settings = services().settings
     response.set_cookie(devices.COOKIE, token, max_age=settings.device_cookie_days * 86400,
                         secure=settings.is_https, httponly=True, samesite="Lax")

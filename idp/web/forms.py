@@ -15,7 +15,7 @@ def limit(n: int):
 
 class LoginForm(FlaskForm):
     username = StringField(_l("Username or national ID"), [required, limit(64)],
-                           render_kw={"autocomplete": "username", "autocapitalize": "none"})
+                           render_kw={"autocomplete": "username webauthn", "autocapitalize": "none"})
     password = PasswordField(_l("Password"), [required, limit(1024)],
                              render_kw={"autocomplete": "current-password"})
     # Asked only when the account is under attack and this browser is not a known device.

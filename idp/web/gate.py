@@ -7,9 +7,10 @@ import time
 
 from flask import redirect, session, url_for
 
-from idp.authn import pending
+from idp.authn import levels, pending
 from idp.authn.decision import Authentication, Decision, Requirements, Step, decide
-from idp.web.context import current_identity, signed_in_identity
+from idp.identity import passkeys
+from idp.web.context import current_identity, db_session, signed_in_identity
 
 
 def current_authentication(identity) -> Authentication | None:
@@ -22,8 +23,12 @@ def current_authentication(identity) -> Authentication | None:
 
 def decide_now(required: Requirements) -> Decision:
     identity = current_identity()
+    # Looked up only when the session falls short: an answer given at once costs no query.
+    has_passkey = identity is not None and not levels.satisfies(session.get("acr"), required.level) and \
+        passkeys.has_any(db_session(), identity)
     return decide(required, current_authentication(identity),
-                  has_second_factor=bool(identity is not None and identity.has_totp), now=time.time())
+                  has_second_factor=bool(identity is not None and identity.has_totp), now=time.time(),
+                  has_passkey=has_passkey)
 
 
 def next_page(decision: Decision, here: str, login_hint: str | None = None):
@@ -32,6 +37,10 @@ def next_page(decision: Decision, here: str, login_hint: str | None = None):
         return redirect(url_for("auth.login", next=here, login_hint=login_hint))
     if decision.step is Step.ENROL_SECOND_FACTOR:
         return redirect(url_for("account.two_step", next=here))
+    if decision.step is Step.PASSKEY:
+        return redirect(url_for("passkeys.sign_in_page", next=here))
+    if decision.step is Step.ENROL_PASSKEY:
+        return redirect(url_for("passkeys.manage", next=here))
     if decision.step is Step.SECOND_FACTOR:
         session["mfa_pending"] = {"identity_uuid": signed_in_identity().uuid, "at": time.time(), "next": here}
         return redirect(url_for("auth.second_factor"))

@@ -21,7 +21,7 @@ from idp import audit
 from idp.attributes import CLAIMS_BY_SCOPE
 from idp.oidc import authorization, clients, consent
 from idp.authn.decision import Refusal, Requirements, Step
-from idp.authn.levels import LOA1, LOA2
+from idp.authn.levels import LOA1, LOA2, LOA3
 from idp.oidc.authorization import ErrorPage, ErrorRedirect
 from idp.oidc.provider import discovery_metadata
 from idp.web import gate
@@ -234,7 +234,7 @@ def _authentication_gate(pending_id, checked, record):
     LoA 2) or the OAuth error (OIDC Core 1.0 §3.1.2.6). The decision itself is idp.authn's."""
     identity = current_identity()
     decision = gate.decide_now(Requirements(
-        level=LOA2 if checked.require_loa2 else LOA1, max_age=checked.max_age,
+        level=LOA3 if checked.require_loa3 else LOA2 if checked.require_loa2 else LOA1, max_age=checked.max_age,
         force="login" in checked.prompt, passive="none" in checked.prompt, requested_at=record["created"],
         other_identity_expected=identity is not None and _hint_is_someone_else(checked, identity)))
     if decision.step is Step.REFUSE:

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 
 from idp import audit
 from idp.errors import Throttled, ValidationError
-from idp.identity import accounts, mfa, recovery
+from idp.identity import accounts, mfa, passkeys, recovery
 from idp.identity.throttle import account_for
 from idp.revocation import sign_out_everywhere
 from idp.web.auth import is_recovery_code, login_throttle, throttled_message, totp_locked_message
@@ -73,8 +73,10 @@ def second_factor():
     grant, identity = _grant()
     if identity is None:
         return _dead_link()
-    if not identity.has_totp or grant["mfa_done"]:
+    if grant["mfa_done"] or not (identity.has_totp or passkeys.has_any(db_session(), identity)):
         return redirect(url_for("recovery.new_password"))
+    if not identity.has_totp:  # a passkey is this identity's only second factor: it is asked for
+        return render_template("recover/passkey.html")
     form = OtpForm()
     if form.validate_on_submit():
         db, throttle = db_session(), login_throttle()
@@ -107,7 +109,7 @@ def new_password():
     grant, identity = _grant()
     if identity is None:
         return _dead_link()
-    if identity.has_totp and not grant["mfa_done"]:
+    if not grant["mfa_done"] and (identity.has_totp or passkeys.has_any(db_session(), identity)):
         return redirect(url_for("recovery.second_factor"))
     form = NewPasswordForm()
     if form.validate_on_submit():

@@ -14,7 +14,7 @@ from saml2.metadata import entity_descriptor
 from idp import audit
 from idp.attributes import saml_attributes
 from idp.authn.decision import Refusal, Requirements, Step
-from idp.authn.levels import LOA1, LOA2
+from idp.authn import levels
 from idp.saml import authn_context, sps, sso
 from idp.saml.guard import MessageRejected
 from idp.subject_salt import salt_for
@@ -141,7 +141,7 @@ def _resume(pending_id):
     # SAML Profiles §4.1.4.1, through the one sign-in decision (idp.authn): IsPassive refusals are
     # NoPassive; the AuthnContext was checked for satisfiability when the request arrived.
     decision = gate.decide_now(Requirements(
-        level=LOA2 if request_.require_loa2 else LOA1, force=request_.force_authn, passive=request_.is_passive,
+        level=_level(request_), force=request_.force_authn, passive=request_.is_passive,
         requested_at=record["created"]))
     if decision.step is Step.REFUSE:
         status = sso.NO_AUTHN_CONTEXT if decision.refusal is Refusal.UNSATISFIABLE else sso.NO_PASSIVE
@@ -152,7 +152,7 @@ def _resume(pending_id):
     identity = current_identity()
     destination, response, name_id = sso.authn_response(
         servers(), request_, services().settings.issuer, _salt(), identity.subject_seed,
-        saml_attributes(identity, sp.allow_national_id), session.get("acr") == LOA2,
+        saml_attributes(identity, sp.allow_national_id), levels.rank(session.get("acr")) + 1,
         session.get("auth_time") or int(time.time()))
     sessions = dict(session.get("saml_sessions") or {})
     sessions[sp.entity_id] = {"name_id": name_id.text}
@@ -163,10 +163,18 @@ def _resume(pending_id):
     return _post(destination, "SAMLResponse", response, request_.relay_state)
 
 
+def _level(request_: sso.AuthnRequest) -> str:
+    """The level to perform: the request's floor (its RequestedAuthnContext and the SP's own)."""
+    requirement = request_.authn_context or authn_context.Requirement()
+    floor = max(requirement.floor, 2 if request_.require_loa2 else 1)
+    return levels.ORDER[min(floor, len(levels.ORDER)) - 1]
+
+
 def _requirement(saved) -> authn_context.Requirement:
     if not saved:
         return authn_context.Requirement()
-    return authn_context.Requirement(floor=saved["floor"], ceiling=saved["ceiling"], classes=tuple(saved["classes"]))
+    return authn_context.Requirement(floor=saved["floor"], ceiling=saved["ceiling"], classes=tuple(saved["classes"]),
+                                     exact=bool(saved.get("exact")))
 
 
 def _answer_error(pending_id, request_, status, text):

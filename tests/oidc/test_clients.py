@@ -253,7 +253,7 @@ def test_metadata_has_what_pyop_reads_and_no_secret(session, metadata):
         "response_types": ["code"], "token_endpoint_auth_method": "client_secret_basic",
         "subject_type": "pairwise", "sector_identifier_uri": "https://127.0.0.1/",
         "id_token_signed_response_alg": "RS256", "scopes": ["openid"], "require_loa2": True,
-        "allow_national_id": False, "jwks": None, "jwks_uri": None,
+        "require_loa3": False, "allow_national_id": False, "jwks": None, "jwks_uri": None,
     }
     assert secret not in str(data) and rp.secret_hash not in str(data)
 

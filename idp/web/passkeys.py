@@ -1,0 +1,223 @@
+"""Passkey pages and their JSON endpoints (the rules are in idp.identity.passkeys).
+
+The browser side is idp/static/passkeys.js: it fetches options, calls navigator.credentials and
+posts the result back with the CSRF token in `X-CSRFToken`. Each challenge lives in the server-side
+session and is removed on its first use, whatever the outcome (WebAuthn §13.4.3).
+"""
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+
+from idp import audit
+from idp.errors import Throttled, ValidationError
+from idp.identity import accounts, emails, passkeys
+from idp.identity.throttle import account_for
+from idp.web import auth
+from idp.web.context import (actor, current_identity, db_session, recent_auth_required, services,
+                             signed_in_identity)
+from idp.web.forms import ConfirmForm
+from idp.web.i18n import safe_next, translate
+from idp.web.recovery import _grant as recovery_grant
+
+bp = Blueprint("passkeys", __name__)
+
+RP_NAME = "National SSO"  # what the authenticator shows next to the passkey; fixed, like TOTP's issuer
+SIGN_IN, REGISTER, RECOVER = "passkey_sign_in", "passkey_register", "passkey_recover"
+
+
+def relying_party() -> passkeys.RelyingParty | None:
+    return passkeys.relying_party(services().settings.issuer, RP_NAME)
+
+
+@bp.app_template_global()
+def passkeys_offered() -> bool:
+    """Whether pages show passkey buttons (not for an issuer on an IP address: no RP ID there)."""
+    return relying_party() is not None
+
+
+def _options(kind: str, made):
+    rp = relying_party()
+    if rp is None:
+        return _error(_("Passkeys are not available here."), 404)
+    options, state = made(rp)
+    session[kind] = state
+    return options, 200, {"Content-Type": "application/json", "Cache-Control": "no-store"}
+
+
+def _error(message: str, status: int):
+    return jsonify(error=message), status
+
+
+def _credential() -> dict | None:
+    body = request.get_json(silent=True)
+    return body["credential"] if isinstance(body, dict) and isinstance(body.get("credential"), dict) else None
+
+
+# --- sign-in: the login page's button, autofill, and the step after a password -----------------
+
+@bp.get("/login/passkey")
+def sign_in_page():
+    """The page a relying party's LoA 3 request (or a passkey-only identity's password) leads to."""
+    return render_template("passkey_sign_in.html", next=safe_next(request.args.get("next")),
+                           expected=bool(session.get("passkey_expected")))
+
+
+@bp.post("/login/passkey/options")
+def sign_in_options():
+    """PublicKeyCredentialRequestOptions (WebAuthn §5.5) for a discoverable sign-in."""
+    return _options(SIGN_IN, lambda rp: passkeys.authentication_options(rp, time.time()))
+
+
+@bp.post("/login/passkey")
+def sign_in():
+    """Verify the assertion (WebAuthn §7.2) and sign in: the passkey alone is multi-factor."""
+    rp, state, credential = relying_party(), session.pop(SIGN_IN, None), _credential()
+    if rp is None or credential is None:
+        return _error(_("That passkey could not be used. Try again."), 400)
+    db = db_session()
+    expected = session.get("passkey_expected")
+    if expected and time.time() - expected.get("at", 0) > auth.MFA_STEP_SECONDS:
+        session.pop("passkey_expected", None)
+        expected = None
+    expected_identity = accounts.get_by_uuid(db, expected["identity_uuid"]) if expected else None
+    try:
+        result = passkeys.authenticate(db, rp, credential, state, time.time(),
+                                       expected_identity_id=expected_identity.id if expected_identity else None)
+    except passkeys.PasskeyRefused as e:
+        return _refused(db, e, "passkey")
+    identity = result.identity
+    if identity.status != "active":
+        audit.sign_in_failed(db, actor(), identity.id, identity.status)
+        db.commit()
+        return _error(_("This identity is locked. Contact support.") if identity.status == "locked" else
+                      _("Confirm your email address first: open the link we sent you."), 403)
+    throttle, account = auth.login_throttle(), account_for(identity.id, "")
+    device = auth._known_device(db, identity.id)
+    try:  # a locked-out identity stays locked out, whichever way it signs in
+        throttle.check(account, request.remote_addr or "", device=device, captcha_solved=True, delay=False)
+    except Throttled as e:
+        return _error(auth.throttled_message(e), 429)
+    amr = (["pwd"] if expected_identity else []) + result.amr
+    next_url = safe_next(request.args.get("next") or (expected or {}).get("next"))
+    audit.record(db, "passkey.used", actor(), identity.id, passkey_id=result.passkey.id,
+                 backed_up=result.passkey.backed_up)
+    response = auth._signed_in(db, throttle, account, identity, amr, next_url, device, second_factor=True,
+                               response=jsonify(redirect=safe_next(next_url)))
+    return response
+
+
+def _refused(db, e: passkeys.PasskeyRefused, what: str):
+    if isinstance(e, passkeys.SignCountRegressed):
+        audit.record(db, "passkey.sign_count_regressed", actor(), e.identity_id, detail=e.reason)
+    audit.sign_in_failed(db, actor(), e.identity_id, f"{what}: {e.reason}"[:200])
+    db.commit()
+    return _error(translate(e.message), 401)
+
+
+# --- the account's passkeys ------------------------------------------------------------------
+
+@bp.get("/account/passkeys")
+@recent_auth_required
+def manage():
+    identity = current_identity()
+    return render_template("account/passkeys.html", passkeys=passkeys.list_for(db_session(), identity),
+                           form=ConfirmForm(), offered=passkeys_offered())
+
+
+@bp.post("/account/passkeys/options")
+@recent_auth_required
+def register_options():
+    identity, db = current_identity(), db_session()
+    response = _options(REGISTER, lambda rp: passkeys.registration_options(db, rp, identity, time.time()))
+    db.commit()  # the user handle, made on first use
+    return response
+
+
+@bp.post("/account/passkeys")
+@recent_auth_required
+def register():
+    """Keep a new passkey (WebAuthn §7.1) the citizen just made, under the name they gave."""
+    identity, db = current_identity(), db_session()
+    rp, state, credential = relying_party(), session.pop(REGISTER, None), _credential()
+    if rp is None or credential is None:
+        return _error(_("That passkey could not be used. Try again."), 400)
+    name = str(request.get_json().get("name") or "").strip() or _("Passkey")
+    try:
+        passkey = passkeys.register(db, rp, identity, credential, state, name, time.time())
+    except passkeys.PasskeyRefused as e:
+        audit.record(db, "passkey.refused", actor(), identity.id, reason=e.reason[:200])
+        db.commit()
+        return _error(translate(e.message), 400)
+    except ValidationError as e:
+        return _error(translate(e.message), 400)
+    audit.record(db, "passkey.added", actor(), identity.id, passkey_id=passkey.id,
+                 backup_eligible=passkey.backup_eligible, aaguid=passkey.aaguid)
+    db.commit()
+    services().mailer.send(identity.email, *emails.passkey_changed(added=True))
+    return jsonify(redirect=safe_next(request.args.get("next") or url_for("passkeys.manage")))
+
+
+@bp.post("/account/passkeys/<int:passkey_id>/rename")
+@recent_auth_required
+def rename(passkey_id: int):
+    identity, db = signed_in_identity(), db_session()
+    if ConfirmForm().validate_on_submit():
+        try:
+            passkeys.rename(db, identity, passkey_id, request.form.get("name", ""))
+        except ValidationError as e:
+            return _manage_error(identity, translate(e.message))
+        audit.record(db, "passkey.renamed", actor(), identity.id, passkey_id=passkey_id)
+        db.commit()
+    return redirect(url_for("passkeys.manage"))
+
+
+@bp.post("/account/passkeys/<int:passkey_id>/remove")
+@recent_auth_required
+def remove(passkey_id: int):
+    identity, db = signed_in_identity(), db_session()
+    if ConfirmForm().validate_on_submit():
+        try:
+            passkeys.remove(db, identity, passkey_id)
+        except ValidationError as e:
+            return _manage_error(identity, translate(e.message))
+        audit.record(db, "passkey.removed", actor(), identity.id, passkey_id=passkey_id)
+        db.commit()
+        services().mailer.send(identity.email, *emails.passkey_changed(added=False))
+    return redirect(url_for("passkeys.manage"))
+
+
+def _manage_error(identity, message: str):
+    return render_template("account/passkeys.html", passkeys=passkeys.list_for(db_session(), identity),
+                           form=ConfirmForm(), offered=passkeys_offered(), error=message), 400
+
+
+# --- password recovery: a passkey-only identity proves its passkey --------------------------
+
+@bp.post("/recover/passkey/options")
+def recover_options():
+    grant, identity = recovery_grant()
+    if identity is None:
+        return _error(_("The link was already used or has expired. You can ask for a new one."), 410)
+    return _options(RECOVER, lambda rp: passkeys.authentication_options(rp, time.time()))
+
+
+@bp.post("/recover/passkey")
+def recover():
+    """Recovery never bypasses the second factor: the passkey must be the identity's own."""
+    grant, identity = recovery_grant()
+    rp, state, credential = relying_party(), session.pop(RECOVER, None), _credential()
+    if identity is None:
+        return _error(_("The link was already used or has expired. You can ask for a new one."), 410)
+    if rp is None or credential is None:
+        return _error(_("That passkey could not be used. Try again."), 400)
+    db = db_session()
+    try:
+        passkeys.authenticate(db, rp, credential, state, time.time(), expected_identity_id=identity.id)
+    except passkeys.PasskeyRefused as e:
+        return _refused(db, e, "recovery_passkey")
+    db.commit()
+    session["recovery"] = {**grant, "mfa_done": True}
+    return jsonify(redirect=url_for("recovery.new_password"))
