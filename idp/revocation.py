@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy.orm import object_session
 
 from idp.identity.sessions import SessionStore
+from idp.oidc import backchannel
 from idp.oidc.engine import revoke_identity_tokens
 
 
@@ -16,5 +17,6 @@ def sign_out_everywhere(sessions: SessionStore, identity, keep_session: str | No
     ended = sessions.revoke_all(identity.id, keep=keep_session)
     db = object_session(identity)
     revoke_identity_tokens(db, identity.uuid)
+    backchannel.sessions_ended(db, identity)  # every portal any of its sessions signed in to is told
     db.commit()  # the token revocation is durable; the sessions helper folds it into the caller's commit
     return ended

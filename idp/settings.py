@@ -55,6 +55,10 @@ class Settings:
     oidc_refresh_token_hours: int
     # durable token state (issue 8)
     refresh_reuse_grace_seconds: int  # a rotated refresh token presented again this soon is a retry, not theft
+    # back-channel logout (issue 11)
+    backchannel_logout_attempts: int  # tries per logout token before it is given up (each one audited)
+    backchannel_logout_retry_seconds: int  # delay before the 2nd try; doubles after each failed one
+    backchannel_logout_timeout_seconds: int  # how long one POST to a portal may take
     max_request_bytes: int
     metrics_token: str  # bearer token for /metrics; empty: /metrics answers loopback clients only
     trusted_proxies: int
@@ -213,6 +217,7 @@ def _validate(s: Settings) -> None:
     for name in ("session_idle_minutes", "session_absolute_hours", "login_lockout_after",
                  "captcha_ttl_seconds", "recovery_link_minutes", "max_request_bytes",
                  "oidc_code_seconds", "oidc_access_token_seconds", "oidc_id_token_seconds",
-                 "oidc_refresh_token_hours", "keys_refresh_seconds"):
+                 "oidc_refresh_token_hours", "keys_refresh_seconds", "backchannel_logout_attempts",
+                 "backchannel_logout_timeout_seconds"):
         if getattr(s, name) == 0:
             raise ConfigError(f"IDP_{name.upper()}: must be greater than zero")

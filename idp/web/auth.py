@@ -11,6 +11,7 @@ from idp import audit
 from idp.errors import Throttled
 from idp.identity import accounts, mfa
 from idp.identity.throttle import LoginThrottle, account_for
+from idp.oidc import backchannel
 from idp.revocation import sign_out_everywhere
 from idp.web.context import actor, current_identity, db_session, services, session_store, sign_in
 from idp.web.forms import ConfirmForm, LoginForm, OtpForm
@@ -138,6 +139,7 @@ def logout():
         everywhere = request.form.get("everywhere") == "1"
         if everywhere:
             sign_out_everywhere(session_store(), identity)
+        backchannel.session_ended(db, identity, session.get(backchannel.SESSION_KEY))
         audit.signed_out(db, actor(), identity.id, everywhere=everywhere)
         db.commit()
     session.end()

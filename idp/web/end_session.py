@@ -7,7 +7,7 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from flask_babel import gettext as _
 
 from idp import audit
-from idp.oidc import token_families
+from idp.oidc import backchannel, token_families
 from idp.oidc.authorization import ErrorPage
 from idp.web.context import actor, current_identity, db_session
 from idp.web.forms import ConfirmForm
@@ -85,6 +85,7 @@ def _finish_logout(logout: dict):
         db = db_session()
         if revoked:
             token_families.revoke_client_tokens(db, identity.uuid, client_id)
+        backchannel.session_ended(db, identity, session.get(backchannel.SESSION_KEY))
         audit.record(db, "oidc.logout", actor(), identity.id, client_id=client_id if revoked else None,
                      tokens_revoked=revoked)
         db.commit()
