@@ -75,9 +75,9 @@ def cli(ctx):
 
 
 def _register_commands():
-    from idp.cli import db, demo, keys, registry, rp, secrets, user
+    from idp.cli import db, demo, keys, logout, registry, rp, secrets, user
 
-    for module in (db, demo, keys, registry, rp, secrets, user):
+    for module in (db, demo, keys, logout, registry, rp, secrets, user):
         cli.add_command(module.group)
 
 

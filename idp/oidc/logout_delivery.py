@@ -92,7 +92,8 @@ class Deliverer:
                                self.timeout_seconds)
             error = None if 200 <= status < 300 else f"HTTP {status}"
         except (OSError, ValueError) as e:  # refused, timed out, TLS, a bad URI
-            status, error = None, type(e).__name__
+            reason = getattr(e, "reason", e)  # urllib wraps the socket's error in a URLError
+            status, error = None, type(reason if isinstance(reason, Exception) else e).__name__
         if error is None:
             row.state, outcome = "delivered", "delivered"
         elif row.attempts >= self.max_attempts:
