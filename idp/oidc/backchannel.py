@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from idp.models import LogoutDelivery, PortalSignIn, RelyingParty, utcnow
 
 SESSION_KEY = "logout_sid"  # where the IdP session keeps its sid
+SAML_ENDED_KEY = "saml_sign_ins_ended"  # in the database session's info: SAML sign-ins this request ended
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
 # engine → a function that wakes that app's deliverer; called after a commit that queued deliveries
 _WAKERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -63,6 +64,16 @@ def open_sign_ins(db: Session, identity_uuid: str, protocol: str | None = None) 
     return list(db.scalars(select(PortalSignIn).where(*conditions).order_by(PortalSignIn.id)))
 
 
+def saml_services(db: Session, identity_uuid: str) -> list[RelyingParty]:
+    """The SAML service providers this identity was ever signed in to (the account page's connected
+    services: SAML asks no consent, so the sign-ins are the record)."""
+    entity_ids = select(PortalSignIn.client_id).where(PortalSignIn.identity_uuid == identity_uuid,
+                                                      PortalSignIn.protocol == "saml")
+    return list(db.scalars(select(RelyingParty).where(RelyingParty.protocol == "saml",
+                                                      RelyingParty.entity_id.in_(entity_ids))
+                           .order_by(RelyingParty.name)))
+
+
 def _end(db: Session, identity, *conditions) -> list[PortalSignIn]:
     ended = list(db.scalars(select(PortalSignIn).where(PortalSignIn.ended_at.is_(None), *conditions)
                             .with_for_update()))
@@ -72,6 +83,9 @@ def _end(db: Session, identity, *conditions) -> list[PortalSignIn]:
     queued = _enqueue(db, identity, [row for row in ended if row.protocol == "oidc"])
     if queued:
         db.info["logout_queued"] = True
+    # SAML SPs are told through a browser (idp.web.saml_logout), if the session ended in one
+    db.info.setdefault(SAML_ENDED_KEY, []).extend(
+        {"sp": row.client_id, "name_id": row.sub} for row in ended if row.protocol == "saml")
     return ended
 
 

@@ -54,6 +54,7 @@ def overview():
     return render_template("account/overview.html", identity=identity, person=identity.person,
                            activity=activity, form=ConfirmForm(),
                            services=consent.connected_services(db_session(), identity.id),
+                           saml_services=backchannel.saml_services(db_session(), identity.uuid),
                            recovery_left=mfa.unused_recovery_codes(identity),
                            sessions=session_store().count(identity.id))
 

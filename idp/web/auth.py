@@ -13,6 +13,7 @@ from idp.identity import accounts, mfa
 from idp.identity.throttle import LoginThrottle, account_for
 from idp.oidc import backchannel
 from idp.revocation import sign_out_everywhere
+from idp.web import saml_logout
 from idp.web.context import actor, current_identity, db_session, services, session_store, sign_in
 from idp.web.forms import ConfirmForm, LoginForm, OtpForm
 from idp.web.i18n import safe_next
@@ -142,7 +143,6 @@ def logout():
         backchannel.session_ended(db, identity, session.get(backchannel.SESSION_KEY))
         audit.signed_out(db, actor(), identity.id, everywhere=everywhere)
         db.commit()
-    session.end()
-    return render_template("message.html", title=_("Signed out"),
+    return saml_logout.end_session_then(render_template("message.html", title=_("Signed out"),
                            message=_("You have signed out."), link=url_for("auth.login"),
-                           link_text=_("Sign in again")), 200
+                           link_text=_("Sign in again")))

@@ -10,6 +10,7 @@ from idp import audit
 from idp.errors import Throttled, ValidationError
 from idp.identity import accounts, mfa, recovery
 from idp.identity.throttle import LoginThrottle, account_for
+from idp.web import saml_logout
 from idp.web.auth import throttled_message
 from idp.web.context import actor, db_session, services, session_store
 from idp.web.forms import ConfirmForm, NewPasswordForm, OtpForm, RecoveryRequestForm
@@ -116,11 +117,11 @@ def new_password():
             audit.password_changed(db, actor(), identity.id, via="recovery")
             db.commit()
             recovery.after_new_password(identity, session_store(), services().mailer)
-            session.end()
-            return render_template("message.html", title=_("Password changed"),
-                                   message=_("Your password was changed and every session was signed out. "
-                                             "Sign in with the new password."),
-                                   link=url_for("auth.login"), link_text=_("Sign in"))
+            return saml_logout.end_session_then(render_template(
+                "message.html", title=_("Password changed"),
+                message=_("Your password was changed and every session was signed out. "
+                          "Sign in with the new password."),
+                link=url_for("auth.login"), link_text=_("Sign in")))
     return render_template("recover/password.html", form=form), 400 if form.errors else 200
 
 
