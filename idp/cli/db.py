@@ -26,13 +26,14 @@ def upgrade(revision, as_json):
 @group.command("prune")
 @json_option
 def prune(as_json):
-    """Delete ended token families, expired used-once marks and old email links (run daily)."""
+    """Delete ended token families, expired used-once marks, old email links and old logout records (run daily)."""
     from idp import used_once
     from idp.identity import tokens
-    from idp.oidc import token_families
+    from idp.oidc import backchannel, token_families
 
     with services().db.session() as session:
         counts = {"token_families": token_families.prune(session), "used_marks": used_once.prune(session),
-                  "email_links": tokens.prune(session)}
+                  "email_links": tokens.prune(session),
+                  "logout_records": backchannel.prune(session, services().settings.session_absolute_hours)}
         session.commit()
     emit(counts, as_json, ", ".join(f"{name}: {count} deleted" for name, count in counts.items()))

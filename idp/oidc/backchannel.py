@@ -12,10 +12,11 @@ request path, after the commit. Nothing here signs, sends or imports Flask.
 """
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import weakref
 
-from sqlalchemy import event, select
+from sqlalchemy import delete, event, select
 from sqlalchemy.orm import Session
 
 from idp.models import LogoutDelivery, PortalSignIn, RelyingParty, utcnow
@@ -109,6 +110,19 @@ def _enqueue(db: Session, identity, sign_ins: list[PortalSignIn]) -> int:
                               claims=claims, alg=rp.id_token_alg, attempts=0, next_attempt_at=utcnow(),
                               state="pending"))
     return len(queued)
+
+
+def prune(db: Session, keep_sign_ins_hours: int, now=None) -> int:
+    """Delete sign-ins that ended a day ago or began longer ago than any IdP session lives, and
+    deliveries finished a week ago (their attempts stay in the audit log)."""
+    now = now or utcnow()
+    day = dt.timedelta(days=1)
+    count = db.execute(delete(PortalSignIn).where(
+        (PortalSignIn.ended_at < now - day) | (PortalSignIn.created_at < now - dt.timedelta(hours=keep_sign_ins_hours))
+    ).execution_options(synchronize_session=False)).rowcount
+    return count + db.execute(delete(LogoutDelivery).where(
+        LogoutDelivery.state != "pending", LogoutDelivery.created_at < now - 7 * day
+    ).execution_options(synchronize_session=False)).rowcount
 
 
 def on_queued(engine, wake) -> None:

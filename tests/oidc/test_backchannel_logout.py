@@ -245,3 +245,28 @@ def test_idp_logout_deliver_sends_what_is_due(runner, rps, portals, db, client, 
     assert json.loads(result.output) == {"attempted": 1, "pending": 0, "failed": 0}
     [token] = portal.tokens
     assert verified(client, app, rp, token)["sid"] == "x"
+
+
+def test_prune_keeps_what_can_still_be_told(db, runner):
+    import datetime as dt
+    import json
+
+    from idp.models import LogoutDelivery, PortalSignIn, utcnow
+    now = utcnow()
+    old, day = now - dt.timedelta(days=8), dt.timedelta(days=1)
+    db.add_all([
+        PortalSignIn(identity_uuid="u", sid="open", protocol="oidc", client_id="c", sub="s", created_at=now),
+        PortalSignIn(identity_uuid="u", sid="ended", protocol="oidc", client_id="c", sub="s", created_at=old,
+                     ended_at=now - 2 * day),
+        PortalSignIn(identity_uuid="u", sid="stale", protocol="oidc", client_id="c", sub="s", created_at=old),
+        LogoutDelivery(client_id="c", uri="https://p.example/bcl", claims={}, alg="RS256", attempts=1,
+                       state="delivered", created_at=old),
+        LogoutDelivery(client_id="c", uri="https://p.example/bcl", claims={}, alg="RS256", attempts=1,
+                       state="pending", created_at=old, next_attempt_at=now + day)])
+    db.commit()
+    result = runner.invoke(args=["idp", "db", "prune", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["logout_records"] == 3
+    db.rollback()
+    assert [r.sid for r in db.query(PortalSignIn)] == ["open"]
+    assert [d.state for d in db.query(LogoutDelivery)] == ["pending"]

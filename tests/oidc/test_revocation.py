@@ -72,8 +72,9 @@ def test_client_authentication_is_required(client, signed_in):
     rp, tokens = signed_in()
     response = client.post("/oidc/revoke", data={"token": tokens["refresh_token"]})
     assert response.status_code == 401 and response.json["error"] == "invalid_client"
+    wrong_secret = base64.b64encode(f"{rp.client_id}:nope".encode()).decode()
     wrong = client.post("/oidc/revoke", data={"token": tokens["refresh_token"]},
-                        headers={"Authorization": "Basic " + base64.b64encode(f"{rp.client_id}:nope".encode()).decode()})
+                        headers={"Authorization": "Basic " + wrong_secret})
     assert wrong.status_code == 401
     assert refresh(client, rp, tokens["refresh_token"]).status_code == 200
 
