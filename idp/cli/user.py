@@ -14,6 +14,7 @@ from idp.identity.birthdate import parse_birth_date
 from idp.identity.registry import DatabaseRegistry
 from idp.identity.sessions import SessionStore
 from idp.identity.throttle import LoginThrottle, account_for
+from idp.oidc import backchannel
 from idp.revocation import sign_out_everywhere
 
 
@@ -107,6 +108,8 @@ def _set_status(who: str, status: str, action: str, as_json: bool):
         db.commit()
         if status == "locked":
             sign_out_everywhere(SessionStore.from_settings(s.store, s.settings), identity)
+            if backchannel.saml_not_told(db, identity.id):  # OIDC portals are told by back-channel
+                db.commit()
         else:
             LoginThrottle(s.store, s.settings).unlock(account_for(identity.id, ""))
         note = " (email not confirmed yet)" if status == "pending" else ""

@@ -112,6 +112,18 @@ def _enqueue(db: Session, identity, sign_ins: list[PortalSignIn]) -> int:
     return len(queued)
 
 
+def saml_not_told(db: Session, identity_id: int) -> int:
+    """Audit the SAML sign-ins this transaction ended where no browser will carry a LogoutRequest
+    (an administrator's lock): the SPs cannot be reached, and the record says so."""
+    from idp import audit
+
+    ended = db.info.pop(SAML_ENDED_KEY, [])
+    for record in ended:
+        audit.record(db, "saml.logout_unreachable", audit.CLI, identity_id, entity_id=record["sp"],
+                     reason="no browser to carry the LogoutRequest")
+    return len(ended)
+
+
 def prune(db: Session, keep_sign_ins_hours: int, now=None) -> int:
     """Delete sign-ins that ended a day ago or began longer ago than any IdP session lives, and
     deliveries finished a week ago (their attempts stay in the audit log)."""

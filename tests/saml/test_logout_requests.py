@@ -72,3 +72,13 @@ def test_saml_sps_are_listed_under_connected_services(web, saml_sp, people, iden
     sp = saml_sp()
     signed_in_to(web, sp, made)
     assert "Test SP" in web.get("/account").get_data(as_text=True)
+
+
+def test_a_lock_by_an_administrator_records_that_the_sp_was_not_told(web, saml_sp, people, identities, db, runner):
+    """No browser carries a LogoutRequest from the command line: that is recorded."""
+    made = identities.make(people["citizen"])
+    sp = saml_sp()
+    signed_in_to(web, sp, made)
+    assert runner.invoke(args=["idp", "user", "lock", made.username]).exit_code == 0
+    [record] = audited(db, "saml.logout_unreachable")
+    assert record["entity_id"] == sp.settings["sp"]["entityId"] and "browser" in record["reason"]
