@@ -86,14 +86,7 @@ class Deliverer:
 
     def _attempt(self, session, row: LogoutDelivery) -> None:
         row.attempts += 1
-        claims = dict(row.claims, iss=self.issuer, iat=int(time.time()))
-        try:
-            status = self.post(row.uri, self.keyring.sign(claims, alg=row.alg, typ="logout+jwt"),
-                               self.timeout_seconds)
-            error = None if 200 <= status < 300 else f"HTTP {status}"
-        except (OSError, ValueError) as e:  # refused, timed out, TLS, a bad URI
-            reason = getattr(e, "reason", e)  # urllib wraps the socket's error in a URLError
-            status, error = None, type(reason if isinstance(reason, Exception) else e).__name__
+        status, error = self._send(row)
         if error is None:
             row.state, outcome = "delivered", "delivered"
         elif row.attempts >= self.max_attempts:
@@ -104,6 +97,21 @@ class Deliverer:
         row.last_error = error
         audit.record(session, "oidc.backchannel_logout", audit.Actor(), row.identity_id, client_id=row.client_id,
                      delivery=row.id, attempt=row.attempts, outcome=outcome, status=status, error=error)
+
+    def _send(self, row: LogoutDelivery) -> tuple[int | None, str | None]:
+        """(HTTP status, None) on a 2xx answer; else (status or None, what went wrong)."""
+        claims = dict(row.claims, iss=self.issuer, iat=int(time.time()))
+        try:
+            token = self.keyring.sign(claims, alg=row.alg, typ="logout+jwt")
+        except Exception as e:  # no active key for the portal's alg: a later attempt may have one
+            log.error("cannot sign a logout token with %s: %s", row.alg, type(e).__name__)
+            return None, f"signing failed: {type(e).__name__}"
+        try:
+            status = self.post(row.uri, token, self.timeout_seconds)
+        except (OSError, ValueError) as e:  # refused, timed out, TLS, a bad URI
+            reason = getattr(e, "reason", e)  # urllib wraps the socket's error in a URLError
+            return None, type(reason if isinstance(reason, Exception) else e).__name__
+        return status, None if 200 <= status < 300 else f"HTTP {status}"
 
     def next_due_in(self) -> float | None:
         """Seconds until the next pending delivery is due; None when nothing is pending."""
@@ -125,6 +133,13 @@ class Deliverer:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="logout-delivery", daemon=True)
                 self._thread.start()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait for the background thread to finish (tests, shutdown); False if it is still busy."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return thread is None or not thread.is_alive()
 
     def _run(self) -> None:
         while True:

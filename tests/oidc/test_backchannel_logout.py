@@ -22,6 +22,13 @@ def app_overrides():
             "backchannel_logout_timeout_seconds": 2}
 
 
+@pytest.fixture(autouse=True)
+def _deliveries_finish(app):
+    """The delivery thread is done before the test's database goes away."""
+    yield
+    assert app.extensions["idp.logout_delivery"].wait_idle(30)
+
+
 class Portal:
     """A portal's back-channel logout endpoint: records each logout token, answers `status`."""
 
@@ -270,3 +277,19 @@ def test_prune_keeps_what_can_still_be_told(db, runner):
     db.rollback()
     assert [r.sid for r in db.query(PortalSignIn)] == ["open"]
     assert [d.state for d in db.query(LogoutDelivery)] == ["pending"]
+
+
+def test_a_delivery_that_cannot_be_signed_is_retried_not_lost(runner, rps, portals, db, services):
+    """No active key for the portal's algorithm (say, ES256 retired by mistake): recorded, retried."""
+    from idp.models import LogoutDelivery, SigningKey
+    portal = portals()
+    rp = register(rps, portal)
+    db.query(SigningKey).filter_by(alg="ES256").delete()
+    db.add(LogoutDelivery(client_id=rp.client_id, uri=portal.url, alg="ES256", state="pending", attempts=0,
+                          claims={"aud": rp.client_id, "sub": "s", "sid": "x", "jti": "j2", "events": {EVENT: {}}}))
+    db.commit()
+    services.keyring.refresh()  # the key ring reads the database again
+    assert runner.invoke(args=["idp", "logout", "deliver"]).exit_code == 0
+    [attempt] = audit_attempts(db, rp.client_id, 1)
+    assert attempt["outcome"] == "retry" and attempt["error"].startswith("signing failed")
+    assert portal.tokens == []

@@ -29,6 +29,13 @@ def app_overrides():
     return {"issuer": ISSUER}
 
 
+@pytest.fixture(autouse=True)
+def _deliveries_finish(app):
+    """The delivery thread is done before the test's database goes away."""
+    yield
+    assert app.extensions["idp.logout_delivery"].wait_idle(30)
+
+
 @pytest.fixture
 def portals(app, signing_keys, saml_keys, rps, services, tmp_path, sp_instance):  # noqa: F811
     from idp.saml import sps

@@ -28,6 +28,13 @@ def app_overrides():
     return {"issuer": ISSUER, "backchannel_logout_attempts": 2, "backchannel_logout_retry_seconds": 1}
 
 
+@pytest.fixture(autouse=True)
+def _deliveries_finish(app):
+    """The delivery thread is done before the test's database goes away."""
+    yield
+    assert app.extensions["idp.logout_delivery"].wait_idle(30)
+
+
 @pytest.fixture
 def masar(live_idp, rps, tmp_path):  # noqa: F811
     """Masar registered with its back-channel logout URI; what reaches that URI is kept for the test."""
