@@ -133,6 +133,12 @@ class RelyingParty(Base):
     saml_metadata: Mapped[str | None] = mapped_column(Text)
     require_signed_requests: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # revocation, introspection and back-channel logout (issue 11)
+    introspection: Mapped[bool] = mapped_column(Boolean, default=False,  # a resource server (RFC 7662)
+                                                server_default=text("false"))
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(1024))
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                                      server_default=text("false"))
 
 
 class Consent(Base):
@@ -362,3 +368,43 @@ class PasskeyHandle(Base):
 
     identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"), primary_key=True)
     handle: Mapped[str] = mapped_column(String(64), unique=True)  # base64url of 32 random bytes
+
+
+# --- logout that reaches every portal (issue 11) -------------------------------------------------
+
+class PortalSignIn(Base):
+    """A relying party this IdP session signed a citizen in to: written when a code or assertion is
+    issued, so that a session ending anywhere (another device, a password reset, an administrator's
+    lock) can tell every portal. `sid` is the IdP session's random logout id (never its cookie)."""
+
+    __tablename__ = "portal_sign_ins"
+    __table_args__ = (Index("ix_portal_sign_ins_identity", "identity_uuid", "ended_at"),
+                      Index("ix_portal_sign_ins_sid", "sid"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    identity_uuid: Mapped[str] = mapped_column(String(36))
+    sid: Mapped[str] = mapped_column(String(64))
+    protocol: Mapped[str] = mapped_column(String(8))  # "oidc" or "saml"
+    client_id: Mapped[str] = mapped_column(String(1024))  # OIDC client_id or SAML entityID
+    sub: Mapped[str] = mapped_column(String(256))  # the sub or NameID that portal knows the citizen by
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[dt.datetime | None]
+
+
+class LogoutDelivery(Base):
+    """A back-channel logout token waiting to reach a portal (OIDC Back-Channel Logout 1.0 §2.7).
+    The claims are kept, not the token: each attempt signs afresh, with the same jti."""
+
+    __tablename__ = "logout_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    identity_id: Mapped[int | None] = mapped_column(Integer)  # for the audit log only
+    uri: Mapped[str] = mapped_column(String(1024))
+    claims: Mapped[dict] = mapped_column(JSON)
+    alg: Mapped[str] = mapped_column(String(8))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    state: Mapped[str] = mapped_column(String(10), default="pending")  # pending | delivered | failed
+    last_error: Mapped[str | None] = mapped_column(String(200))

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from idp.identity.sessions import SessionStore
 from idp.models import Identity
+from idp.oidc import backchannel
 from idp.oidc.engine import revoke_identity_tokens
 
 
@@ -21,4 +22,5 @@ def sign_out_everywhere(db: Session, sessions: SessionStore, identity: Identity,
     token revocation fail, the exception reaches the caller before it commits anything."""
     ended = sessions.revoke_all(db, identity.uuid, keep=keep_session)
     revoke_identity_tokens(db, identity.uuid)
+    backchannel.sessions_ended(db, identity)  # every portal any of its sessions signed in to is told
     return ended

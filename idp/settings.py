@@ -56,6 +56,10 @@ class Settings:
     oidc_refresh_token_hours: int
     # durable token state (issue 8)
     refresh_reuse_grace_seconds: int  # a rotated refresh token presented again this soon is a retry, not theft
+    # back-channel logout (issue 11)
+    backchannel_logout_attempts: int  # tries per logout token before it is given up (each one audited)
+    backchannel_logout_retry_seconds: int  # delay before the 2nd try; doubles after each failed one
+    backchannel_logout_timeout_seconds: int  # how long one POST to a portal may take
     max_request_bytes: int
     metrics_token: str  # bearer token for /metrics; empty: /metrics answers loopback clients only
     trusted_proxies: int
@@ -252,6 +256,6 @@ def _validate(s: Settings) -> None:
                  "oidc_refresh_token_hours", "keys_refresh_seconds", "sms_gateway_timeout_seconds",
                  "sms_code_minutes", "sms_code_attempts", "sms_codes_per_day", "login_hard_cap",
                  "totp_max_failures", "device_cookie_days", "probe_timeout_ms", "mail_max_attempts",
-                 "mail_first_retry_seconds"):
+                 "mail_first_retry_seconds", "backchannel_logout_attempts", "backchannel_logout_timeout_seconds"):
         if getattr(s, name) == 0:
             raise ConfigError(f"IDP_{name.upper()}: must be greater than zero")

@@ -39,11 +39,14 @@ def setup() -> dict:
 def masar_client() -> dict:
     if MASAR_CLIENT_FILE.exists():
         saved = json.loads(MASAR_CLIENT_FILE.read_text())
-        if idp("rp", "show", saved["client_id"], "--json", check=False).returncode == 0:
+        shown = idp("rp", "show", saved["client_id"], "--json", check=False)
+        # a client registered before back-channel logout existed is registered again, with it
+        if shown.returncode == 0 and json.loads(shown.stdout).get("backchannel_logout_uri"):
             return saved
     registered = json.loads(idp(
         "rp", "register-oidc", "--name", "منصة مسار — Masar", "--redirect-uri", MASAR + "/auth/callback",
-        "--post-logout-redirect-uri", MASAR + "/", "--scope", "openid", "--scope", "profile",
+        "--post-logout-redirect-uri", MASAR + "/", "--backchannel-logout-uri", MASAR + "/backchannel-logout",
+        "--backchannel-logout-session-required", "--scope", "openid", "--scope", "profile",
         "--scope", "email", "--scope", "phone", "--json").stdout)
     saved = {"client_id": registered["client_id"], "client_secret": registered["client_secret"]}
     INSTANCE.mkdir(exist_ok=True)

@@ -61,4 +61,4 @@ def test_secret_parameters_quoted_in_a_message_are_redacted():
     message = "redirect to https://rp.example/cb?code=SECRET1&state=SECRET2 done"
     line = json.loads(logs.JsonFormatter(instance="x").format(record(message)))
     assert "SECRET1" not in line["message"] and "SECRET2" not in line["message"]
-    assert "https://rp.example/cb?code=REDACTED&state=REDACTED done" == line["message"].removeprefix("redirect to ")
+    assert line["message"].removeprefix("redirect to ") == "https://rp.example/cb?code=REDACTED&state=REDACTED done"

@@ -12,7 +12,7 @@ from tests.live import free_port
 
 class Clock:
     def __init__(self):
-        self.now = dt.datetime.now(dt.timezone.utc)
+        self.now = dt.datetime.now(dt.UTC)
 
     def __call__(self):
         return self.now

@@ -75,9 +75,9 @@ def cli(ctx):
 
 
 def _register_commands():
-    from idp.cli import db, demo, keys, mail, registry, rp, secrets, serve, user
+    from idp.cli import db, demo, keys, logout, mail, registry, rp, secrets, serve, user
 
-    for module in (db, demo, keys, registry, rp, secrets, user, mail):
+    for module in (db, demo, keys, logout, registry, rp, secrets, user, mail):
         cli.add_command(module.group)
     cli.add_command(serve.command)
 

@@ -28,18 +28,19 @@ def upgrade(revision, as_json):
               help="End every sign-in session, live ones too: do this after restoring a backup.")
 @json_option
 def prune(all_sessions, as_json):
-    """Delete expired and revoked sign-in sessions, ended token families, expired used-once marks
-    and old email links (each new session also clears a few; run this daily from cron)."""
+    """Delete expired and revoked sign-in sessions, ended token families, expired used-once marks,
+    old email links and old logout records (each new session also clears a few; run this daily)."""
     from idp import used_once
     from idp.identity import tokens
     from idp.identity.sessions import SessionStore
-    from idp.oidc import token_families
+    from idp.oidc import backchannel, token_families
 
     s = services()
     sessions = SessionStore.from_settings(s.db.engine, s.settings)
     counts = {"sessions": sessions.end_all() if all_sessions else sessions.prune()}
     with s.db.session() as session:
         counts.update(token_families=token_families.prune(session), used_marks=used_once.prune(session),
-                      email_links=tokens.prune(session))
+                      email_links=tokens.prune(session),
+                      logout_records=backchannel.prune(session, s.settings.session_absolute_hours))
         session.commit()
     emit(counts, as_json, ", ".join(f"{name}: {count} deleted" for name, count in counts.items()))

@@ -69,9 +69,16 @@ def _describe(rp) -> dict:
 @click.option("--subject-type", type=click.Choice(SUBJECT_TYPES), default="pairwise", show_default=True,
               help="pairwise: a different `sub` for each portal (OIDC Core 1.0 §8).")
 @click.option("--id-token-alg", type=click.Choice(ID_TOKEN_ALGS), default="RS256", show_default=True)
+@click.option("--introspection", is_flag=True,
+              help="A resource server: may introspect any token of this IdP (RFC 7662).")
+@click.option("--backchannel-logout-uri", default=None,
+              help="Where logout tokens are POSTed when a citizen's IdP session ends (Back-Channel Logout 1.0).")
+@click.option("--backchannel-logout-session-required", is_flag=True,
+              help="Logout tokens must carry the IdP session's sid.")
 @json_option
 def register_oidc(name, redirect_uris, post_logout_redirect_uris, scopes, auth_method, jwks_uri,
-                  jwks_file, require_loa2, require_loa3, allow_national_id, subject_type, id_token_alg, as_json):
+                  jwks_file, require_loa2, require_loa3, allow_national_id, subject_type, id_token_alg, introspection,
+                  backchannel_logout_uri, backchannel_logout_session_required, as_json):
     """Register an OpenID Connect relying party and print its client_id (and secret, once)."""
     if jwks_uri and jwks_file:
         raise ValidationError("give --jwks-uri or --jwks-file, not both")
@@ -81,7 +88,9 @@ def register_oidc(name, redirect_uris, post_logout_redirect_uris, scopes, auth_m
             db, name=name, redirect_uris=redirect_uris, post_logout_redirect_uris=post_logout_redirect_uris,
             scopes=scopes or DEFAULT_SCOPES, auth_method=auth_method, jwks=jwks, jwks_uri=jwks_uri,
             require_loa2=require_loa2, require_loa3=require_loa3, allow_national_id=allow_national_id,
-            subject_type=subject_type, id_token_alg=id_token_alg)
+            subject_type=subject_type, id_token_alg=id_token_alg, introspection=introspection,
+            backchannel_logout_uri=backchannel_logout_uri,
+            backchannel_logout_session_required=backchannel_logout_session_required)
         _record(db, "registered", rp)
         db.commit()
         result = clients.describe(rp)
@@ -120,7 +129,8 @@ def list_(as_json):
     with services().db.session() as db:
         result = [_describe(rp) for rp in clients.list_all(db)]
     lines = [f"{r['client_id'] or r['entity_id']}  {r['protocol']}  "
-             f"{'enabled' if r['enabled'] else 'disabled'}  {r['name']}" for r in result]
+             f"{'enabled' if r['enabled'] else 'disabled'}  {r['name']}"
+             f"{'  introspection' if r.get('introspection') else ''}" for r in result]
     emit(result, as_json, "\n".join(lines) or "no relying parties")
 
 

@@ -15,6 +15,7 @@ from idp.identity.registry import DatabaseRegistry
 from idp.identity.sessions import SessionStore
 from idp.identity.locks import DatabaseLocks
 from idp.identity.throttle import LoginThrottle, account_for
+from idp.oidc import backchannel
 from idp.revocation import sign_out_everywhere
 
 
@@ -113,7 +114,10 @@ def _set_status(who: str, status: str, action: str, as_json: bool):
         if status == "locked":  # the lock and the end of every session commit together
             sign_out_everywhere(db, SessionStore.from_settings(s.db.engine, s.settings), identity)
         db.commit()
-        if status != "locked":
+        if status == "locked":
+            if backchannel.saml_not_told(db, identity.id):  # OIDC portals are told by back-channel
+                db.commit()
+        else:
             _throttle(s, db).unlock(account_for(identity.id, ""))
             db.commit()
         note = " (email not confirmed yet)" if status == "pending" else ""

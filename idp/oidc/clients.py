@@ -60,7 +60,9 @@ def register_oidc(session: Session, *, name: str, redirect_uris: Iterable[str],
                   auth_method: str = "client_secret_basic", jwks: dict | None = None,
                   jwks_uri: str | None = None, require_loa2: bool = False,
                   require_loa3: bool = False, allow_national_id: bool = False, subject_type: str = "pairwise",
-                  id_token_alg: str = "RS256") -> tuple[RelyingParty, str | None]:  # noqa: S107 (an algorithm name)
+                  id_token_alg: str = "RS256", introspection: bool = False,  # noqa: S107 (an algorithm name)
+                  backchannel_logout_uri: str | None = None,
+                  backchannel_logout_session_required: bool = False) -> tuple[RelyingParty, str | None]:
     """Register an OpenID Connect relying party. Returns it and its client secret, which exists
     only for the client_secret_* methods and is shown this once (only its hash is kept)."""
     rp = RelyingParty(
@@ -73,7 +75,15 @@ def register_oidc(session: Session, *, name: str, redirect_uris: Iterable[str],
         id_token_alg=_choice(id_token_alg, ID_TOKEN_ALGS, "ID token signing algorithm"),
         require_loa2=bool(require_loa2) or bool(require_loa3), require_loa3=bool(require_loa3),
         allow_national_id=bool(allow_national_id), enabled=True, require_signed_requests=False,
+        introspection=bool(introspection),
+        backchannel_logout_uri=check_uri(backchannel_logout_uri, "back-channel logout URI")
+        if backchannel_logout_uri else None,
+        backchannel_logout_session_required=bool(backchannel_logout_session_required),
     )
+    if rp.backchannel_logout_session_required and not rp.backchannel_logout_uri:
+        raise ValidationError("--backchannel-logout-session-required needs --backchannel-logout-uri")
+    if rp.introspection and rp.auth_method == "none":
+        raise ValidationError("a resource server (--introspection) must authenticate; not --auth-method none")
     # auth_method was set just above from a checked choice
     rp.jwks, rp.jwks_uri = check_client_keys(rp.auth_method, jwks, jwks_uri)  # type: ignore[arg-type]
     check_sector(rp.subject_type, rp.redirect_uris)
@@ -304,6 +314,8 @@ def describe(rp: RelyingParty) -> dict:
         "scopes": list(rp.scopes or []), "auth_method": rp.auth_method,
         "has_client_secret": bool(rp.secret_hash), "jwks": rp.jwks, "jwks_uri": rp.jwks_uri,
         "id_token_alg": rp.id_token_alg, "subject_type": rp.subject_type,
+        "introspection": bool(rp.introspection), "backchannel_logout_uri": rp.backchannel_logout_uri,
+        "backchannel_logout_session_required": bool(rp.backchannel_logout_session_required),
     }
 
 
@@ -326,6 +338,8 @@ def client_metadata(rp: RelyingParty) -> dict:
         "scopes": list(rp.scopes), "require_loa2": rp.require_loa2, "require_loa3": bool(rp.require_loa3),
         "allow_national_id": rp.allow_national_id,
         "jwks": copy.deepcopy(rp.jwks), "jwks_uri": rp.jwks_uri,
+        "introspection": bool(rp.introspection), "backchannel_logout_uri": rp.backchannel_logout_uri,
+        "backchannel_logout_session_required": bool(rp.backchannel_logout_session_required),
     }
 
 

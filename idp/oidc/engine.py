@@ -53,7 +53,8 @@ oic ProviderConfigurationResponse (ours: LoopbackProviderConfiguration)
    exchange is ours (`_do_code_exchange`): the identity comes from the code's record and its family,
    checked not revoked in the same query, not from a store-held sub → user map.
 4. PKCE: S256 is required of every client, and a code_verifier for a code issued without a
-   challenge is refused (RFC 9700 §2.1.1); pyop checks PKCE only when a challenge was sent.
+   challenge is refused (RFC 9700 §2.1.1); pyop checks PKCE only when a challenge was sent. A
+   verifier outside RFC 7636 §4.1's alphabet is invalid_grant (oic raised on non-ASCII: a 500).
 5. Refresh tokens live in the database (idp.oidc.token_families), rotate on every use, and a reused
    one revokes its whole family (RFC 9700 §4.14) — except a retry within
    IDP_REFRESH_REUSE_GRACE_SECONDS, which gets a fresh pair of the same family and voids the
@@ -74,6 +75,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
@@ -103,6 +105,9 @@ def ReplayDetected(error_class, message: str, *, kind: str, client_id: str | Non
     error = error_class(message)
     error.replay = {"kind": kind, "client_id": client_id}
     return error
+
+
+CODE_VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 
 
 class SubjectIdentifiers:
@@ -432,6 +437,10 @@ class NationalProvider(Provider):
                                       oauth_error="invalid_grant")
         if "code_challenge" in authentication_request and "code_verifier" not in token_request:
             raise InvalidTokenRequest("code_verifier missing", token_request, oauth_error="invalid_grant")
+        # RFC 7636 §4.1: oic hashes the verifier as ASCII, and anything else made it raise (a 500)
+        if "code_verifier" in token_request and not CODE_VERIFIER.fullmatch(str(token_request["code_verifier"])):
+            raise InvalidTokenRequest("code_verifier is not 43-128 unreserved characters", token_request,
+                                      oauth_error="invalid_grant")
         try:
             super()._verify_code_exchange_req(token_request, authentication_request)
         except InvalidTokenRequest as e:

@@ -13,8 +13,10 @@ from idp.subject_salt import salt_for
 
 PATHS = {"authorization_endpoint": "/oidc/authorize", "token_endpoint": "/oidc/token",
          "userinfo_endpoint": "/oidc/userinfo", "jwks_uri": "/oidc/jwks",
-         "end_session_endpoint": "/oidc/logout"}
-ID_TOKEN_CLAIMS = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash"]
+         "end_session_endpoint": "/oidc/logout", "revocation_endpoint": "/oidc/revoke",
+         "introspection_endpoint": "/oidc/introspect"}
+CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+ID_TOKEN_CLAIMS = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash", "sid"]
 
 
 def discovery_metadata(issuer: str) -> dict:
@@ -28,9 +30,16 @@ def discovery_metadata(issuer: str) -> dict:
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "subject_types_supported": ["pairwise", "public"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
-                                                  "private_key_jwt", "none"],
+        "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS + ["none"],
         "token_endpoint_auth_signing_alg_values_supported": client_auth.ASSERTION_ALGS,
+        # RFC 8414 §2: authenticated as at the token endpoint; a public client may revoke its own
+        "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS + ["none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": client_auth.ASSERTION_ALGS,
+        "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported": client_auth.ASSERTION_ALGS,
+        # OpenID Connect Back-Channel Logout 1.0 §2.1
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": ID_TOKEN_CLAIMS + [a.claim for a in ATTRIBUTES if a.claim],
         "claims_locales_supported": ["ar", "en"],

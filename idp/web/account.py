@@ -13,7 +13,7 @@ from idp.errors import Throttled, ValidationError
 from idp.identity import accounts, contact, emails, mfa, totp
 from idp.identity.throttle import LoginThrottle, account_for
 from idp.models import AuditEvent
-from idp.oidc import consent, token_families
+from idp.oidc import backchannel, consent, token_families
 from idp.revocation import sign_out_everywhere
 from idp.web.context import (actor, current_identity, db_session, login_required, recent_auth_required,
                              services, session_store, signed_in_identity)
@@ -57,6 +57,7 @@ def overview():
     return render_template("account/overview.html", identity=identity, person=identity.person,
                            activity=activity, form=ConfirmForm(),
                            services=consent.connected_services(db_session(), identity.id),
+                           saml_services=backchannel.saml_services(db_session(), identity.uuid),
                            recovery_left=mfa.unused_recovery_codes(identity),
                            sessions=session_store().count(identity.uuid))
 
@@ -214,6 +215,7 @@ def disconnect(relying_party_id: int):
             consent.revoke(db, identity.id, relying_party_id)
             if rp.client_id:
                 token_families.revoke_client_tokens(db, identity.uuid, rp.client_id)
+                backchannel.sessions_ended(db, identity, client_id=rp.client_id)
             audit.record(db, "oidc.consent_revoked", actor(), identity.id, client_id=rp.client_id)
             db.commit()
     return redirect(url_for("account.overview"))

@@ -12,7 +12,9 @@ from idp.errors import Throttled
 from idp.identity import accounts, devices, mfa, passkeys, totp
 from idp.identity.locks import DatabaseLocks
 from idp.identity.throttle import CaptchaRequired, HardLocked, LoginThrottle, account_for
+from idp.oidc import backchannel
 from idp.revocation import sign_out_everywhere
+from idp.web import saml_logout
 from idp.web.captcha import captcha_service
 from idp.web.context import actor, current_identity, db_session, services, session_store, sign_in
 from idp.web.forms import ConfirmForm, LoginForm, OtpForm
@@ -197,9 +199,9 @@ def logout():
         everywhere = request.form.get("everywhere") == "1"
         if everywhere:  # committed with the audit event below, or not at all
             sign_out_everywhere(db, session_store(), identity)
+        backchannel.session_ended(db, identity, session.get(backchannel.SESSION_KEY))
         audit.signed_out(db, actor(), identity.id, everywhere=everywhere)
         db.commit()
-    session.end()
-    return render_template("message.html", title=_("Signed out"),
+    return saml_logout.end_session_then(render_template("message.html", title=_("Signed out"),
                            message=_("You have signed out."), link=url_for("auth.login"),
-                           link_text=_("Sign in again")), 200
+                           link_text=_("Sign in again")))

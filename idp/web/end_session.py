@@ -7,8 +7,9 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from flask_babel import gettext as _
 
 from idp import audit
-from idp.oidc import token_families
+from idp.oidc import backchannel, token_families
 from idp.oidc.authorization import ErrorPage
+from idp.web import saml_logout
 from idp.web.context import actor, current_identity, db_session
 from idp.web.forms import ConfirmForm
 from idp.web.oidc import _error_page, _single_valued, provider, subject_for, verified_id_token
@@ -86,11 +87,11 @@ def _finish_logout(logout: dict):
         db = db_session()
         if revoked:
             token_families.revoke_client_tokens(db, identity.uuid, client_id)
+        backchannel.session_ended(db, identity, session.get(backchannel.SESSION_KEY))
         audit.record(db, "oidc.logout", actor(), identity.id, client_id=client_id if known else None,
                      tokens_revoked=revoked)
         db.commit()
-    session.end()
-    return _goodbye(logout)
+    return saml_logout.end_session_then(_goodbye(logout))
 
 
 def _goodbye(logout: dict):

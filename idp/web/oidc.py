@@ -19,9 +19,9 @@ from pyop.exceptions import InvalidAccessToken, InvalidClientAuthentication, OAu
 
 from idp import audit
 from idp.attributes import CLAIMS_BY_SCOPE
-from idp.oidc import authorization, clients, consent
 from idp.authn.decision import Refusal, Requirements, Step
 from idp.authn.levels import LOA1, LOA2, LOA3
+from idp.oidc import authorization, backchannel, clients, consent
 from idp.oidc.authorization import ErrorPage, ErrorRedirect
 from idp.oidc.provider import discovery_metadata
 from idp.web import gate
@@ -269,12 +269,17 @@ def _issue_code(pending_id, checked, identity):
     except (PyoidcError, ValueError, KeyError, TypeError) as e:  # pyop's own checks (oic's verify)
         current_app.logger.info("authorization request refused by pyop: %s", e.__class__.__name__)
         return _refuse(pending_id, checked, "invalid_request", "the request is not valid")
-    claims = {"acr": session.get("acr"), "amr": session.get("amr"), "auth_time": session.get("auth_time")}
+    sid = session.setdefault(backchannel.SESSION_KEY, backchannel.new_sid())  # Back-Channel Logout §2.1
+    claims = {"acr": session.get("acr"), "amr": session.get("amr"), "auth_time": session.get("auth_time"),
+              "sid": sid}
     response = provider().authorize(pyop_request, identity.uuid, extra_id_token_claims=claims,
                                    subject_seed=identity.subject_seed)
     response["iss"] = services().settings.issuer  # RFC 9207: the RP can tell which IdP answered
     db = db_session()
-    audit.record(db, "oidc.authorized", actor(), identity.id, client_id=checked.client["client_id"],
+    client_id = checked.client["client_id"]
+    if client_id not in (session.get("oidc_clients") or []):  # recorded once per IdP session and portal
+        backchannel.record_sign_in(db, identity.uuid, sid, "oidc", client_id, subject_for(identity, client_id))
+    audit.record(db, "oidc.authorized", actor(), identity.id, client_id=client_id,
                  scopes=list(checked.scopes), acr=claims["acr"])
     db.commit()
     _drop_pending(pending_id)
@@ -316,7 +321,8 @@ def give_consent(pending_id):
 
 # --- token and userinfo ------------------------------------------------------------------------
 
-JSON_ENDPOINTS = {"oidc.token", "oidc.userinfo", "oidc.jwks", "oidc.configuration"}
+JSON_ENDPOINTS = {"oidc.token", "oidc.userinfo", "oidc.jwks", "oidc.configuration",
+                  "oidc_tokens.revoke", "oidc_tokens.introspect"}
 RETRY_AFTER_SECONDS = 5
 
 
@@ -406,17 +412,42 @@ def _client_of(response) -> str | None:
 
 @bp.route("/oidc/userinfo", methods=["GET", "POST", "OPTIONS"])
 def userinfo():
-    """OIDC Core 1.0 §5.3, with a bearer token (RFC 6750)."""
+    """OIDC Core 1.0 §5.3, with a bearer token (RFC 6750) in the Authorization header (§2.1) or in
+    a form-encoded POST body (§2.2). The query-string form (§2.3) is refused: URLs end up in logs."""
     if request.method == "OPTIONS":
         return _cors(current_app.response_class(status=204))
     try:
-        header = request.headers.get("Authorization")
+        header = _bearer_header()
         token_info = _live_token(header)
-        claims = provider().handle_userinfo_request(
-            request.get_data(as_text=True) if request.method == "POST" else "", {"Authorization": header})
+        claims = provider().handle_userinfo_request("", {"Authorization": header})
+    except _InvalidUserinfoRequest as e:
+        return _json({"error": "invalid_request", "error_description": str(e)}, 400,
+                     {"WWW-Authenticate": 'Bearer error="invalid_request"'})
     except (InvalidAccessToken, KeyError, ValueError):
         return _json({"error": "invalid_token"}, 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
     return _json(claims.to_dict() | {"sub": token_info["sub"]})
+
+
+class _InvalidUserinfoRequest(Exception):
+    pass
+
+
+def _bearer_header() -> str | None:
+    """The token as an Authorization header value, from the header or the form body; exactly one
+    method per request (RFC 6750 §2)."""
+    if "access_token" in request.args:
+        raise _InvalidUserinfoRequest("access_token in the query string is not accepted (RFC 6750 §2.3)")
+    header = request.headers.get("Authorization")
+    in_body = request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded" \
+        and "access_token" in request.form
+    if not in_body:
+        return header
+    if header:
+        raise _InvalidUserinfoRequest("send the access token in one place only (RFC 6750 §2)")
+    values = request.form.getlist("access_token")
+    if len(values) != 1 or not values[0]:
+        raise _InvalidUserinfoRequest("access_token must be sent once")
+    return "Bearer " + values[0]
 
 
 def _live_token(header: str | None) -> dict:

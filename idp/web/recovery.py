@@ -11,6 +11,7 @@ from idp.errors import Throttled, ValidationError
 from idp.identity import accounts, mfa, passkeys, recovery
 from idp.identity.throttle import account_for
 from idp.revocation import sign_out_everywhere
+from idp.web import saml_logout
 from idp.web.auth import is_recovery_code, login_throttle, throttled_message, totp_locked_message
 from idp.web.context import actor, db_session, services, session_store
 from idp.web.forms import ConfirmForm, NewPasswordForm, OtpForm, RecoveryRequestForm
@@ -123,11 +124,11 @@ def new_password():
             audit.password_changed(db, actor(), identity.id, via="recovery")
             db.commit()
             recovery.tell_owner(identity, services().mailer)
-            session.end()
-            return render_template("message.html", title=_("Password changed"),
-                                   message=_("Your password was changed and every session was signed out. "
-                                             "Sign in with the new password."),
-                                   link=url_for("auth.login"), link_text=_("Sign in"))
+            return saml_logout.end_session_then(render_template(
+                "message.html", title=_("Password changed"),
+                message=_("Your password was changed and every session was signed out. "
+                          "Sign in with the new password."),
+                link=url_for("auth.login"), link_text=_("Sign in")))
     return render_template("recover/password.html", form=form), 400 if form.errors else 200
 
 

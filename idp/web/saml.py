@@ -12,13 +12,14 @@ from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.metadata import entity_descriptor
 
 from idp import audit
+from idp.oidc import backchannel
 from idp.attributes import saml_attributes
 from idp.authn.decision import Refusal, Requirements, Step
 from idp.authn import levels
 from idp.saml import authn_context, sps, sso
 from idp.saml.guard import MessageRejected
 from idp.subject_salt import salt_for
-from idp.web import gate
+from idp.web import gate, saml_logout
 from idp.web.context import actor, current_identity, db_session, services
 
 bp = Blueprint("saml", __name__, url_prefix="/saml")
@@ -155,8 +156,10 @@ def _resume(pending_id):
         saml_attributes(identity, sp.allow_national_id), levels.rank(session.get("acr")) + 1,
         session.get("auth_time") or int(time.time()))
     sessions = dict(session.get("saml_sessions") or {})
-    sessions[sp.entity_id] = {"name_id": name_id.text}
+    sessions[sp.entity_id] = {"name_id": name_id.text, "format": name_id.format}
     session["saml_sessions"] = sessions
+    backchannel.record_sign_in(db, identity.uuid, session.setdefault(backchannel.SESSION_KEY, backchannel.new_sid()),
+                               "saml", sp.entity_id, name_id.text)
     audit.record(db, "saml.sso", actor(), identity.id, entity_id=sp.entity_id, acr=session.get("acr"))
     db.commit()
     _drop(pending_id)
@@ -197,6 +200,8 @@ def _post(destination, field, message, relay_state):
 
 @bp.get("/slo/redirect")
 def slo_redirect():
+    if "SAMLResponse" in request.args:  # an SP answering our LogoutRequest (idp.web.saml_logout)
+        return saml_logout.answered(request.args) or _refuse("unexpected LogoutResponse")
     return _logout(BINDING_HTTP_REDIRECT, request.args)
 
 

@@ -25,7 +25,8 @@ SCOPE = "openid profile email phone"
 SESSION_KEY = "sign_in"
 # What Masar keeps of the claims: what it shows, and nothing more.
 KEPT_CLAIMS = ("sub", "name#ar", "name#en", "name", "id_type", "birthdate", "birthdate_hijri", "gender",
-               "email", "email_verified", "phone_number", "phone_number_verified")
+               "email", "email_verified", "phone_number", "phone_number_verified",
+               "sid")  # the IdP session's id, for back-channel logout
 # Everything that can go wrong between the IdP's answer and a verified sign-in.
 SIGN_IN_FAILURES = (AuthlibBaseError, JoseError, requests.RequestException, ValueError)
 

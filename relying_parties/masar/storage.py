@@ -35,6 +35,10 @@ CREATE TABLE IF NOT EXISTS sign_ins (
     id_token TEXT NOT NULL,
     expires_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS logout_tokens_seen (
+    jti TEXT PRIMARY KEY,
+    expires_at REAL NOT NULL
+);
 """
 
 
@@ -120,3 +124,26 @@ def end_sign_in(token: str | None) -> dict | None:
         with _db() as connection:
             connection.execute("DELETE FROM sign_ins WHERE token_hash = ?", (_hash(token),))
     return found
+
+
+# --- back-channel logout (OpenID Connect Back-Channel Logout 1.0 §2.6) ---------------------------
+
+def first_use_of(jti: str, keep_seconds: int) -> bool:
+    """Record a logout token's jti; False when it was seen before (a replay)."""
+    with _db() as connection:
+        connection.execute("DELETE FROM logout_tokens_seen WHERE expires_at < ?", (time.time(),))
+        inserted = connection.execute("INSERT OR IGNORE INTO logout_tokens_seen VALUES (?, ?)",
+                                      (jti, time.time() + keep_seconds))
+    return inserted.rowcount == 1
+
+
+def end_sign_ins(sub: str | None, sid: str | None) -> int:
+    """End the sign-ins of that IdP session (`sid`), or of that citizen (`sub` alone)."""
+    with _db() as connection:
+        if sid:
+            query, args = "DELETE FROM sign_ins WHERE json_extract(claims, '$.sid') = ?", [sid]
+            if sub:
+                query, args = query + " AND sub = ?", args + [sub]
+        else:
+            query, args = "DELETE FROM sign_ins WHERE sub = ?", [sub]
+        return connection.execute(query, args).rowcount

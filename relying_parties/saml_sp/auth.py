@@ -187,7 +187,10 @@ def logout():
 
 @bp.get("/saml/sls")
 def sls():
-    """The IdP's LogoutResponse over HTTP-Redirect (SAML Profiles §4.4.4): signed, and answering our request."""
+    """The IdP's LogoutResponse over HTTP-Redirect (SAML Profiles §4.4.4): signed, and answering our request.
+    Or the IdP's own LogoutRequest when the citizen signed out there (§4.4.3): end the sign-in here."""
+    if "SAMLRequest" in request.args:
+        return _logout_requested_by_idp()
     request_id = session.pop(LOGOUT_KEY, None)
     if "SAMLResponse" not in request.args or request_id is None:
         # This IdP does not start logouts itself; a LogoutRequest or an unsolicited answer is refused.
@@ -208,6 +211,34 @@ def sls():
         return failed(reason="sign_out")
     flash(_("You have signed out of this portal and of the National SSO."))
     return redirect(url_for("views.home"), 303)
+
+
+def _logout_requested_by_idp():
+    """A signed LogoutRequest from the IdP (python3-saml checks the signature, destination and
+    issuer): this browser's sign-in ends, and every other one of that NameID, then the signed
+    LogoutResponse goes back to the IdP, which carries on with the next portal."""
+    from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
+    from onelogin.saml2.utils import OneLogin_Saml2_Utils
+
+    def end_sign_ins():
+        storage.end_sign_in(session.get(SESSION_KEY))
+        session.clear()
+
+    try:
+        auth = sp().auth(request.path, get=request.args, query_string=request.query_string.decode("latin-1"))
+        location = auth.process_slo(delete_session_cb=end_sign_ins)
+    except IdPUnavailable as e:
+        log.error("cannot reach the IdP's metadata: %s", e)
+        return failed(503)
+    except Exception as e:  # noqa: BLE001 - as at the ACS
+        log.warning("LogoutRequest refused: %s: %s", type(e).__name__, e)
+        return failed(reason="sign_out")
+    if auth.get_errors() or not location:
+        log.warning("LogoutRequest refused: %s: %s", auth.get_errors(), auth.get_last_error_reason())
+        return failed(reason="sign_out")
+    xml = OneLogin_Saml2_Utils.decode_base64_and_inflate(request.args["SAMLRequest"])
+    storage.end_sign_ins_of(OneLogin_Saml2_Logout_Request.get_nameid(xml))
+    return redirect(location, 303)
 
 
 @bp.get("/saml/metadata")

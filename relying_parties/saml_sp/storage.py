@@ -92,3 +92,10 @@ def end_sign_in(token: str | None) -> dict | None:
         with _db() as connection:
             connection.execute("DELETE FROM sign_ins WHERE token_hash = ?", (_hash(token),))
     return found
+
+
+def end_sign_ins_of(name_id: str) -> int:
+    """End every sign-in of one NameID (the IdP's LogoutRequest names the citizen, not a browser)."""
+    with _db() as connection:
+        return connection.execute("DELETE FROM sign_ins WHERE json_extract(data, '$.name_id') = ?",
+                                  (name_id,)).rowcount

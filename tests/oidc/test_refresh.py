@@ -92,7 +92,7 @@ def test_reuse_after_the_grace_revokes_the_family(web, client, rps, citizen, db,
     first = tokens_for(web, client, rps, rp, citizen)
     second = refresh(client, rp, first["refresh_token"]).json
     # The first use was longer ago than the grace allows.
-    long_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=provider.authz_state.refresh_reuse_grace + 1)
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=provider.authz_state.refresh_reuse_grace + 1)
     db.execute(update(RefreshToken)
                .where(RefreshToken.predecessor_hash == token_families.token_hash(first["refresh_token"]))
                .values(issued_at=long_ago))
@@ -137,7 +137,7 @@ def test_unknown_refresh_tokens(client, rps, bad):
 def test_an_expired_family(web, client, rps, citizen, db):
     rp = rps.register()
     first = tokens_for(web, client, rps, rp, citizen)
-    db.execute(update(TokenFamily).values(expires_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))
+    db.execute(update(TokenFamily).values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
     db.commit()
     assert refresh(client, rp, first["refresh_token"]).json["error"] == "invalid_grant"
 

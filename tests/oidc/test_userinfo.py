@@ -73,3 +73,39 @@ def test_pairwise_subjects_differ_between_portals(web, client, rps, people, iden
     code, verifier, _ = rps.sign_in_and_authorize(web, masar, made)
     token = rps.exchange(client, masar, code, verifier).json["access_token"]
     assert client.get("/oidc/userinfo", headers={"Authorization": f"Bearer {token}"}).json["sub"] == subs[0]
+
+
+# --- RFC 6750 §2: where the access token may be ------------------------------------------------
+
+def test_access_token_in_a_form_encoded_body(client, tokens):
+    """RFC 6750 §2.2 (the OpenID conformance suite sends it so)."""
+    token = tokens("openid email")["access_token"]
+    response = client.post("/oidc/userinfo", data={"access_token": token})
+    assert response.status_code == 200 and set(response.json) == {"sub", "email", "email_verified"}
+
+
+def test_access_token_in_the_query_string_is_refused(client, tokens):
+    token = tokens("openid email")["access_token"]
+    for response in (client.get(f"/oidc/userinfo?access_token={token}"),
+                     client.post(f"/oidc/userinfo?access_token={token}")):
+        assert response.status_code == 400 and response.json["error"] == "invalid_request"
+        assert "email" not in response.json
+
+
+@pytest.mark.parametrize("body", ["access_token=a&access_token=b", "access_token="])
+def test_bad_form_bodies(client, tokens, body):
+    tokens("openid email")
+    response = client.post("/oidc/userinfo", data=body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400 and response.json["error"] == "invalid_request"
+
+
+def test_the_token_in_one_place_only(client, tokens):
+    token = tokens("openid email")["access_token"]
+    response = client.post("/oidc/userinfo", data={"access_token": token}, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 400 and response.json["error"] == "invalid_request"
+
+
+def test_a_bad_token_in_the_body(client, tokens):
+    tokens("openid email")
+    response = client.post("/oidc/userinfo", data={"access_token": "not-a-token"})
+    assert response.status_code == 401 and "invalid_token" in response.headers["WWW-Authenticate"]

@@ -15,7 +15,7 @@ SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
 
 
 def instant(when: dt.datetime | None = None) -> str:
-    return (when or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (when or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def authn_request(sp, *, request_id=None, issue_instant=None, issuer=None, attributes="", inside="",

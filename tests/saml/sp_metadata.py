@@ -39,7 +39,7 @@ class SpMetadata:
         """A self-signed certificate valid for a day, or one that expired yesterday."""
         key = key or self.key
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sp.test")])
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         start, end = (now - dt.timedelta(days=30), now - dt.timedelta(days=1)) if expired else \
             (now - dt.timedelta(minutes=5), now + dt.timedelta(days=1))
         cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())

@@ -217,7 +217,7 @@ def test_a_signed_request_must_be_fresh(web, saml_sp, age):
     from years ago, or from the future, is refused."""
     from tests.saml import crafted
     sp = saml_sp()
-    when = dt.datetime.now(dt.timezone.utc) - age
+    when = dt.datetime.now(dt.UTC) - age
     assert crafted.post(web, crafted.sign(sp, crafted.authn_request(sp, issue_instant=crafted.instant(when)))
                         ).status_code == 400
 
@@ -225,7 +225,7 @@ def test_a_signed_request_must_be_fresh(web, saml_sp, age):
 def test_a_fresh_signed_request_is_accepted(web, saml_sp):
     from tests.saml import crafted
     sp = saml_sp()
-    when = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=4)
+    when = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=4)
     response = crafted.post(web, crafted.sign(sp, crafted.authn_request(sp, issue_instant=crafted.instant(when))))
     assert response.status_code == 302 and "/login" in response.location
 
@@ -286,7 +286,7 @@ def test_an_issuer_with_surrounding_whitespace_is_refused_cleanly(web, saml_sp, 
 def test_issue_instant_window(value, accepted):
     from idp.saml.guard import MessageRejected
     from idp.saml.sso import check_issue_instant
-    now = dt.datetime(2026, 11, 30, 10, 0, tzinfo=dt.timezone.utc).timestamp()
+    now = dt.datetime(2026, 11, 30, 10, 0, tzinfo=dt.UTC).timestamp()
     if accepted:
         check_issue_instant(value, now)
     else:

@@ -132,7 +132,7 @@ def test_an_unconfirmed_registration_expires_and_never_blocks(web, app, people, 
     squatter_uuid = squatter.identity.uuid
     hours = app.extensions["idp"].settings.email_verification_hours
     db.execute(update(Identity).where(Identity.id == squatter.identity.id)
-               .values(created_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=hours, minutes=1)))
+               .values(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=hours, minutes=1)))
     db.commit()
     prove_mobile(web, app, person)
     page = web.get("/register/account").get_data(as_text=True)
