@@ -6,14 +6,15 @@ import sys
 
 import click
 
-from idp.settings import CONFIG_DIR, PROJECT_ROOT
+from idp.resources import default_home
+from idp.settings import CONFIG_DIR
 
 GUNICORN_CONFIG = CONFIG_DIR / "gunicorn.conf.py"
 
 
 def gunicorn_argv(bind: str, workers: int | None, threads: int | None) -> list[str]:
     """The command line `idp serve` runs: the README's production command."""
-    argv = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONFIG), "--chdir", str(PROJECT_ROOT),
+    argv = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONFIG), "--chdir", str(default_home()),
             "--bind", bind]
     if workers:
         argv += ["--workers", str(workers)]
