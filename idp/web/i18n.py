@@ -2,6 +2,7 @@
 then Accept-Language, then the default (Arabic). Catalogues live in idp/translations."""
 from __future__ import annotations
 
+import datetime as dt
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, redirect, request, url_for
@@ -10,6 +11,7 @@ from flask_babel import Babel, get_locale, gettext
 LOCALES = ("ar", "en")
 LOCALE_COOKIE = "idp_lang"
 RTL = {"ar"}
+RIYADH = dt.timezone(dt.timedelta(hours=3), "AST")  # Saudi Arabia keeps UTC+3 all year (no DST)
 
 bp = Blueprint("i18n", __name__)
 babel = Babel()
@@ -21,6 +23,14 @@ def select_locale() -> str:
         return chosen
     default = current_app.extensions["idp"].settings.default_locale
     return request.accept_languages.best_match(LOCALES, default=default)
+
+
+@bp.app_template_filter("riyadh_time")
+def riyadh_time(moment: dt.datetime) -> str:
+    """A stored time (UTC; naive means UTC) as citizens read clocks: Riyadh time."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(RIYADH).strftime("%Y-%m-%d %H:%M")
 
 
 def init_app(app) -> None:

@@ -93,3 +93,43 @@ def test_skip_link_and_favicon(web, client):
     assert re.search(r'<a class="skip-link" href="#content">', html) and 'id="content"' in html
     with client.get("/static/favicon.svg") as icon:
         assert icon.status_code == 200 and b"<svg" in icon.get_data()
+
+
+def test_signed_in_header_offers_account_and_sign_out(web, people, identities):
+    """The header read a session key that no longer exists, so it offered "Sign in" to the signed in."""
+    citizen = identities.make(people["citizen"])
+    web.client.set_cookie("idp_lang", "en")
+    web.login(citizen.username, citizen.password)
+    html = web.get("/account").get_data(as_text=True)
+    nav = re.search(r"<nav.*?</nav>", html, re.S).group(0)
+    assert "My account" in nav and "Sign out" in nav and "Register" not in nav
+
+
+def test_activity_is_shown_in_riyadh_time(web, people, identities):
+    import datetime as dt
+
+    from idp.web.i18n import riyadh_time
+    assert riyadh_time(dt.datetime(2026, 1, 1, 22, 30)) == "2026-01-02 01:30"
+    assert riyadh_time(dt.datetime(2026, 1, 1, 22, 30, tzinfo=dt.timezone.utc)) == "2026-01-02 01:30"
+    citizen = identities.make(people["citizen"])
+    web.client.set_cookie("idp_lang", "en")
+    web.login(citizen.username, citizen.password)
+    html = web.get("/account").get_data(as_text=True)
+    assert "When (Riyadh time)" in html
+    stamp = re.search(r'<time dir="ltr" datetime="([^"]+)">([^<]+)</time>', html)
+    stored = dt.datetime.fromisoformat(stamp.group(1).replace("Z", "+00:00"))
+    assert stamp.group(2) == (stored + dt.timedelta(hours=3)).strftime("%Y-%m-%d %H:%M")
+
+
+def test_two_step_page_groups_the_key_and_links_to_the_app(web, people, identities):
+    citizen = identities.make(people["citizen"])
+    web.login(citizen.username, citizen.password)
+    response = web.get("/account/two-step")
+    if response.status_code == 302:  # asked to confirm the password first
+        web.submit(response.location, {"password": citizen.password})
+        response = web.get("/account/two-step")
+    html = response.get_data(as_text=True)
+    groups = re.findall(r'<span class="key-group">([A-Z2-7]+)</span>', html)
+    assert groups and all(len(g) == 4 for g in groups[:-1]) and 1 <= len(groups[-1]) <= 4
+    link = re.search(r'href="(otpauth://totp/[^"]+)"', html).group(1)
+    assert "secret=" + "".join(groups) in link.replace("&amp;", "&")
