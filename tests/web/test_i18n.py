@@ -1,5 +1,7 @@
 """Arabic first (RTL), English beside it: a visible switch and Accept-Language."""
 
+import pytest
+
 
 def test_arabic_is_the_default(client):
     html = client.get("/login").get_data(as_text=True)
@@ -79,3 +81,28 @@ def test_once_the_request_is_answered_the_cookie_decides_again(web, rps, people,
     code, _, _ = rps.sign_in_and_authorize(web, rps.register(), citizen, ui_locales="en")
     assert code
     assert '<html lang="ar" dir="rtl">' in web.get("/account").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("lang", ["ar", "en"])
+def test_consent_names_the_portal_isolated_and_escaped(web, rps, people, identities, lang):
+    """The portal's name, whatever its script, stays in its place in the sentence (issue 12)."""
+    from urllib.parse import urlencode
+
+    web.client.set_cookie("idp_lang", lang)
+    made = identities.make(people["citizen"])
+    client = rps.register(name="Masar <b>HR</b>")
+    params, _ = rps.authorize_params(client)
+    response = web.get("/oidc/authorize?" + urlencode(params))
+    response = web.login(made.username, made.password, next_url=rps.query(response.location)["next"])
+    html = web.get(response.location).get_data(as_text=True)
+    assert "<strong><bdi>Masar &lt;b&gt;HR&lt;/b&gt;</bdi></strong>" in html
+
+
+def test_masar_tells_the_citizen_the_idps_own_button_name():
+    from babel.messages.pofile import read_po
+
+    with open("relying_parties/masar/translations/ar/LC_MESSAGES/messages.po", "rb") as f:
+        masar = " ".join(str(m.string) for m in read_po(f) if m.id)
+    with open("idp/translations/ar/LC_MESSAGES/messages.po", "rb") as f:
+        allow = next(m.string for m in read_po(f) if m.id == "Allow")
+    assert f"«{allow}»" in masar and "«سماح»" not in masar
