@@ -41,9 +41,9 @@ extract-messages: $(STAMP)
 	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext -k N_ -o idp/translations/messages.pot .
 	$(BIN)/pybabel -q update -i idp/translations/messages.pot -d idp/translations
 
+# Ports: IDP_DEMO_PORTS=5100,5101,5102 make demo (checked free before anything starts).
 demo: install
-	$(BIN)/idp db upgrade
-	$(BIN)/python -m relying_parties.demo
+	@$(BIN)/python -m relying_parties.demo
 
 test: SYSTEM_PACKAGES = xmlsec1 espeak-ng chromium
 test: install
