@@ -14,6 +14,7 @@ from idp.identity.locks import DatabaseLocks
 from idp.identity.throttle import CaptchaRequired, HardLocked, LoginThrottle, account_for
 from idp.revocation import sign_out_everywhere
 from idp.web.captcha import captcha_service, wants_new_challenge
+from idp.web.requesting import service_name
 from idp.web.context import actor, current_identity, db_session, services, session_store, sign_in
 from idp.web.forms import ConfirmForm, LoginForm, OtpForm
 from idp.web.i18n import safe_next, translate
@@ -57,7 +58,7 @@ def _login_page(form, next_url, status=200, error=None, captcha=False, **extra):
         form.captcha_id.data = captcha_service().new()
         form.captcha.data = ""
     return render_template("login.html", form=form, next=next_url, error=error, captcha=captcha,
-                           **extra), status
+                           service=service_name(next_url), **extra), status
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -106,3 +106,19 @@ def test_masar_tells_the_citizen_the_idps_own_button_name():
     with open("idp/translations/ar/LC_MESSAGES/messages.po", "rb") as f:
         allow = next(m.string for m in read_po(f) if m.id == "Allow")
     assert f"«{allow}»" in masar and "«سماح»" not in masar
+
+
+@pytest.mark.parametrize("lang, words", [("en", "to continue to"), ("ar", "للمتابعة إلى")])
+def test_the_sign_in_page_names_the_portal(web, rps, lang, words):
+    from urllib.parse import urlencode
+
+    web.client.set_cookie("idp_lang", lang)
+    params, _ = rps.authorize_params(rps.register(name="منصة مسار — Masar"))
+    login = web.get("/oidc/authorize?" + urlencode(params)).location
+    html = web.get(login).get_data(as_text=True)
+    assert f"{words} <strong><bdi>منصة مسار — Masar</bdi></strong>" in html
+
+
+def test_the_sign_in_page_names_no_portal_for_a_made_up_next(web):
+    html = web.get("/login?next=/oidc/authorize/continue/notarealpendingid").get_data(as_text=True)
+    assert "<bdi>" not in html and "to continue to" not in html
