@@ -17,8 +17,8 @@ $(STAMP): setup.cfg pyproject.toml | $(BIN)/python
 install: $(STAMP) translations system-deps
 
 # pysaml2 signs and verifies with the xmlsec1 program (Debian package xmlsec1); the browser tests
-# drive Debian's Chromium. Installed when missing (as root), else the exact command is printed.
-SYSTEM_PACKAGES ?= xmlsec1
+# drive Debian's Chromium; the captcha speaks its digits with espeak-ng. Installed when missing (as root), else the exact command is printed.
+SYSTEM_PACKAGES ?= xmlsec1 espeak-ng
 system-deps:
 	@missing=""; \
 	for pkg in $(SYSTEM_PACKAGES); do dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
@@ -41,16 +41,16 @@ extract-messages: $(STAMP)
 	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext -k N_ -o idp/translations/messages.pot .
 	$(BIN)/pybabel -q update -i idp/translations/messages.pot -d idp/translations
 
+# Ports: IDP_DEMO_PORTS=5100,5101,5102 make demo (checked free before anything starts).
 demo: install
-	$(BIN)/idp db upgrade
-	$(BIN)/python -m relying_parties.demo
+	@$(BIN)/python -m relying_parties.demo
 
 # The quality gates .ci/run passes before the tests: ruff (rules in pyproject.toml) and mypy on idp/.
 lint: $(STAMP)
 	$(BIN)/ruff check idp relying_parties
 	$(BIN)/mypy
 
-test: SYSTEM_PACKAGES = xmlsec1 chromium
+test: SYSTEM_PACKAGES = xmlsec1 espeak-ng chromium
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

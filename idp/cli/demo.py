@@ -1,19 +1,24 @@
 """idp demo …: make a fresh install ready to try (make demo). Never for production data."""
 from __future__ import annotations
 
+import datetime as dt
+import email
+import email.policy
 import json
 import os
+import re
 import secrets
 from pathlib import Path
 
 import click
 import pyotp
+from cryptography.fernet import InvalidToken
 from sqlalchemy import func, literal, select, update
 
 from idp.cli import emit, fail, json_option, services
 from idp.identity import accounts, mfa, registry, totp
 from idp.identity.birthdate import format_hijri
-from idp.models import Identity, RegistryPerson
+from idp.models import Identity, OutboxMail, RegistryPerson
 
 DEMO_PEOPLE = 1000
 DEMO_SEED = 2026
@@ -119,3 +124,58 @@ def code(as_json):
     saved = json.loads(path.read_text())
     current = pyotp.TOTP(saved["totp_secret"]).now()
     emit({"username": saved["username"], "code": current}, as_json, current)
+
+
+@group.command("mail")
+@click.option("--last", default=3, show_default=True, type=click.IntRange(1, 50), help="How many mails.")
+def mail(last):
+    """The latest mails in plain text, links on lines of their own: those still waiting in the
+    outbox table (decrypted with the data key) and those written to the file outbox (.eml, whose
+    bodies are base64 and unreadable with `cat`). For trying the demo only."""
+    s = services()
+    found = _waiting_mails(s, last) + _written_mails(Path(s.settings.outbox_path), last)
+    if not found:
+        click.echo("No mail yet.")
+        return
+    for at, to, subject, body in sorted(found, key=lambda m: m[0], reverse=True)[:last]:
+        click.echo(f"--- {at:%Y-%m-%d %H:%M:%S} UTC  to {to}\nSubject: {subject}\n\n{body.strip()}\n")
+        for link in MAIL_LINK.findall(body):
+            click.echo(f"Link: {link}")
+        click.echo("")
+
+
+MAIL_LINK = re.compile(r"https?://[^\s<>\"']+")
+
+
+def _waiting_mails(s, last: int) -> list[tuple]:
+    queue = s.mailer.queue
+    if queue is None:
+        return []
+    with s.db.session() as db:
+        rows = db.scalars(select(OutboxMail).where(OutboxMail.body != "").order_by(OutboxMail.created_at.desc())
+                          .limit(last)).all()
+        found = []
+        for row in rows:
+            try:
+                body = queue.fernet.decrypt(row.body.encode()).decode()
+            except InvalidToken:
+                body = "(cannot be read: the data key changed)"
+            found.append((_utc(row.created_at), row.recipient, row.subject, body))
+        return found
+
+
+def _written_mails(folder: Path, last: int) -> list[tuple]:
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.glob("*.eml"))[-last:]:
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        part = message.get_body(("plain",))
+        body = part.get_content() if part is not None else ""
+        at = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+        found.append((at, str(message["To"]), str(message["Subject"]), body))
+    return found
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

@@ -2,7 +2,10 @@
 V2.2.4), with no third-party service that would see our citizens' requests.
 
 Answers are five digits: most people here type in Arabic, and Latin letters in a distorted
-image confuse them; Arabic-Indic digits are accepted as the same answer.
+image confuse them; Arabic-Indic digits are accepted as the same answer. Only digits that a
+rotated, distorted glyph cannot turn into another are drawn: no 1 (read as 7, and as Arabic ١) and
+no 7. The text is dark on a light background (at least 4.5:1, WCAG 2.2 SC 1.4.3), and the same
+digits can be heard instead (`captcha_audio`, SC 1.1.1).
 
 A challenge is stateless until it is answered: its id is the answer and its expiry sealed with
 AES-GCM under a key only the server has, so showing a page with a captcha writes nothing (a
@@ -25,10 +28,12 @@ from captcha.image import ImageCaptcha
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from idp.identity import captcha_audio
 from idp.identity.national_id import normalise_digits
 from idp.store import Store
 
 ANSWER_LENGTH = 5
+ALPHABET = "02345689"  # 8**5 = 32768 answers per challenge; each challenge buys one guess
 MAX_ANSWER_CHARS = 32  # anything longer is not an attempt at five digits; refuse before work
 _CHALLENGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _FIXED_ANSWER = re.compile(rf"[0-9]{{{ANSWER_LENGTH}}}")
@@ -74,7 +79,7 @@ class CaptchaService:
 
     def new(self) -> str:
         """A fresh challenge id (URL-safe, 55 characters). Nothing is stored."""
-        answer = self.fixed_answer or "".join(secrets.choice("0123456789") for _ in range(ANSWER_LENGTH))
+        answer = self.fixed_answer or "".join(secrets.choice(ALPHABET) for _ in range(ANSWER_LENGTH))
         nonce = os.urandom(_NONCE_BYTES)
         sealed = self._aead.encrypt(nonce, _SEALED.pack(answer.encode(), int(self.clock()) + self.ttl_seconds),
                                     None)
@@ -91,6 +96,12 @@ class CaptchaService:
         """The challenge drawn as a PNG, or None when unknown, expired or used. Does not use it up."""
         answer = self.answer(challenge_id)
         return None if answer is None else render_png(answer)
+
+    def audio(self, challenge_id: str, lang: str) -> bytes | None:
+        """The challenge spoken in `lang` as a WAV file, or None when unknown, expired or used.
+        Raises captcha_audio.AudioUnavailable when it cannot be spoken now. Does not use it up."""
+        answer = self.answer(challenge_id)
+        return None if answer is None else captcha_audio.speak_digits(answer, lang)
 
     def verify(self, challenge_id: str, answer: str | None) -> bool:
         """Whether `answer` solves the challenge. The challenge is used up whatever the outcome,
@@ -123,11 +134,16 @@ class CaptchaService:
 
 
 def render_png(text: str) -> bytes:
-    """`text` distorted on a noisy background (captcha's ImageCaptcha), as PNG bytes."""
+    """`text` distorted on a noisy background (captcha's ImageCaptcha), as PNG bytes. The library
+    picks text colours as light as grey 200 on white; ours are at most 90 per channel on a
+    background of at least 240, a contrast of at least 6:1."""
     renderer = getattr(_renderers, "image_captcha", None)
     if renderer is None:
         renderer = _renderers.image_captcha = ImageCaptcha(width=180, height=64)
-    return renderer.generate(text, format="png").getvalue()
+        renderer.character_rotate = (-20, 20)  # the library tilts up to ±30°; less reads more easily
+    background = (240 + secrets.randbelow(16), 240 + secrets.randbelow(16), 240 + secrets.randbelow(16))
+    ink = (secrets.randbelow(91), secrets.randbelow(91), secrets.randbelow(91), 255)
+    return renderer.generate(text, format="png", bg_color=background, fg_color=ink).getvalue()
 
 
 def _used_key(nonce: str) -> str:

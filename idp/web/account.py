@@ -175,7 +175,7 @@ def two_step():
             return render_template("account/recovery_codes.html", codes=codes, next=next_url)
     # A fixed issuer name: the authenticator app keeps it, whatever language the page was in.
     uri = totp.provisioning_uri(secret, identity.username, TOTP_ISSUER_NAME)
-    return render_template("account/two_step_enrol.html", form=form, secret=secret,
+    return render_template("account/two_step_enrol.html", form=form, secret=secret, otpauth_uri=uri,
                            qr_svg=totp.qr_svg(uri)), 400 if form.errors else 200
 
 

@@ -15,7 +15,8 @@ from idp.identity.throttle import CaptchaRequired, HardLocked, LoginThrottle, ac
 from idp.oidc import backchannel
 from idp.revocation import sign_out_everywhere
 from idp.web import saml_logout
-from idp.web.captcha import captcha_service
+from idp.web.captcha import captcha_service, wants_new_challenge
+from idp.web.requesting import service_name
 from idp.web.context import actor, current_identity, db_session, services, session_store, sign_in
 from idp.web.forms import ConfirmForm, LoginForm, OtpForm
 from idp.web.i18n import safe_next, translate
@@ -59,7 +60,7 @@ def _login_page(form, next_url, status=200, error=None, captcha=False, **extra):
         form.captcha_id.data = captcha_service().new()
         form.captcha.data = ""
     return render_template("login.html", form=form, next=next_url, error=error, captcha=captcha,
-                           **extra), status
+                           service=service_name(next_url), **extra), status
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -70,6 +71,8 @@ def login():
     next_url = safe_next(request.args.get("next"))
     if request.method == "GET" and request.args.get("login_hint"):
         form.username.data = request.args["login_hint"][:64]  # OIDC login_hint
+    if form.is_submitted() and wants_new_challenge(request.form):  # nothing checked, nothing counted
+        return _login_page(form, next_url, captcha=True)
     if not form.validate_on_submit():
         return _login_page(form, next_url, 400 if form.errors else 200, captcha=bool(form.captcha_id.data))
     db, throttle, ip = db_session(), login_throttle(), request.remote_addr or ""

@@ -1,9 +1,10 @@
-"""The captcha image endpoint, and `captcha_service()` for the blueprints that ask for a captcha."""
+"""The captcha picture and audio endpoints, and `captcha_service()` for the blueprints that ask for a captcha."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app
 
 from idp.identity.captcha import CaptchaService, derive_key, is_challenge_id
+from idp.identity.captcha_audio import LANGUAGES, AudioUnavailable
 
 bp = Blueprint("captcha", __name__)
 
@@ -26,3 +27,26 @@ def image(challenge_id: str):
     if png is None:
         abort(404)
     return Response(png, mimetype="image/png", headers={"Cache-Control": "no-store"})
+
+
+@bp.get("/captcha/<lang>/<challenge_id>.wav")
+def audio(lang: str, challenge_id: str):
+    """The challenge's digits spoken in Arabic or English (WCAG 2.2 SC 1.1.1, the picture's
+    alternative). Never cached, like the picture. 404 for an unknown language or challenge; 503
+    when the synthesiser is missing or busy (logged; the page still offers the picture)."""
+    if lang not in LANGUAGES or not is_challenge_id(challenge_id):
+        abort(404)
+    try:
+        wav = captcha_service().audio(challenge_id, lang)
+    except AudioUnavailable as e:
+        current_app.logger.warning("captcha audio unavailable: %s", e)
+        abort(503)
+    if wav is None:
+        abort(404)
+    return Response(wav, mimetype="audio/wav", headers={"Cache-Control": "no-store"})
+
+
+def wants_new_challenge(form) -> bool:
+    """Whether the form was posted with the "new picture" button (no JavaScript needed): the page
+    is shown again with the fields kept and a fresh challenge, and nothing is checked or counted."""
+    return "new_captcha" in form

@@ -61,7 +61,8 @@ def signed_in_identity() -> Identity:
     return identity
 
 
-KEPT_AT_SIGN_IN = ("oidc_pending", "saml_pending")  # relying parties' requests waiting for this sign-in
+# Relying parties' requests waiting for this sign-in, and the language one asked for (i18n.REQUEST_LOCALE).
+KEPT_AT_SIGN_IN = ("oidc_pending", "saml_pending", "request_locale")
 
 
 def sign_in(identity: Identity, amr: list[str]) -> None:

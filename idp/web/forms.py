@@ -6,17 +6,22 @@ from flask_wtf import FlaskForm
 from wtforms import SelectChoice, EmailField, HiddenField, PasswordField, RadioField, StringField, TelField
 from wtforms.validators import DataRequired, Length
 
-required = DataRequired(message=_l("This field is required."))
+
+
+def required(message):
+    """DataRequired with the field's own message: GOV.UK's "Enter your …", never "This field is required."."""
+    return DataRequired(message=message)
 
 
 def limit(n: int):
-    return Length(max=n, message=_l("This is too long."))
+    return Length(max=n, message=_l("Enter %(max)d characters or fewer."))
 
 
 class LoginForm(FlaskForm):
-    username = StringField(_l("Username or national ID"), [required, limit(64)],
+    username = StringField(_l("Username or national ID"),
+                           [required(_l("Enter your username or national ID.")), limit(64)],
                            render_kw={"autocomplete": "username webauthn", "autocapitalize": "none"})
-    password = PasswordField(_l("Password"), [required, limit(1024)],
+    password = PasswordField(_l("Password"), [required(_l("Enter your password.")), limit(1024)],
                              render_kw={"autocomplete": "current-password"})
     # Asked only when the account is under attack and this browser is not a known device.
     captcha_id = HiddenField()
@@ -25,73 +30,84 @@ class LoginForm(FlaskForm):
 
 
 class OtpForm(FlaskForm):
-    otp = StringField(_l("Verification code"), [required, limit(32)],
+    otp = StringField(_l("Verification code"),
+                      [required(_l("Enter the 6-digit code from your authenticator app, or a recovery code.")),
+                       limit(32)],
                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
 
 
 class IdentityCheckForm(FlaskForm):
     """Registration, step 1: who you are, as the civil registry knows you."""
 
-    national_id = StringField(_l("National ID or iqama number"), [required, limit(20)],
+    national_id = StringField(_l("National ID or iqama number"),
+                              [required(_l("Enter your national ID or iqama number.")), limit(20)],
                               render_kw={"inputmode": "numeric", "autocomplete": "off"})
     calendar = RadioField(_l("Calendar"),
                           choices=[SelectChoice("hijri", _l("Hijri")), SelectChoice("gregorian", _l("Gregorian"))],
-                          default="hijri", validators=[required])
-    birth_date = StringField(_l("Date of birth (day/month/year)"), [required, limit(32)],
+                          default="hijri", validators=[required(_l("Select the calendar of your date of birth."))])
+    birth_date = StringField(_l("Date of birth (day/month/year)"),
+                             [required(_l("Enter your date of birth.")), limit(32)],
                              render_kw={"placeholder": "dd/mm/yyyy", "autocomplete": "off"})
     gender = RadioField(_l("Gender"), choices=[SelectChoice("M", _l("Male")), SelectChoice("F", _l("Female"))],
-                        validators=[required])
+                        validators=[required(_l("Select your gender."))])
     captcha_id = HiddenField()
-    captcha = StringField(_l("The digits in the picture"), [required, limit(16)],
+    captcha = StringField(_l("The digits in the picture"),
+                          [required(_l("Enter the digits in the picture.")), limit(16)],
                           render_kw={"inputmode": "numeric", "autocomplete": "off"})
 
 
 class MobileCodeForm(FlaskForm):
     """Registration, step 2: the code sent by SMS to the mobile the civil registry holds."""
 
-    code = StringField(_l("Code from the SMS"), [required, limit(16)],
+    code = StringField(_l("Code from the SMS"), [required(_l("Enter the code from the SMS.")), limit(16)],
                        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
 
 
 class CredentialsForm(FlaskForm):
     """Registration, step 2: the identity's username, password and contact details."""
 
-    username = StringField(_l("Username"), [required, limit(32)],
+    username = StringField(_l("Username"), [required(_l("Choose a username.")), limit(32)],
                            render_kw={"autocomplete": "username", "autocapitalize": "none"})
-    password = PasswordField(_l("Password"), [required, limit(1024)],
+    password = PasswordField(_l("Password"), [required(_l("Choose a password.")), limit(1024)],
                              render_kw={"autocomplete": "new-password"})
-    email = EmailField(_l("Email"), [required, limit(254)], render_kw={"autocomplete": "email"})
-    mobile = TelField(_l("Mobile number"), [required, limit(20)],
+    email = EmailField(_l("Email"),
+                       [required(_l("Enter your email address.")), limit(254)], render_kw={"autocomplete": "email"})
+    mobile = TelField(_l("Mobile number"), [required(_l("Enter your mobile number.")), limit(20)],
                       render_kw={"autocomplete": "tel", "placeholder": "05XXXXXXXX"})
 
 
 class PasswordForm(FlaskForm):
-    password = PasswordField(_l("Password"), [required, limit(1024)],
+    password = PasswordField(_l("Password"), [required(_l("Enter your password.")), limit(1024)],
                              render_kw={"autocomplete": "current-password"})
     otp = StringField(_l("Verification code"), [limit(32)],
                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
 
 
 class ChangePasswordForm(FlaskForm):
-    current_password = PasswordField(_l("Current password"), [required, limit(1024)],
+    current_password = PasswordField(_l("Current password"),
+                                     [required(_l("Enter your current password.")), limit(1024)],
                                      render_kw={"autocomplete": "current-password"})
-    new_password = PasswordField(_l("New password"), [required, limit(1024)],
+    new_password = PasswordField(_l("New password"), [required(_l("Enter a new password.")), limit(1024)],
                                  render_kw={"autocomplete": "new-password"})
 
 
 class NewPasswordForm(FlaskForm):
-    new_password = PasswordField(_l("New password"), [required, limit(1024)],
+    new_password = PasswordField(_l("New password"), [required(_l("Enter a new password.")), limit(1024)],
                                  render_kw={"autocomplete": "new-password"})
 
 
 class EmailForm(FlaskForm):
-    email = EmailField(_l("New email"), [required, limit(254)], render_kw={"autocomplete": "email"})
+    email = EmailField(_l("New email"),
+                       [required(_l("Enter your new email address.")), limit(254)], render_kw={"autocomplete": "email"})
 
 
 class RecoveryRequestForm(FlaskForm):
-    national_id = StringField(_l("National ID or iqama number"), [required, limit(20)],
+    national_id = StringField(_l("National ID or iqama number"),
+                              [required(_l("Enter your national ID or iqama number.")), limit(20)],
                               render_kw={"inputmode": "numeric"})
-    email = EmailField(_l("Registered email"), [required, limit(254)], render_kw={"autocomplete": "email"})
+    email = EmailField(_l("Registered email"),
+                       [required(_l("Enter the email address you registered with.")), limit(254)],
+                       render_kw={"autocomplete": "email"})
 
 
 class ConfirmForm(FlaskForm):

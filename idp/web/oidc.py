@@ -27,6 +27,7 @@ from idp.oidc.provider import discovery_metadata
 from idp.web import gate
 from idp.web.context import actor, current_identity, db_session, services
 from idp.web.forms import ConfirmForm
+from idp.web.i18n import follow_request_locale
 
 bp = Blueprint("oidc", __name__)
 
@@ -163,13 +164,10 @@ def authorize():
         return _error_page(str(e))
     except ErrorRedirect as e:
         return _error_redirect(e)
-    pending_id = gate.remember(PENDING, {"params": checked.params})
-    response = current_app.make_response(_resume(pending_id))
-    if checked.ui_locale:
-        from idp.web.i18n import LOCALE_COOKIE
-        response.set_cookie(LOCALE_COOKIE, checked.ui_locale, max_age=365 * 24 * 3600, samesite="Lax",
-                            httponly=True, secure=request.is_secure)
-    return response
+    pending_id = gate.remember(PENDING, {"params": checked.params, "ui_locale": checked.ui_locale})
+    if checked.ui_locale:  # this request's pages only; the citizen's language cookie is left alone
+        follow_request_locale(PENDING, pending_id)
+    return _resume(pending_id)
 
 
 @bp.get("/oidc/authorize/continue/<pending_id>")

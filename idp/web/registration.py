@@ -19,7 +19,7 @@ from idp.identity.registry import DatabaseRegistry
 from idp.identity.throttle import account_for
 from idp.revocation import sign_out_everywhere
 from idp.web.auth import login_throttle, throttled_message
-from idp.web.captcha import captcha_service
+from idp.web.captcha import captcha_service, wants_new_challenge
 from idp.web.context import actor, db_session, services, session_store
 from idp.web.forms import ConfirmForm, CredentialsForm, IdentityCheckForm, MobileCodeForm
 from idp.web.i18n import translate
@@ -40,7 +40,7 @@ def _step1(form, status=200, error=None):
 def identity_check():
     """Step 1: national ID, birth date (Hijri or Gregorian), gender and a captcha."""
     form = IdentityCheckForm()
-    if not form.is_submitted():
+    if not form.is_submitted() or wants_new_challenge(request.form):  # a new picture checks nothing
         return _step1(form)
     valid = form.validate_on_submit()
     nid, birth_date = _parse_identity_fields(form)  # every field's error shown at once

@@ -21,11 +21,14 @@ from idp.saml.guard import MessageRejected
 from idp.subject_salt import salt_for
 from idp.web import gate, saml_logout
 from idp.web.context import actor, current_identity, db_session, services
+from idp.web.i18n import follow_request_locale
 
 bp = Blueprint("saml", __name__, url_prefix="/saml")
 
 PENDING = "saml_pending"  # the session key of requests waiting for a sign-in (idp.authn.pending)
 BOUNCE_SECONDS = 60  # the browser follows the 303 at once
+RETURNING = "saml_returning"  # session: the last answer's form, for the language switch (`returning`)
+RETURNING_SECONDS = 300
 BOUNCES_PER_MINUTE = 20  # per client address: bounds what an anonymous flood can store
 
 
@@ -113,8 +116,16 @@ def _start(binding, params):
         "sp": parsed.sp.entity_id, "request_id": parsed.request_id, "force_authn": parsed.force_authn,
         "is_passive": parsed.is_passive, "require_loa2": parsed.require_loa2, "transient": parsed.transient,
         "relay_state": parsed.relay_state, "response_args": _serialisable(parsed.response_args),
-        "authn_context": dataclasses.asdict(parsed.authn_context)})
+        "authn_context": dataclasses.asdict(parsed.authn_context), "ui_locale": _ui_locale(params)})
+    if _ui_locale(params):  # the SP's language for this request's pages; the citizen's cookie stays
+        follow_request_locale(PENDING, pending_id)
     return _resume(pending_id)
+
+
+def _ui_locale(params) -> str | None:
+    """The SP's page language, sent beside the signed parameters as OIDC's ui_locales (issue 12)."""
+    tags = str(params.get("ui_locales") or "")[:64].split()
+    return next((tag.split("-")[0] for tag in tags if tag.split("-")[0] in ("ar", "en")), None)
 
 
 def _serialisable(args: dict) -> dict:
@@ -191,9 +202,25 @@ def _drop(pending_id):
 
 
 def _post(destination, field, message, relay_state):
-    """SAML Bindings §3.5: an auto-submitting form (a button without JavaScript) to the SP."""
-    return render_template("saml/post.html", destination=destination, field=field, message=message,
-                           relay_state=relay_state)
+    """SAML Bindings §3.5: an auto-submitting form (a button without JavaScript) to the SP.
+
+    The answer is kept in the session for a few minutes so that the page can be shown again in the
+    other language (`returning`): the page's own URL would replay a single-use request."""
+    shown = {"destination": destination, "field": field, "message": message, "relay_state": relay_state}
+    session[RETURNING] = {**shown, "until": time.time() + RETURNING_SECONDS}
+    return render_template("saml/post.html", lang_next=url_for("saml.returning"), **shown)
+
+
+@bp.get("/returning")
+def returning():
+    """The last answer for a service provider, shown again (after the language switch, issue 12):
+    this browser's own, for a few minutes; the SP still accepts each response once."""
+    kept = session.get(RETURNING)
+    if not isinstance(kept, dict) or kept.get("until", 0) < time.time():
+        session.pop(RETURNING, None)
+        return redirect(url_for("auth.home"))
+    shown = {k: kept[k] for k in ("destination", "field", "message", "relay_state")}
+    return render_template("saml/post.html", lang_next=url_for("saml.returning"), **shown)
 
 
 # --- Single Logout (SAML Profiles §4.4) ----------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from flask import (Blueprint, after_this_request, current_app, flash, g, redirect, render_template, request,
                    session, url_for)
@@ -117,6 +117,9 @@ def login():
     try:
         auth = sp().auth(request.path)
         location = auth.login(return_to=relay_state)
+        # The language this portal shows, as OIDC's ui_locales: an extra query parameter, outside
+        # the signed ones (SAML Bindings §3.4.4.1 signs SAMLRequest, RelayState and SigAlg only).
+        location += ("&" if "?" in location else "?") + urlencode({"ui_locales": i18n.current()})
     except IdPUnavailable as e:
         log.error("cannot reach the IdP's metadata: %s", e)
         return failed(503)

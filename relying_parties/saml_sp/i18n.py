@@ -1,7 +1,6 @@
-"""Arabic first, English one click away: the language is the visible switch's cookie, else Arabic.
-
-Accept-Language is deliberately not consulted: a government portal opens in Arabic, whatever the
-browser's language, and the switch is on every page.
+"""Arabic first, English one click away: the language is the visible switch's cookie, else the
+browser's (Accept-Language, Arabic or English), else Arabic. The language shown is the one sent to
+the IdP, so the citizen reads one language across sites (issue 12).
 """
 from __future__ import annotations
 
@@ -20,7 +19,9 @@ babel = Babel()
 
 def select_locale() -> str:
     chosen = request.cookies.get(LOCALE_COOKIE)
-    return chosen if chosen in LOCALES else "ar"
+    if chosen in LOCALES:
+        return chosen
+    return request.accept_languages.best_match(LOCALES, default="ar")
 
 
 def current() -> str:

@@ -1,6 +1,6 @@
 """Journey (d): journey (a)'s part at Masar, for a citizen who reads English. The browser is Arabic
 (as in the other journeys); the citizen presses the visible language switch, and the choice
-follows them to the IdP (Masar sends `ui_locales`)."""
+follows them to the IdP for that request (Masar sends `ui_locales`)."""
 from __future__ import annotations
 
 from tests.e2e.conftest import (Authenticator, complete_masar_profile, consent, expect, expect_page,
@@ -38,4 +38,6 @@ def test_a_citizen_signs_up_at_masar_in_english(page, live_idp, masar, people, i
     expect(page.get_by_role("status")).to_have_text("You have signed out of Masar and of the National SSO.")
     shot(page, "masar-signed-out")
     page.goto(live_idp + "/account")
-    expect_page(page, "Sign in", "en")  # signed out at the IdP too, which kept the language
+    # Signed out at the IdP too. Masar's language was for its request only (ui_locales); the IdP's
+    # own pages follow the citizen's own choice there, here the browser's language (issue 12).
+    expect_page(page, "تسجيل الدخول")

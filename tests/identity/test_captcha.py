@@ -1,10 +1,12 @@
 """The image captcha (OWASP ASVS V2.2.1 anti-automation): single use, expiry, digit answers."""
 from __future__ import annotations
-
+import io
+import wave
 
 import pytest
 
-from idp.identity.captcha import CaptchaService, is_challenge_id
+from idp.identity import captcha_audio
+from idp.identity.captcha import ALPHABET, CaptchaService, is_challenge_id, render_png
 from idp.store.memory import MemoryStore
 
 TTL = 300
@@ -126,3 +128,46 @@ def test_fixed_answer_for_browser_tests(any_store):
 def test_fixed_answer_must_be_five_ascii_digits(any_store, fixed):
     with pytest.raises(ValueError):
         CaptchaService(any_store, TTL, fixed_answer=fixed)
+
+
+# --- Issue 12 (Deliver 1): glyphs without look-alikes, AA contrast, and the audio alternative ---
+
+def test_answers_leave_out_look_alike_digits(service):
+    digits = "".join(answer_of(service, service.new()) for _ in range(200))
+    assert set(digits) <= set(ALPHABET) and not {"1", "7"} & set(digits)
+    assert len(set(digits)) == len(ALPHABET)  # every allowed digit is used
+
+
+def _luminance(rgb) -> float:
+    def channel(c):
+        c /= 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (channel(c) for c in rgb[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_picture_ink_meets_aa_contrast(attempt):
+    """WCAG 2.2 SC 1.4.3 (4.5:1) between the darkest ink and the background (its commonest colour)."""
+    from PIL import Image
+    image = Image.open(io.BytesIO(render_png("23456"))).convert("RGB")
+    counts = sorted(image.getcolors(1 << 16), reverse=True)
+    background = counts[0][1]
+    ink = min((colour for _, colour in counts), key=_luminance)
+    ratio = (_luminance(background) + 0.05) / (_luminance(ink) + 0.05)
+    assert ratio >= 4.5
+
+
+@pytest.mark.skipif(captcha_audio.espeak_program() is None, reason="espeak-ng not installed")
+@pytest.mark.parametrize("lang", ["ar", "en"])
+def test_audio_speaks_the_challenge(service, lang):
+    challenge_id = service.new()
+    with wave.open(io.BytesIO(service.audio(challenge_id, lang))) as w:
+        assert w.getnframes() > w.getframerate()  # more than a second of sound
+    assert service.answer(challenge_id) is not None  # listening does not use it up
+
+
+@pytest.mark.parametrize("digits, lang", [("12a45", "en"), ("١٢٣٤٥", "ar"), ("12345", "fr"), ("", "en")])
+def test_audio_refuses_what_it_should_not_speak(digits, lang):
+    with pytest.raises(ValueError):
+        captcha_audio.speak_digits(digits, lang)

@@ -272,3 +272,23 @@ def test_the_secret_key_is_generated_once_and_private(monkeypatch, tmp_path):
     first, second = create_app(settings), create_app(settings)
     assert first.secret_key == second.secret_key and len(first.secret_key) >= 32
     assert (tmp_path / "masar_secret_key").stat().st_mode & 0o777 == 0o600
+
+
+# --- issue 12 (Deliver 5): one language across sites ---
+
+@pytest.mark.parametrize("accept, lang", [("en-US,en;q=0.9", "en"), ("ar-SA,ar;q=0.9", "ar"), ("fr-FR", "ar"),
+                                          ("fr, en;q=0.5", "en"), ("", "ar")])
+def test_the_browsers_language_when_none_was_chosen(masar, accept, lang):
+    home = requests.get(MASAR + "/", headers={"Accept-Language": accept}, timeout=10)
+    assert f'<html lang="{lang}"' in home.text
+
+
+def test_the_language_shown_is_the_one_sent_to_the_idp(masar):
+    browser = requests.Session()
+    browser.headers["Accept-Language"] = "en-GB"
+    to_idp = browser.get(MASAR + "/login", allow_redirects=False, timeout=10)
+    assert parse_qs(urlsplit(to_idp.headers["Location"]).query)["ui_locales"] == ["en"]
+    browser.get(MASAR + "/lang/ar", params={"next": "/"}, timeout=10)  # the switch beats the browser
+    assert '<html lang="ar"' in browser.get(MASAR + "/", timeout=10).text
+    to_idp = browser.get(MASAR + "/login", allow_redirects=False, timeout=10)
+    assert parse_qs(urlsplit(to_idp.headers["Location"]).query)["ui_locales"] == ["ar"]

@@ -394,3 +394,21 @@ def test_every_message_is_translated_into_arabic(tmp_path):
     with (ROOT / "relying_parties/saml_sp/translations/ar/LC_MESSAGES/messages.po").open("rb") as f:
         translated = {m.id for m in read_po(f) if m.id and m.string and not m.fuzzy}
     assert wanted and sorted(wanted - translated) == []
+
+
+# --- issue 12 (Deliver 5): one language across sites ---
+
+@pytest.mark.parametrize("accept, lang", [("en-US,en;q=0.9", "en"), ("ar-SA", "ar"), ("fr-FR", "ar")])
+def test_the_browsers_language_when_none_was_chosen(portal, accept, lang):
+    home = requests.get(SP + "/", headers={"Accept-Language": accept}, timeout=10)
+    assert f'<html lang="{lang}"' in home.text
+
+
+def test_the_idp_shows_the_sps_language_for_that_request_only(portal, citizen):
+    browser = requests.Session()
+    browser.get(SP + "/lang/en", params={"next": "/"}, timeout=10)
+    to_idp = browser.get(SP + "/login", allow_redirects=False, timeout=10)
+    assert parse_qs(urlsplit(to_idp.headers["Location"]).query)["ui_locales"] == ["en"]
+    sign_in_page = browser.get(to_idp.headers["Location"], timeout=10)
+    assert sign_in_page.url.startswith(ISSUER + "/login") and '<html lang="en" dir="ltr">' in sign_in_page.text
+    assert "idp_lang" not in browser.cookies  # the citizen's own IdP language is untouched
