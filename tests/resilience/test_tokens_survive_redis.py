@@ -1,15 +1,12 @@
 """Redis restarted empty mid-scenario (issue 8): every refresh token still works, every revoked
 family stays revoked, and a spent TOTP code stays spent — that state is in the database.
 
-The test starts its own `redis-server` (no persistence) on a spare port and kills it."""
+The test runs on a `redis-server` of its own (no persistence, tests/resilience/conftest.py)."""
 from __future__ import annotations
 
 import base64
 import re
 import secrets
-import shutil
-import socket
-import subprocess
 import time
 
 import pyotp
@@ -20,55 +17,8 @@ from idp.identity import totp
 from idp.models import Base
 from tests.conftest import Identities, RelyingPartyHelper, Web, csrf_token
 
-REDIS_SERVER = shutil.which("redis-server")
-pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
 
-
-class RedisProcess:
-    """A throwaway redis-server: nothing saved, so a restart is empty."""
-
-    def __init__(self):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.process = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(10)
-            self.process = None
-
-    def restart_empty(self) -> None:
-        self.stop()
-        self.start()
-
-
-@pytest.fixture
-def redis_server():
-    server = RedisProcess()
-    server.start()
-    yield server
-    server.stop()
-
-
+# `redis_server`: the resilience suite's own redis-server (tests/resilience/conftest.py).
 @pytest.fixture
 def redis_app(tmp_path, migrated_database, database_url, smtp, redis_server):
     app = create_app({"instance_path": str(tmp_path / "instance"), "keys_path": str(tmp_path / "keys"),
