@@ -50,7 +50,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check idp relying_parties
 	$(BIN)/mypy
 
-test: SYSTEM_PACKAGES = xmlsec1 espeak-ng chromium
+# redis-server: the resilience and operations tests start (and kill) servers of their own.
+test: SYSTEM_PACKAGES = xmlsec1 espeak-ng chromium redis-server
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

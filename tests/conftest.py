@@ -405,3 +405,22 @@ def saml_sp(client, services, saml_keys):
                 session.commit()
         return sp
     return make
+
+
+def race_in_two_sessions(database, action):
+    """(first, second): `action(session)` in two database sessions at once, the first committing
+    only after the second has started, as two instances spending one value at the same moment."""
+    first, second = database.session(), database.session()
+    results = {}
+    try:
+        results["first"] = action(first)
+        racer = threading.Thread(target=lambda: results.update(second=action(second)))
+        racer.start()
+        racer.join(0.5)
+        first.commit()
+        racer.join(30)
+        second.commit()
+    finally:
+        first.close()
+        second.close()
+    return results["first"], results.get("second")

@@ -1,9 +1,9 @@
 """Used-once marks in the database (idp.used_once): first use wins, across sessions and instances."""
 import datetime as dt
-import threading
 
 from idp import used_once
 from idp.models import UsedMark, utcnow
+from tests.conftest import race_in_two_sessions
 
 
 def test_a_key_is_spent_once(db):
@@ -28,20 +28,8 @@ def test_an_expired_mark_may_be_taken_again(db):
 def test_concurrent_sessions_one_wins(services):
     """Two instances spending one value at the same moment: the second waits for the first's commit,
     then finds the key taken."""
-    first, second = services.db.session(), services.db.session()
-    results = {}
-    try:
-        assert used_once.spend(first, "race", 60)
-        racer = threading.Thread(target=lambda: results.update(second=used_once.spend(second, "race", 60)))
-        racer.start()
-        racer.join(0.5)
-        first.commit()
-        racer.join(30)
-        second.commit()
-    finally:
-        first.close()
-        second.close()
-    assert results == {"second": False}
+    first, second = race_in_two_sessions(services.db, lambda session: used_once.spend(session, "race", 60))
+    assert first is True and second is False
 
 
 def test_prune_keeps_live_marks(db):

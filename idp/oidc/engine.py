@@ -268,6 +268,8 @@ class StoreAuthorizationState(AuthorizationState):
             session.commit()
 
     def delete_state_for_subject_identifier(self, subject_identifier):
+        """Refused on purpose (not a stub): pyop's version scans every token; ours revoke by identity
+        or client in PostgreSQL (idp.oidc.token_families), and nothing of ours calls this."""
         raise NotImplementedError("revoke through idp.oidc.token_families, by identity or client")
 
 

@@ -1,12 +1,12 @@
 """Single-use email links in the database (idp.identity.tokens)."""
 import datetime as dt
-import threading
 
 import pytest
 from sqlalchemy import update
 
 from idp.identity import tokens
 from idp.models import EmailLink, utcnow
+from tests.conftest import race_in_two_sessions
 
 
 def test_a_link_works_once(db):
@@ -43,20 +43,8 @@ def test_two_concurrent_redemptions_one_wins(services):
     with services.db.session() as setup:
         token = tokens.issue(setup, "recovery", {"identity_id": 3}, 600)
         setup.commit()
-    first, second = services.db.session(), services.db.session()
-    results = {}
-    try:
-        results["first"] = tokens.redeem(first, "recovery", token)
-        racer = threading.Thread(target=lambda: results.update(second=tokens.redeem(second, "recovery", token)))
-        racer.start()
-        racer.join(0.5)
-        first.commit()
-        racer.join(30)
-        second.commit()
-    finally:
-        first.close()
-        second.close()
-    assert results == {"first": {"identity_id": 3}, "second": None}
+    first, second = race_in_two_sessions(services.db, lambda session: tokens.redeem(session, "recovery", token))
+    assert (first, second) == ({"identity_id": 3}, None)
 
 
 def test_prune(db):
