@@ -144,9 +144,10 @@ def _status() -> str:
     if pending["id"] is None:
         return "pending" if live else "expired"
     approval = requests.get(db_session(), pending["id"])
-    if approval is None or approval.status in ("expired", "cancelled"):
-        # a superseded request waits out its time like an unknown name's would
-        return "pending" if live and approval is not None else "expired"
+    if approval is None or approval.status == "expired":
+        return "expired"
+    if approval.status == "cancelled":  # superseded: waits out its time as an unknown name's would
+        return "pending" if live else "expired"
     if approval.status == "denied":
         return "refused"
     if approval.status == "approved":
