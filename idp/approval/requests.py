@@ -6,14 +6,16 @@ by CIBA (OpenID Connect CIBA Core 1.0 §7: the `binding_message` is the number).
 API (times are timezone-aware UTC datetimes; `now` defaults to the current time):
 
 - `start(db, identity, *, portal_name_ar, portal_name_en, origin, binding_number=None, place=None,
-  now=None) -> ApprovalRequest` — `origin` is "web" or "ciba"; `binding_number` is a string of 2 to 6
+  now=None, rate_limited=True) -> ApprovalRequest` — `origin` is "web" or "ciba"; `binding_number` is a string of 2 to 6
   ASCII digits (ValidationError otherwise); when None a two-digit number "10".."99" is picked. The
   request offers three distinct numbers of that length, the binding number among them, in random
   order; it expires after `LIFETIME` (120 s). One pending request per identity: starting one cancels
   the identity's older pending request (status "cancelled", reason "superseded"), so nobody can
   block a citizen by keeping a request open. More than `MAX_STARTS` starts per identity within
-  `WINDOW` raise `idp.errors.Throttled` (durable count, push-fatigue guard). The id is 256 random
-  bits, URL-safe. The caller commits.
+  `WINDOW` raise `idp.errors.Throttled` (durable count, push-fatigue guard); `rate_limited=False`
+  skips that check for a caller that knows the citizen is asking (the web sign-in from a browser
+  that signed in as this identity before), so strangers' requests cannot lock the citizen out.
+  The id is 256 random bits, URL-safe. The caller commits.
 - `get(db, request_id, now=None) -> ApprovalRequest | None` — None for an unknown id.
 - `pending_for(db, identity_uuid, now=None) -> ApprovalRequest | None` — the live pending request.
 - `approve(db, request_id, device, chosen_number, amr, now=None) -> ApprovalRequest` — call only
@@ -100,13 +102,13 @@ class ApprovalRequest:
 
 def start(db: Session, identity: Identity, *, portal_name_ar: str, portal_name_en: str, origin: str,
           binding_number: str | None = None, place: str | None = None,
-          now: dt.datetime | None = None) -> ApprovalRequest:
+          now: dt.datetime | None = None, rate_limited: bool = True) -> ApprovalRequest:
     now = now or utcnow()
     if origin not in ORIGINS:
         raise ValueError(f"origin must be one of {ORIGINS}")
     number = _check_number(binding_number) if binding_number is not None else str(_rng.randint(10, 99))
     recent = db.scalar(select(func.count()).select_from(Approval).where(
-        Approval.identity_uuid == identity.uuid, Approval.created_at > now - WINDOW))
+        Approval.identity_uuid == identity.uuid, Approval.created_at > now - WINDOW)) if rate_limited else 0
     if (recent or 0) >= MAX_STARTS:
         raise Throttled(N_("Too many approval requests. Please wait a few minutes and try again."),
                         retry_after=int(WINDOW.total_seconds()))

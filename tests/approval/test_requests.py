@@ -190,3 +190,9 @@ def test_the_challenge_binds_the_request_and_the_number(db, citizen):
     assert requests.challenge(request, a) == requests.challenge(requests.get(db, request.id, T0), a)
     assert requests.challenge(request, a) != requests.challenge(request, b)
     assert requests.challenge(request, a) != requests.challenge(later, a)
+
+
+def test_a_caller_that_knows_the_citizen_is_asking_is_not_limited(db, citizen):
+    for i in range(requests.MAX_STARTS):
+        _start(db, citizen, now=T0 + dt.timedelta(seconds=i))
+    assert _start(db, citizen, now=T0 + dt.timedelta(seconds=10), rate_limited=False).status == "pending"
