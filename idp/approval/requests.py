@@ -27,16 +27,16 @@ API (times are timezone-aware UTC datetimes; `now` defaults to the current time)
   unknown, expired, already decided or another identity's.
 - `deny(db, request_id, device, now=None) -> ApprovalRequest` — the citizen declined ("denied",
   reason "declined"). Raises `NotPending` like `approve`.
-- `redeem(db, request_id, now=None) -> ApprovalRequest | None` — marks an approved, unexpired
-  request used, exactly once (one conditional UPDATE): the one caller that gets it back signs in;
-  every other caller gets None.
+- `redeem(db, request_id, now=None) -> ApprovalRequest | None` — marks an approved request used,
+  exactly once (one conditional UPDATE), within `REDEEM_WINDOW` (60 s) of its approval: the one
+  caller that gets it back signs in; every other caller (and any later) gets None.
 - `challenge(request, number) -> bytes` — the WebAuthn challenge that binds the request and the
   chosen number.
 
 `ApprovalRequest` (frozen): id, identity_uuid, origin, binding_number, choices, portal_name_ar,
 portal_name_en, place, created_at, expires_at, status ("pending", "approved", "denied", "expired",
 "cancelled"; "expired" is computed: a request still pending after `expires_at`; an approved request
-stays "approved" and `redeem` refuses it after expiry), reason, amr (set at approval, e.g.
+stays "approved" and `redeem` refuses it once `REDEEM_WINDOW` has passed), reason, amr (set at approval, e.g.
 ["hwk", "user", "mfa"]), redeemed_at, device_id.
 """
 from __future__ import annotations
@@ -56,6 +56,9 @@ from idp.errors import N_, IdpError, Throttled, ValidationError
 from idp.models import AppDevice, Approval, Identity, utcnow
 
 LIFETIME = dt.timedelta(seconds=120)
+# An approval given in the request's last second still has time to be collected (a poll interval
+# or two), and not much more: it is a bearer of a sign-in until used.
+REDEEM_WINDOW = dt.timedelta(seconds=60)
 MAX_STARTS = 5  # requests per identity within WINDOW: enough for retries, too few to wear a citizen down
 WINDOW = dt.timedelta(minutes=10)
 ORIGINS = ("web", "ciba")
@@ -164,7 +167,7 @@ def redeem(db: Session, request_id: str, now: dt.datetime | None = None) -> Appr
     now = now or utcnow()
     done = db.execute(update(Approval).where(
         Approval.id == request_id, Approval.status == "approved", Approval.redeemed_at.is_(None),
-        Approval.expires_at > now).values(redeemed_at=now).execution_options(synchronize_session=False))
+        Approval.decided_at > now - REDEEM_WINDOW).values(redeemed_at=now).execution_options(synchronize_session=False))
     if done.rowcount != 1:  # type: ignore[attr-defined]
         return None
     row = _row(db, request_id)

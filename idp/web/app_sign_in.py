@@ -157,8 +157,8 @@ def _status() -> str:
         return "pending" if live else "expired"
     if approval.status == "denied":
         return "refused"
-    if approval.status == "approved":
-        return "approved" if live and approval.redeemed_at is None else "expired"
+    if approval.status == "approved":  # collected within requests.REDEEM_WINDOW, or not at all
+        return "approved" if approval.redeemed_at is None else "expired"
     return "pending"
 
 
