@@ -412,6 +412,61 @@ class LogoutDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(String(200))
 
 
+# --- the approval app (issue 14: number matching, confirmed with the phone's passkey) ----------
+
+class AppDevice(Base):
+    """A phone enrolled as the citizen's approval app: a WebAuthn credential made on that phone
+    (discoverable, user verification required) and the SHA-256 of the random bearer token the app
+    keeps, which lets it ask for its identity's pending request. Only the credential approves."""
+
+    __tablename__ = "app_devices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"), index=True)
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)  # base64url
+    public_key: Mapped[str] = mapped_column(Text)  # base64url of the COSE key
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    backup_eligible: Mapped[bool] = mapped_column(Boolean, default=False)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[dt.datetime | None]
+
+
+_PENDING = "status = 'pending'"
+
+
+class Approval(Base):
+    """A sign-in waiting for the citizen's approval in the app (web sign-in or CIBA). At most one
+    is pending per identity; a new one cancels the older. `status` pending|approved|denied|cancelled
+    (expiry is computed from `expires_at`); `redeemed_at` is set once, when the approval is used."""
+
+    __tablename__ = "approval_requests"
+    __table_args__ = (
+        Index("uq_approval_requests_pending", "identity_uuid", unique=True,
+              postgresql_where=text(_PENDING), sqlite_where=text(_PENDING)),
+        Index("ix_approval_requests_identity_created", "identity_uuid", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # random, URL-safe, 256 bits
+    identity_uuid: Mapped[str] = mapped_column(String(36))
+    origin: Mapped[str] = mapped_column(String(8))  # "web" or "ciba"
+    binding_number: Mapped[str] = mapped_column(String(8))
+    choices: Mapped[list] = mapped_column(JSON)  # three distinct numbers, the binding number among them
+    salt: Mapped[str] = mapped_column(String(64))  # random; part of the WebAuthn challenge
+    portal_name_ar: Mapped[str] = mapped_column(String(200))
+    portal_name_en: Mapped[str] = mapped_column(String(200))
+    place: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    reason: Mapped[str | None] = mapped_column(String(16))  # wrong_number | declined | superseded
+    decided_at: Mapped[dt.datetime | None]
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("app_devices.id", ondelete="SET NULL"))
+    amr: Mapped[list] = mapped_column(JSON, default=list)
+    redeemed_at: Mapped[dt.datetime | None]
+
+
 # --- Client-Initiated Backchannel Authentication (issue 14) ---------------------------------------
 
 class CibaRequest(Base):
