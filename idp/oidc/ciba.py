@@ -28,6 +28,7 @@ import secrets
 
 from sqlalchemy.orm import Session
 
+from idp.approval import requests as approvals
 from idp.attributes import SCOPES
 from idp.authn.levels import ORDER
 from idp.errors import IdpError
@@ -196,21 +197,21 @@ def identity_for(db: Session, checked: Checked) -> Identity | None:
 def begin(db: Session, checked: Checked, now: dt.datetime) -> Started:
     """Ask the named citizen's app for approval, and open the grant. The caller commits."""
     identity = identity_for(db, checked)
-    approval_id = _ask_approval(db, identity, checked) if identity is not None else None
+    approval_id = _ask_approval(db, identity, checked, now) if identity is not None else None
     return open_request(db, checked, identity, approval_id, now)
 
 
-def _ask_approval(db: Session, identity: Identity, checked: Checked) -> str | None:
-    from idp import approval  # the approval service (idp/approval, branch h-approval)
-
+def _ask_approval(db: Session, identity: Identity, checked: Checked, now: dt.datetime) -> str | None:
+    """The citizen's approval request. The portal has one name; the app shows it in both languages.
+    There is no place: the request comes from the portal's server, not from where the citizen is."""
     name = checked.client.get("name") or checked.client["client_id"]
     try:
-        request = approval.start(db, identity, portal_name_ar=name, portal_name_en=name, origin="ciba",
-                                 binding_number=int(checked.binding_message), place=None)
-    except IdpError as e:  # e.g. one already pending: answered as for an unknown ID (module docstring)
+        request = approvals.start(db, identity, portal_name_ar=name, portal_name_en=name, origin="ciba",
+                                  binding_number=checked.binding_message, place=None, now=now)
+    except IdpError as e:  # too many for this citizen: answered as for an unknown ID (module docstring)
         log.info("ciba: the approval service refused a request: %s", e.__class__.__name__)
         return None
-    return str(request.id)
+    return request.id
 
 
 def open_request(db: Session, checked: Checked, identity: Identity | None, approval_id: str | None,

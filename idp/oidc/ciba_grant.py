@@ -21,8 +21,9 @@ from pyop.exceptions import OAuthError
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from idp.approval import requests as approvals
 from idp.authn import levels
-from idp.models import CibaRequest
+from idp.models import Approval, CibaRequest
 from idp.oidc.ciba import SLOW_DOWN_STEP, auth_req_id_hash
 from idp.oidc.token_families import aware
 
@@ -79,16 +80,14 @@ def _pace(db: Session, row: CibaRequest, now: dt.datetime) -> None:
 
 
 def _settle(db: Session, row: CibaRequest, now: dt.datetime) -> Approved:
-    from idp import approval  # the approval service (idp/approval, branch h-approval)
-
-    found = approval.get(db, row.approval_id, now)
-    status = getattr(found, "status", "expired")
+    found = approvals.get(db, row.approval_id or "", now)
+    status = found.status if found is not None else "expired"
     if status == "pending":
         raise _error("authorization_pending", "waiting for the citizen's approval")
     if status in REFUSED:
         _end(db, row, "refused")
         raise _error("access_denied", "the citizen did not approve")
-    if status != "approved":
+    if status != "approved" or found is None:  # None: the approval is gone (pruned)
         raise _error("expired_token", "the citizen's approval request expired")
     amr = list(found.amr or [])
     acr = levels.level_for(amr)
@@ -97,9 +96,11 @@ def _settle(db: Session, row: CibaRequest, now: dt.datetime) -> Approved:
         raise _error("access_denied", "the approval did not reach the requested acr")
     if not _end(db, row, "issued"):
         raise _error("invalid_grant", "the tokens of this auth_req_id were issued already")
-    approval.redeem(db, row.approval_id)
+    if approvals.redeem(db, found.id, now) is None:  # expired since, or used by another: nothing commits
+        raise _error("expired_token", "the citizen's approval request expired")
     db.commit()
-    approved_at = getattr(found, "decided_at", None) or now
+    decided = db.get(Approval, found.id)  # auth_time: when the citizen approved (the view has no such field)
+    approved_at = (decided.decided_at if decided is not None else None) or now
     return Approved(identity_uuid=row.identity_uuid or "", client_id=row.client_id, scope=row.scope, acr=acr,
                     amr=amr, auth_time=int(_utc(approved_at).timestamp()))
 

@@ -2,7 +2,7 @@
 CIBA request's grant (issue 14)
 
 Revision ID: 0111
-Revises: 0107
+Revises: 0110
 Create Date: 2026-11-30
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0111'
-down_revision = '0107'
+down_revision = '0110'
 branch_labels = None
 depends_on = None
 

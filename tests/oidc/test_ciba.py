@@ -4,12 +4,22 @@ import base64
 import json
 import time
 
+import datetime as dt
+
 import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet
 from sqlalchemy import select
 
+from idp.approval import devices, requests as approvals
+from idp.authn.levels import LOA2, LOA3
+from idp.identity import passkeys
 from idp.models import AuditEvent
 from idp.oidc.ciba import GRANT_TYPE
 from tests.conftest import make_national_id
+from tests.identity.softkey import SoftKey
+
+APP_RP = passkeys.relying_party("http://localhost:5000", "National SSO")
 
 UNKNOWN_ID = make_national_id("1", 9999)  # valid, but no identity has it
 
@@ -58,6 +68,54 @@ def started(client, rp, login_hint=UNKNOWN_ID, **params):
     response = backchannel(client, rp, login_hint=login_hint, **params)
     assert response.status_code == 200, response.json
     return response.json
+
+
+class Phone:
+    """The citizen's enrolled approval app, driven through the approval service's real path: a
+    WebAuthn assertion (software authenticator) over the request and the number picked."""
+
+    def __init__(self, db, identity, clock):
+        self.db, self.identity, self.clock = db, identity, clock
+        self.key = SoftKey(APP_RP.rp_id, APP_RP.origin)
+        link = devices.enrolment_link_token(db, identity)
+        db.commit()
+        options, state = devices.registration_options(db, APP_RP, identity, time.time())
+        self.device = devices.enrol(db, APP_RP, link, self.key.create(json.loads(options)), state, "هاتفي",
+                                    time.time()).device
+        db.commit()
+
+    def _now(self):
+        return dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+
+    def pending(self):
+        self.db.expire_all()
+        return approvals.pending_for(self.db, self.identity.uuid, self._now())
+
+    def pick(self, number=None):
+        """Approve the pending request with `number` (default: the right one). Returns the request."""
+        request = self.pending()
+        number = number or request.binding_number
+        credential = self.key.get(json.loads(devices.approval_options(APP_RP, self.device, request, number)))
+        try:
+            devices.approve(self.db, APP_RP, self.device, request.id, number, credential, self._now())
+        finally:
+            self.db.commit()
+        return request
+
+    def decline(self):
+        request = self.pending()
+        approvals.deny(self.db, request.id, self.device, self._now())
+        self.db.commit()
+
+
+@pytest.fixture
+def citizen(people, identities):
+    return identities.make(people["citizen"]).identity
+
+
+@pytest.fixture
+def phone(db, citizen, clock):
+    return Phone(db, citizen, clock)
 
 
 def events(db, kind):
@@ -171,7 +229,8 @@ def test_form_body_only_and_no_repeats(client, ciba_rp):
 
 def test_rate_limited_per_national_id_whether_or_not_it_has_an_identity(client, ciba_rp, clock, people,
                                                                        identities):
-    for national_id in (UNKNOWN_ID, people["resident"].national_id):
+    identities.make(people["citizen"])
+    for national_id in (UNKNOWN_ID, people["citizen"].national_id):
         answers = [backchannel(client, ciba_rp, login_hint=national_id).status_code for _ in range(4)]
         assert answers == [200, 200, 200, 429]
     response = backchannel(client, ciba_rp, login_hint=UNKNOWN_ID)
@@ -230,3 +289,102 @@ def test_unknown_or_missing_auth_req_id(client, ciba_rp, auth_req_id, error):
     data = {"grant_type": GRANT_TYPE, **({"auth_req_id": auth_req_id} if auth_req_id is not None else {})}
     response = client.post("/oidc/token", data=data, headers=basic(ciba_rp))
     assert response.status_code == 400 and response.json["error"] == error
+
+
+# --- with the citizen's app: approval, refusal, once only ---------------------------------------------
+
+def id_token_claims(client, token):
+    keys = KeySet.import_key_set(client.get("/oidc/jwks").json)
+    return jwt.decode(token, keys).claims
+
+
+def test_approved_request_gets_tokens_once(client, ciba_rp, clock, phone, citizen, db):
+    answer = started(client, ciba_rp, login_hint=citizen.national_id, binding_message="42", scope="openid profile")
+    assert phone.pending().binding_number == "42" and phone.pending().origin == "ciba"
+    assert phone.pending().portal_name_en == "Masar"
+    assert poll(client, ciba_rp, answer["auth_req_id"]).json["error"] == "authorization_pending"
+    phone.pick()
+    clock.advance(5)
+    tokens = poll(client, ciba_rp, answer["auth_req_id"])
+    assert tokens.status_code == 200, tokens.json
+    assert {"access_token", "refresh_token", "id_token", "expires_in"} <= set(tokens.json)
+    claims = id_token_claims(client, tokens.json["id_token"])
+    assert claims["aud"] == ciba_rp.client_id and claims["acr"] == LOA3
+    assert claims["amr"] == ["hwk", "user", "mfa"] and "nonce" not in claims
+    assert abs(claims["auth_time"] - clock.now) < 10 and claims["sid"]
+    userinfo = client.get("/oidc/userinfo", headers={"Authorization": f"Bearer {tokens.json['access_token']}"})
+    assert userinfo.status_code == 200 and userinfo.json["sub"] == claims["sub"] and "name" in userinfo.json
+    refreshed = client.post("/oidc/token", data={"grant_type": "refresh_token",
+                                                 "refresh_token": tokens.json["refresh_token"]}, headers=basic(ciba_rp))
+    assert refreshed.status_code == 200, refreshed.json
+    clock.advance(5)
+    again = poll(client, ciba_rp, answer["auth_req_id"])
+    assert again.status_code == 400 and again.json["error"] == "invalid_grant"
+    assert len(events(db, "ciba.token_issued")) == 1
+    assert events(db, "ciba.requested")[0].detail["known"] is True
+
+
+def test_known_and_unknown_national_ids_get_the_same_answer(client, ciba_rp, clock, citizen, phone):
+    known = started(client, ciba_rp, login_hint=citizen.national_id, binding_message="42")
+    unknown = started(client, ciba_rp, login_hint=UNKNOWN_ID, binding_message="42")
+    assert set(known) == set(unknown)
+    assert {k: v for k, v in known.items() if k != "auth_req_id"} == \
+        {k: v for k, v in unknown.items() if k != "auth_req_id"}
+    assert len(known["auth_req_id"]) == len(unknown["auth_req_id"])
+
+
+@pytest.mark.parametrize("refuse", ["wrong_number", "decline", "superseded"])
+def test_access_denied(client, ciba_rp, clock, phone, citizen, refuse):
+    answer = started(client, ciba_rp, login_hint=citizen.national_id)
+    if refuse == "wrong_number":
+        request = phone.pending()
+        wrong = next(n for n in request.choices if n != request.binding_number)
+        with pytest.raises(approvals.WrongNumber):
+            phone.pick(wrong)
+    elif refuse == "decline":
+        phone.decline()
+    else:  # a newer request for the same citizen cancels the older (one pending per identity)
+        clock.advance(1)
+        started(client, ciba_rp, login_hint=citizen.national_id)
+    denied = poll(client, ciba_rp, answer["auth_req_id"])
+    assert denied.status_code == 400 and denied.json["error"] == "access_denied"
+    clock.advance(5)
+    assert poll(client, ciba_rp, answer["auth_req_id"]).json["error"] == "access_denied"
+
+
+def test_an_approval_that_expired_before_the_poll(client, ciba_rp, clock, phone, citizen):
+    answer = started(client, ciba_rp, login_hint=citizen.national_id)
+    phone.pick()
+    clock.advance(121)
+    assert poll(client, ciba_rp, answer["auth_req_id"]).json["error"] == "expired_token"
+
+
+def test_acr_values_are_honoured(client, ciba_rp, clock, phone, citizen):
+    answer = started(client, ciba_rp, login_hint=citizen.national_id, acr_values=f"{LOA2} urn:unknown")
+    phone.pick()
+    tokens = poll(client, ciba_rp, answer["auth_req_id"])
+    assert id_token_claims(client, tokens.json["id_token"])["acr"] == LOA3  # the app reaches LoA 3
+
+
+def test_id_token_hint_names_the_citizen(client, rps, ciba_rp, clock, phone, citizen):
+    first = started(client, ciba_rp, login_hint=citizen.national_id)
+    phone.pick()
+    id_token = poll(client, ciba_rp, first["auth_req_id"]).json["id_token"]
+    clock.advance(5)
+    second = started(client, ciba_rp, login_hint=None, id_token_hint=id_token, binding_message="77")
+    assert phone.pending().binding_number == "77"
+    phone.pick()
+    tokens = poll(client, ciba_rp, second["auth_req_id"])
+    assert id_token_claims(client, tokens.json["id_token"])["sub"] == id_token_claims(client, id_token)["sub"]
+    other = rps.register(ciba=True)  # an ID token issued to another client names no one for this one
+    response = backchannel(client, other, id_token_hint=id_token)
+    assert response.status_code == 400 and response.json["error"] == "invalid_request"
+
+
+def test_a_locked_identity_gets_no_tokens(client, ciba_rp, clock, phone, citizen, db):
+    answer = started(client, ciba_rp, login_hint=citizen.national_id)
+    phone.pick()
+    citizen.status = "locked"
+    db.commit()
+    response = poll(client, ciba_rp, answer["auth_req_id"])
+    assert response.status_code == 400 and response.json["error"] == "invalid_grant"
