@@ -4,22 +4,17 @@ import base64
 import json
 import time
 
-import datetime as dt
-
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import select
 
-from idp.approval import devices, requests as approvals
+from idp.approval import requests as approvals
 from idp.authn.levels import LOA2, LOA3
-from idp.identity import passkeys
 from idp.models import AuditEvent
 from idp.oidc.ciba import GRANT_TYPE
 from tests.conftest import make_national_id
-from tests.identity.softkey import SoftKey
-
-APP_RP = passkeys.relying_party("http://localhost:5000", "National SSO")
+from tests.phone import Phone
 
 UNKNOWN_ID = make_national_id("1", 9999)  # valid, but no identity has it
 
@@ -68,44 +63,6 @@ def started(client, rp, login_hint=UNKNOWN_ID, **params):
     response = backchannel(client, rp, login_hint=login_hint, **params)
     assert response.status_code == 200, response.json
     return response.json
-
-
-class Phone:
-    """The citizen's enrolled approval app, driven through the approval service's real path: a
-    WebAuthn assertion (software authenticator) over the request and the number picked."""
-
-    def __init__(self, db, identity, clock):
-        self.db, self.identity, self.clock = db, identity, clock
-        self.key = SoftKey(APP_RP.rp_id, APP_RP.origin)
-        link = devices.enrolment_link_token(db, identity)
-        db.commit()
-        options, state = devices.registration_options(db, APP_RP, identity, time.time())
-        self.device = devices.enrol(db, APP_RP, link, self.key.create(json.loads(options)), state, "هاتفي",
-                                    time.time()).device
-        db.commit()
-
-    def _now(self):
-        return dt.datetime.fromtimestamp(self.clock(), dt.UTC)
-
-    def pending(self):
-        self.db.expire_all()
-        return approvals.pending_for(self.db, self.identity.uuid, self._now())
-
-    def pick(self, number=None):
-        """Approve the pending request with `number` (default: the right one). Returns the request."""
-        request = self.pending()
-        number = number or request.binding_number
-        credential = self.key.get(json.loads(devices.approval_options(APP_RP, self.device, request, number)))
-        try:
-            devices.approve(self.db, APP_RP, self.device, request.id, number, credential, self._now())
-        finally:
-            self.db.commit()
-        return request
-
-    def decline(self):
-        request = self.pending()
-        approvals.deny(self.db, request.id, self.device, self._now())
-        self.db.commit()
 
 
 @pytest.fixture
