@@ -21,6 +21,7 @@ class Step(enum.Enum):
     ENROL_SECOND_FACTOR = "enrol_second_factor"  # the identity has none: set one up first
     PASSKEY = "passkey"  # sign in with one of the identity's passkeys
     ENROL_PASSKEY = "enrol_passkey"  # LoA 3 asked of an identity without a passkey: add one first
+    APP_APPROVAL = "app_approval"  # LoA 3 asked of an identity with the approval app but no passkey
     REFUSE = "refuse"
 
 
@@ -65,7 +66,7 @@ class Decision:
 
 
 def decide(required: Requirements, current: Authentication | None, *, has_second_factor: bool,
-           now: float, has_passkey: bool = False) -> Decision:
+           now: float, has_passkey: bool = False, has_app_device: bool = False) -> Decision:
     """What the browser must do next for this request."""
     if levels.rank(required.level) < 0:
         return _refuse(Refusal.UNSATISFIABLE, "no sign-in method reaches the requested level")
@@ -80,13 +81,18 @@ def decide(required: Requirements, current: Authentication | None, *, has_second
     if not levels.satisfies(current.level, required.level):
         if required.passive:
             return _refuse(Refusal.INTERACTION_REQUIRED, "a stronger sign-in is required")
-        return _stronger(required, has_second_factor=has_second_factor, has_passkey=has_passkey)
+        return _stronger(required, has_second_factor=has_second_factor, has_passkey=has_passkey,
+                         has_app_device=has_app_device)
     return Decision(Step.PROCEED)
 
 
-def _stronger(required: Requirements, *, has_second_factor: bool, has_passkey: bool) -> Decision:
-    """Only a passkey reaches LoA 3; LoA 2 takes the TOTP code, or a passkey when that is all the
-    identity has (`has_second_factor` means TOTP)."""
+def _stronger(required: Requirements, *, has_second_factor: bool, has_passkey: bool,
+              has_app_device: bool = False) -> Decision:
+    """Only a passkey, or the approval app (whose key is a passkey on the phone), reaches LoA 3;
+    LoA 2 takes the TOTP code, or a passkey when that is all the identity has (`has_second_factor`
+    means TOTP)."""
+    if levels.rank(required.level) >= levels.rank(levels.LOA3) and has_app_device and not has_passkey:
+        return Decision(Step.APP_APPROVAL)
     if levels.rank(required.level) >= levels.rank(levels.LOA3) or (has_passkey and not has_second_factor):
         return Decision(Step.PASSKEY if has_passkey else Step.ENROL_PASSKEY)
     return Decision(Step.SECOND_FACTOR if has_second_factor else Step.ENROL_SECOND_FACTOR)

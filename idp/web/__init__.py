@@ -52,6 +52,15 @@ def init_web(app: Flask, services: Services) -> None:
                  saml.slo_post, oidc_tokens.revoke, oidc_tokens.introspect,
                  oidc_ciba.backchannel_authentication):
         csrf.exempt(view)
+    # --- the approval app (issue 14) ---
+    from idp.web import app as approval_app, app_account, app_sign_in
+
+    for module in (approval_app, app_account, app_sign_in):
+        app.register_blueprint(module.bp)
+    # The app's API authenticates by a bearer token that browsers never attach on their own (no cookie).
+    for api_view in (approval_app.approval_options, approval_app.approve, approval_app.deny):
+        csrf.exempt(api_view)
+    # --- end approval app ---
 
     app.before_request(_refuse_without_store)
     app.teardown_appcontext(_close_db_session)

@@ -38,6 +38,11 @@ ACTIVITY_LABELS = {
     "passkey.added": _l("Passkey added"),
     "passkey.removed": _l("Passkey removed"),
     "passkey.sign_count_regressed": _l("Passkey refused: it may have been copied"),
+    "app.enrolled": _l("Phone enrolled for the app"),
+    "app.removed": _l("Phone removed from the app"),
+    "approval.approved": _l("Sign-in approved in the app"),
+    "approval.denied": _l("Sign-in refused in the app"),
+    "approval.wrong_number": _l("Wrong number picked in the app: request refused"),
 }
 ACTIVITY_KINDS = tuple(ACTIVITY_LABELS)
 

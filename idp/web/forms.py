@@ -112,3 +112,10 @@ class RecoveryRequestForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     """A button that confirms a link (a GET must not use up a single-use link: mail scanners open links)."""
+
+
+class AppSignInForm(FlaskForm):
+    """"Sign in with the app": who is signing in; the phone does the rest (issue 14)."""
+    username = StringField(_l("Username or national ID"),
+                           [required(_l("Enter your username or national ID.")), limit(64)],
+                           render_kw={"autocomplete": "username", "autocapitalize": "none"})

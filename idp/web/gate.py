@@ -9,6 +9,7 @@ from flask import redirect, session, url_for
 
 from idp.authn import levels, pending
 from idp.authn.decision import Authentication, Decision, Requirements, Step, decide
+from idp.approval import devices as app_devices
 from idp.identity import passkeys
 from idp.web.context import current_identity, db_session, signed_in_identity
 
@@ -24,11 +25,15 @@ def current_authentication(identity) -> Authentication | None:
 def decide_now(required: Requirements) -> Decision:
     identity = current_identity()
     # Looked up only when the session falls short: an answer given at once costs no query.
-    has_passkey = identity is not None and not levels.satisfies(session.get("acr"), required.level) and \
-        passkeys.has_any(db_session(), identity)
+    has_passkey = has_app_device = False
+    if identity is not None and not levels.satisfies(session.get("acr"), required.level):
+        has_passkey = passkeys.has_any(db_session(), identity)
+        # the app is asked for only where a passkey would be and there is none (LoA 3)
+        has_app_device = not has_passkey and levels.rank(required.level) >= levels.rank(levels.LOA3) and \
+            app_devices.has_any(db_session(), identity)
     return decide(required, current_authentication(identity),
                   has_second_factor=bool(identity is not None and identity.has_totp), now=time.time(),
-                  has_passkey=has_passkey)
+                  has_passkey=has_passkey, has_app_device=has_app_device)
 
 
 def next_page(decision: Decision, here: str, login_hint: str | None = None):
@@ -39,6 +44,8 @@ def next_page(decision: Decision, here: str, login_hint: str | None = None):
         return redirect(url_for("account.two_step", next=here))
     if decision.step is Step.PASSKEY:
         return redirect(url_for("passkeys.sign_in_page", next=here))
+    if decision.step is Step.APP_APPROVAL:
+        return redirect(url_for("app_sign_in.start", next=here))
     if decision.step is Step.ENROL_PASSKEY:
         return redirect(url_for("passkeys.manage", next=here))
     if decision.step is Step.SECOND_FACTOR:
