@@ -359,9 +359,10 @@ def token():
         replay = getattr(e, "replay", None)  # a reused code or refresh token: its family was revoked
         if replay is not None:
             audit.record(db_session(), replay["kind"], actor(), None, client_id=replay["client_id"])
-        audit.record(db_session(), "oidc.token_refused", actor(), None, error=e.oauth_error,
-                     **_claimed_client(pairs, request.headers.get("Authorization")))
-        db_session().commit()
+        if e.oauth_error != "authorization_pending":  # a CIBA client's every poll: routine, not an event
+            audit.record(db_session(), "oidc.token_refused", actor(), None, error=e.oauth_error,
+                         **_claimed_client(pairs, request.headers.get("Authorization")))
+            db_session().commit()
         return _oauth_error(e)
     grant = dict(pairs).get("grant_type")
     kind = TOKEN_EVENTS.get(grant or "", "oidc.token_refreshed")
