@@ -345,3 +345,21 @@ def test_a_locked_identity_gets_no_tokens(client, ciba_rp, clock, phone, citizen
     db.commit()
     response = poll(client, ciba_rp, answer["auth_req_id"])
     assert response.status_code == 400 and response.json["error"] == "invalid_grant"
+
+
+def test_a_citizen_the_approval_service_refuses_gets_the_same_answer(client, ciba_rp, clock, phone, citizen, db):
+    for _ in range(approvals.MAX_STARTS):  # the app's own push-fatigue guard is reached
+        approvals.start(db, citizen, portal_name_ar="بوابة", portal_name_en="Portal", origin="web")
+    db.commit()
+    answer = started(client, ciba_rp, login_hint=citizen.national_id, binding_message="42")
+    assert (answer["expires_in"], answer["interval"], answer["binding_message"]) == (120, 5, "42")
+    assert events(db, "ciba.requested")[0].detail["approval"] is False
+    assert poll(client, ciba_rp, answer["auth_req_id"]).json["error"] == "authorization_pending"
+    clock.advance(120)
+    assert poll(client, ciba_rp, answer["auth_req_id"]).json["error"] == "expired_token"
+
+
+def test_a_disabled_client_is_refused(client, ciba_rp, runner):
+    assert runner.invoke(args=["idp", "rp", "disable", ciba_rp.client_id]).exit_code == 0
+    response = backchannel(client, ciba_rp, login_hint=UNKNOWN_ID)
+    assert response.status_code == 401 and response.json["error"] == "invalid_client"
