@@ -139,6 +139,8 @@ class RelyingParty(Base):
     backchannel_logout_uri: Mapped[str | None] = mapped_column(String(1024))
     backchannel_logout_session_required: Mapped[bool] = mapped_column(Boolean, default=False,
                                                                       server_default=text("false"))
+    # OIDC: may start sign-ins with CIBA (Client-Initiated Backchannel Authentication, issue 14)
+    ciba: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 class Consent(Base):
@@ -463,3 +465,28 @@ class Approval(Base):
     device_id: Mapped[int | None] = mapped_column(ForeignKey("app_devices.id", ondelete="SET NULL"))
     amr: Mapped[list] = mapped_column(JSON, default=list)
     redeemed_at: Mapped[dt.datetime | None]
+
+
+# --- Client-Initiated Backchannel Authentication (issue 14) ---------------------------------------
+
+class CibaRequest(Base):
+    """One CIBA authentication request (CIBA Core 1.0 §7) and its grant's state, polled at the token
+    endpoint (§10). Kept here, not in the store: a lost row would let its tokens be issued twice.
+    `id` is the SHA-256 of the auth_req_id the client holds (the value itself is never stored).
+    `approval_id` is the citizen's approval request (idp.approval); None when the national ID has
+    no identity: such a request is answered like any other and simply expires (no enumeration)."""
+
+    __tablename__ = "ciba_requests"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    identity_uuid: Mapped[str | None] = mapped_column(String(36))
+    approval_id: Mapped[str | None] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(1024))
+    acr: Mapped[str | None] = mapped_column(String(64))  # the level asked for with acr_values
+    binding_message: Mapped[str] = mapped_column(String(8))
+    interval: Mapped[int] = mapped_column(Integer)  # seconds between polls; grows with each slow_down
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+    last_polled_at: Mapped[dt.datetime | None]
+    state: Mapped[str] = mapped_column(String(10), default="pending")  # pending | issued | refused

@@ -90,13 +90,14 @@ def masar_client() -> dict:
         saved = json.loads(MASAR_CLIENT_FILE.read_text())
         same_port = saved.get("base_url", "http://127.0.0.1:5001") == MASAR  # its redirect URI is on it
         shown = idp("rp", "show", saved["client_id"], "--json", check=False) if same_port else None
-        # a client registered before back-channel logout existed is registered again, with it
-        if shown is not None and shown.returncode == 0 and json.loads(shown.stdout).get("backchannel_logout_uri"):
+        # a client registered before back-channel logout or CIBA existed is registered again, with them
+        described = json.loads(shown.stdout) if shown is not None and shown.returncode == 0 else {}
+        if described.get("backchannel_logout_uri") and described.get("ciba"):
             return saved
     registered = json.loads(idp(
         "rp", "register-oidc", "--name", "منصة مسار — Masar", "--redirect-uri", MASAR + "/auth/callback",
         "--post-logout-redirect-uri", MASAR + "/", "--backchannel-logout-uri", MASAR + "/backchannel-logout",
-        "--backchannel-logout-session-required", "--scope", "openid", "--scope", "profile",
+        "--backchannel-logout-session-required", "--ciba", "--scope", "openid", "--scope", "profile",
         "--scope", "email", "--scope", "phone", "--json").stdout)
     saved = {"client_id": registered["client_id"], "client_secret": registered["client_secret"], "base_url": MASAR}
     INSTANCE.mkdir(exist_ok=True)

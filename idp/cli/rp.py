@@ -75,10 +75,12 @@ def _describe(rp) -> dict:
               help="Where logout tokens are POSTed when a citizen's IdP session ends (Back-Channel Logout 1.0).")
 @click.option("--backchannel-logout-session-required", is_flag=True,
               help="Logout tokens must carry the IdP session's sid.")
+@click.option("--ciba", is_flag=True,
+              help="May sign citizens in through the national app with CIBA (backchannel authentication, poll mode).")
 @json_option
 def register_oidc(name, redirect_uris, post_logout_redirect_uris, scopes, auth_method, jwks_uri,
                   jwks_file, require_loa2, require_loa3, allow_national_id, subject_type, id_token_alg, introspection,
-                  backchannel_logout_uri, backchannel_logout_session_required, as_json):
+                  backchannel_logout_uri, backchannel_logout_session_required, ciba, as_json):
     """Register an OpenID Connect relying party and print its client_id (and secret, once)."""
     if jwks_uri and jwks_file:
         raise ValidationError("give --jwks-uri or --jwks-file, not both")
@@ -90,7 +92,7 @@ def register_oidc(name, redirect_uris, post_logout_redirect_uris, scopes, auth_m
             require_loa2=require_loa2, require_loa3=require_loa3, allow_national_id=allow_national_id,
             subject_type=subject_type, id_token_alg=id_token_alg, introspection=introspection,
             backchannel_logout_uri=backchannel_logout_uri,
-            backchannel_logout_session_required=backchannel_logout_session_required)
+            backchannel_logout_session_required=backchannel_logout_session_required, ciba=ciba)
         _record(db, "registered", rp)
         db.commit()
         result = clients.describe(rp)
@@ -130,7 +132,8 @@ def list_(as_json):
         result = [_describe(rp) for rp in clients.list_all(db)]
     lines = [f"{r['client_id'] or r['entity_id']}  {r['protocol']}  "
              f"{'enabled' if r['enabled'] else 'disabled'}  {r['name']}"
-             f"{'  introspection' if r.get('introspection') else ''}" for r in result]
+             f"{'  introspection' if r.get('introspection') else ''}"
+             f"{'  ciba' if r.get('ciba') else ''}" for r in result]
     emit(result, as_json, "\n".join(lines) or "no relying parties")
 
 

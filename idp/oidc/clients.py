@@ -62,7 +62,8 @@ def register_oidc(session: Session, *, name: str, redirect_uris: Iterable[str],
                   require_loa3: bool = False, allow_national_id: bool = False, subject_type: str = "pairwise",
                   id_token_alg: str = "RS256", introspection: bool = False,  # noqa: S107 (an algorithm name)
                   backchannel_logout_uri: str | None = None,
-                  backchannel_logout_session_required: bool = False) -> tuple[RelyingParty, str | None]:
+                  backchannel_logout_session_required: bool = False,
+                  ciba: bool = False) -> tuple[RelyingParty, str | None]:
     """Register an OpenID Connect relying party. Returns it and its client secret, which exists
     only for the client_secret_* methods and is shown this once (only its hash is kept)."""
     rp = RelyingParty(
@@ -79,9 +80,12 @@ def register_oidc(session: Session, *, name: str, redirect_uris: Iterable[str],
         backchannel_logout_uri=check_uri(backchannel_logout_uri, "back-channel logout URI")
         if backchannel_logout_uri else None,
         backchannel_logout_session_required=bool(backchannel_logout_session_required),
+        ciba=bool(ciba),
     )
     if rp.backchannel_logout_session_required and not rp.backchannel_logout_uri:
         raise ValidationError("--backchannel-logout-session-required needs --backchannel-logout-uri")
+    if rp.ciba and rp.auth_method == "none":  # CIBA Core 1.0 §7.1: the request is client-authenticated
+        raise ValidationError("a CIBA client (--ciba) must authenticate; not --auth-method none")
     if rp.introspection and rp.auth_method == "none":
         raise ValidationError("a resource server (--introspection) must authenticate; not --auth-method none")
     # auth_method was set just above from a checked choice
@@ -316,6 +320,7 @@ def describe(rp: RelyingParty) -> dict:
         "id_token_alg": rp.id_token_alg, "subject_type": rp.subject_type,
         "introspection": bool(rp.introspection), "backchannel_logout_uri": rp.backchannel_logout_uri,
         "backchannel_logout_session_required": bool(rp.backchannel_logout_session_required),
+        "ciba": bool(rp.ciba),
     }
 
 
@@ -340,6 +345,7 @@ def client_metadata(rp: RelyingParty) -> dict:
         "jwks": copy.deepcopy(rp.jwks), "jwks_uri": rp.jwks_uri,
         "introspection": bool(rp.introspection), "backchannel_logout_uri": rp.backchannel_logout_uri,
         "backchannel_logout_session_required": bool(rp.backchannel_logout_session_required),
+        "ciba": bool(rp.ciba),
     }
 
 

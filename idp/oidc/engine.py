@@ -16,7 +16,7 @@ Provider (ours: NationalProvider)
   _create_signed_id_token            | R | 1     | test_token::test_es256_id_token_for_a_client_that_asks
   _verify_client_authentication      | R | 2     | test_token::test_wrong_secret_is_401_with_www_authenticate
                                      |   |       | test_token::test_private_key_jwt
-  handle_token_request               | R | 3,7   | test_token::test_grant_types
+  handle_token_request               | R | 3,7,11| test_token::test_grant_types
   _do_code_exchange                  | R | 3     | test_token::test_a_code_works_once_and_replay_revokes_its_tokens
   _verify_code_exchange_req          | E | 4     | test_token::test_pkce_is_checked
                                      |   |       | test_token::test_redirect_uri_must_match
@@ -25,7 +25,8 @@ Provider (ours: NationalProvider)
   _check_subject_identifier_matches_ | C | 9     | test_code_flow::test_code_flow_id_token_and_userinfo
     requested                        |   |       |
   _get_requested_claims_in           | C | 10    | test_userinfo::test_claims_follow_the_granted_scopes
-  _add_access_token_to_response      | C | 3,5   | test_code_flow::test_code_flow_id_token_and_userinfo
+  _add_access_token_to_response      | C | 3,5,11| test_code_flow::test_code_flow_id_token_and_userinfo
+                                     |   |       | test_ciba::test_approved_request_gets_tokens_once
 AuthorizationState (ours: StoreAuthorizationState)
   __init__                           | E | 3,5   | test_refresh::test_refresh_tokens_and_revocations_outlive_the_store
   create_authorization_code          | R | 3,7   | test_code_flow::test_code_flow_id_token_and_userinfo
@@ -70,9 +71,13 @@ oic ProviderConfigurationResponse (ours: LoopbackProviderConfiguration)
    uses only for implicit flows.
 10. Userinfo (`handle_userinfo_request`) refuses an access token whose family was revoked, and
     reads the claims in the same query (OIDC Core 1.0 §5.3).
+11. The CIBA grant (CIBA Core 1.0 §10): the state machine is idp.oidc.ciba_grant's; the tokens are
+    made here as for a code, in a new family, with acr, amr and auth_time from the approval and
+    no nonce. `ciba_clock` is the time both CIBA endpoints read (tests move it).
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import re
@@ -92,8 +97,9 @@ from pyop.message import AccessTokenRequest
 from pyop.provider import Provider
 from pyop.userinfo import Userinfo
 
+from idp.identity import accounts
 from idp.models import utcnow
-from idp.oidc import token_families
+from idp.oidc import backchannel, ciba, ciba_grant, token_families
 from idp.oidc.storage import StoreMapping, token_hash
 from idp.settings import is_loopback_host
 from idp.store import Store
@@ -309,6 +315,7 @@ class NationalProvider(Provider):
         self.keyring = keyring
         self.client_authenticator = client_authenticator
         self.identity_claims = identity_claims
+        self.ciba_clock = time.time  # (11)
 
     # --- authorization (6, 9) ----------------------------------------------------------------------
 
@@ -398,6 +405,8 @@ class NationalProvider(Provider):
             return self._do_code_exchange(request, self.authz_state.extra_claims_for_code(request.get("code")))
         if grant_type == "refresh_token":
             return self._do_token_refresh(request)
+        if grant_type == ciba.GRANT_TYPE:
+            return self._do_ciba_grant(request)
         if not grant_type:
             raise InvalidTokenRequest("grant_type missing", request)
         raise InvalidTokenRequest(f"grant_type {grant_type!r} is not supported", request,
@@ -448,6 +457,32 @@ class NationalProvider(Provider):
         except InvalidTokenRequest as e:
             e.oauth_error = "invalid_grant"  # RFC 6749 §5.2: a PKCE or redirect_uri mismatch
             raise
+
+    def _do_ciba_grant(self, request):
+        """CIBA Core 1.0 §10.1.1 (11): the tokens of an approved request, once, in a new family."""
+        now = dt.datetime.fromtimestamp(self.ciba_clock(), dt.UTC)
+        with self.authz_state.session_factory() as session:
+            approved = ciba_grant.poll(session, request.get("auth_req_id"), request["client_id"], now)
+        client = self.clients[approved.client_id]
+        family, sid = secrets.token_urlsafe(16), backchannel.new_sid()
+        with self.authz_state.session_factory() as session:
+            identity = accounts.get_by_uuid(session, approved.identity_uuid)
+            if identity is None or not identity.is_active:
+                raise InvalidTokenRequest("the identity is gone or not active", request, oauth_error="invalid_grant")
+            sub = self.subject_for(approved.client_id, identity.subject_seed)
+            token_families.open_family(session, family, identity.uuid, approved.client_id, sub,
+                                       self.authz_state.refresh_token_lifetime)
+            backchannel.record_sign_in(session, identity.uuid, sid, "oidc", approved.client_id, sub)
+            session.commit()
+        access = self.authz_state.issue_access_token(sub, {"client_id": approved.client_id, "scope": approved.scope},
+                                                     approved.scope, family, approved.identity_uuid)
+        response = AccessTokenResponse()
+        self._add_access_token_to_response(response, access)
+        response["refresh_token"] = self.authz_state.create_refresh_token(access.value)
+        claims = {"acr": approved.acr, "amr": approved.amr, "auth_time": approved.auth_time, "sid": sid}
+        response["id_token"] = self._create_signed_id_token(approved.client_id, sub, {}, None, None, access.value,
+                                                            claims, alg=client.get("id_token_signed_response_alg"))
+        return response
 
     def _do_token_refresh(self, request):
         from oic.oic.message import RefreshAccessTokenRequest

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from idp.attributes import ATTRIBUTES, CLAIMS_BY_SCOPE, SCOPES, oidc_claims
 from idp.identity import accounts
-from idp.oidc import client_auth, clients, token_families
+from idp.oidc import ciba, client_auth, clients, token_families
 from idp.authn import levels
 from idp.oidc.engine import NationalProvider, StoreAuthorizationState
 from idp.subject_salt import salt_for
@@ -14,7 +14,7 @@ from idp.subject_salt import salt_for
 PATHS = {"authorization_endpoint": "/oidc/authorize", "token_endpoint": "/oidc/token",
          "userinfo_endpoint": "/oidc/userinfo", "jwks_uri": "/oidc/jwks",
          "end_session_endpoint": "/oidc/logout", "revocation_endpoint": "/oidc/revoke",
-         "introspection_endpoint": "/oidc/introspect"}
+         "introspection_endpoint": "/oidc/introspect", "backchannel_authentication_endpoint": "/oidc/backchannel"}
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 ID_TOKEN_CLAIMS = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash", "sid"]
 
@@ -27,7 +27,7 @@ def discovery_metadata(issuer: str) -> dict:
         "scopes_supported": list(SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": ["authorization_code", "refresh_token", ciba.GRANT_TYPE],
         "subject_types_supported": ["pairwise", "public"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
         "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS + ["none"],
@@ -40,6 +40,9 @@ def discovery_metadata(issuer: str) -> dict:
         # OpenID Connect Back-Channel Logout 1.0 §2.1
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
+        # CIBA Core 1.0 §4: poll mode; the client authenticates as at the token endpoint
+        "backchannel_token_delivery_modes_supported": ["poll"],
+        "backchannel_user_code_parameter_supported": False,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": ID_TOKEN_CLAIMS + [a.claim for a in ATTRIBUTES if a.claim],
         "claims_locales_supported": ["ar", "en"],

@@ -154,3 +154,12 @@ def prune(session: Session, now: dt.datetime | None = None) -> int:
     # a DML statement's Result is a CursorResult, which has rowcount
     return session.execute(delete(TokenFamily).where(TokenFamily.expires_at < cutoff)  # type: ignore[attr-defined]
                            .execution_options(synchronize_session=False)).rowcount
+
+
+def identity_of_subject(session: Session, client_id: str, sub: str) -> str | None:
+    """The identity (uuid) `client_id` knows as `sub`, from the families issued to it: for a CIBA
+    id_token_hint (CIBA Core 1.0 §7.1). Only what the client was given maps back, nothing else."""
+    if not isinstance(sub, str) or not sub or len(sub) > 256:
+        return None
+    return session.scalar(select(TokenFamily.identity_uuid).where(
+        TokenFamily.client_id == client_id, TokenFamily.sub == sub).limit(1))

@@ -38,17 +38,19 @@ def init_web(app: Flask, services: Services) -> None:
     from idp.web import account, auth, captcha, end_session, health, oidc, passkeys, recovery, registration, saml
     from idp.web import revocation as oidc_tokens
     from idp.web import saml_logout
+    from idp.web import ciba as oidc_ciba
 
     app.extensions["idp.oidc"] = build_provider(services, services.keyring)
     app.extensions["idp.saml"] = SamlServers(settings, services.db.session, services.keyring)
     app.extensions["idp.logout_delivery"] = logout_delivery.start(services)
     for module in (auth, registration, account, recovery, captcha, health, oidc, end_session, saml, passkeys,
-                   oidc_tokens, saml_logout):
+                   oidc_tokens, saml_logout, oidc_ciba):
         app.register_blueprint(module.bp)
     # Relying parties post to these from their own pages: they carry no CSRF token of ours;
     # the protocol's own checks (client authentication, PKCE, state) stand in.
     for view in (oidc.authorize, oidc.token, oidc.userinfo, end_session.end_session, saml.sso_post,
-                 saml.slo_post, oidc_tokens.revoke, oidc_tokens.introspect):
+                 saml.slo_post, oidc_tokens.revoke, oidc_tokens.introspect,
+                 oidc_ciba.backchannel_authentication):
         csrf.exempt(view)
     # --- the approval app (issue 14) ---
     from idp.web import app as approval_app, app_account, app_sign_in

@@ -23,6 +23,7 @@ from idp.authn.decision import Refusal, Requirements, Step
 from idp.authn.levels import LOA1, LOA2, LOA3
 from idp.oidc import authorization, backchannel, clients, consent
 from idp.oidc.authorization import ErrorPage, ErrorRedirect
+from idp.oidc.ciba import GRANT_TYPE as GRANT_TYPE_CIBA
 from idp.oidc.provider import discovery_metadata
 from idp.web import gate
 from idp.web.context import actor, current_identity, db_session, services
@@ -320,7 +321,7 @@ def give_consent(pending_id):
 # --- token and userinfo ------------------------------------------------------------------------
 
 JSON_ENDPOINTS = {"oidc.token", "oidc.userinfo", "oidc.jwks", "oidc.configuration",
-                  "oidc_tokens.revoke", "oidc_tokens.introspect"}
+                  "oidc_tokens.revoke", "oidc_tokens.introspect", "oidc_ciba.backchannel_authentication"}
 RETRY_AFTER_SECONDS = 5
 
 
@@ -358,15 +359,19 @@ def token():
         replay = getattr(e, "replay", None)  # a reused code or refresh token: its family was revoked
         if replay is not None:
             audit.record(db_session(), replay["kind"], actor(), None, client_id=replay["client_id"])
-        audit.record(db_session(), "oidc.token_refused", actor(), None, error=e.oauth_error,
-                     **_claimed_client(pairs, request.headers.get("Authorization")))
-        db_session().commit()
+        if e.oauth_error != "authorization_pending":  # a CIBA client's every poll: routine, not an event
+            audit.record(db_session(), "oidc.token_refused", actor(), None, error=e.oauth_error,
+                         **_claimed_client(pairs, request.headers.get("Authorization")))
+            db_session().commit()
         return _oauth_error(e)
     grant = dict(pairs).get("grant_type")
-    audit.record(db_session(), "oidc.token_issued" if grant == "authorization_code" else "oidc.token_refreshed",
-                 actor(), None, client_id=_client_of(response))
+    kind = TOKEN_EVENTS.get(grant or "", "oidc.token_refreshed")
+    audit.record(db_session(), kind, actor(), None, client_id=_client_of(response))
     db_session().commit()
     return _json(response.to_dict())
+
+
+TOKEN_EVENTS = {"authorization_code": "oidc.token_issued", GRANT_TYPE_CIBA: "ciba.token_issued"}
 
 
 def _refuse_repeated(pairs: list[tuple[str, str]]) -> None:

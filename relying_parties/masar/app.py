@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app
 from flask_wtf.csrf import CSRFProtect
 
-from relying_parties.masar import auth, backchannel, errors, i18n, storage, views
+from relying_parties.masar import auth, backchannel, ciba, errors, i18n, storage, views
 from relying_parties.masar.config import INSTANCE, load
 
 csrf = CSRFProtect()
@@ -41,6 +41,7 @@ def create_app(config: dict | None = None) -> Flask:
     auth.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(backchannel.bp)
+    app.register_blueprint(ciba.bp)
     csrf.exempt(backchannel.backchannel_logout)  # the IdP posts here server to server, with a signed token
     errors.init_app(app)
     app.after_request(_security_headers)

@@ -255,6 +255,7 @@ def test_metadata_has_what_pyop_reads_and_no_secret(session, metadata):
         "id_token_signed_response_alg": "RS256", "scopes": ["openid"], "require_loa2": True,
         "require_loa3": False, "allow_national_id": False, "jwks": None, "jwks_uri": None,
         "introspection": False, "backchannel_logout_uri": None, "backchannel_logout_session_required": False,
+        "ciba": False,
     }
     assert secret not in str(data) and rp.secret_hash not in str(data)
 

@@ -13,7 +13,8 @@ def test_metadata_is_complete_and_truthful(client):
                        "end_session_endpoint": "/oidc/logout"}.items():
         assert meta[name] == issuer + path
     assert meta["response_types_supported"] == ["code"]
-    assert meta["grant_types_supported"] == ["authorization_code", "refresh_token"]
+    assert meta["grant_types_supported"] == ["authorization_code", "refresh_token",
+                                             "urn:openid:params:grant-type:ciba"]
     assert meta["code_challenge_methods_supported"] == ["S256"]
     assert meta["ui_locales_supported"] == ["ar", "en"]
     assert set(meta["token_endpoint_auth_methods_supported"]) == {
@@ -30,6 +31,8 @@ def test_every_advertised_endpoint_answers(client, signing_keys):
     assert client.get(meta["userinfo_endpoint"].replace(meta["issuer"], "")).status_code == 401
     assert client.post(meta["token_endpoint"].replace(meta["issuer"], ""), data={}).status_code in (400, 401)
     assert client.get(meta["authorization_endpoint"].replace(meta["issuer"], "")).status_code == 400
+    assert client.post(meta["backchannel_authentication_endpoint"].replace(meta["issuer"], ""),
+                       data={}).status_code in (400, 401)
 
 
 def test_jwks_publishes_public_keys_only(client, signing_keys):
