@@ -66,8 +66,9 @@ def test_going_down_writes_back_the_people_only_identities_knew(fresh):  # noqa:
     _run(fresh, command.downgrade, _before())
     assert _fk_into_registry(fresh)
     with fresh.begin() as connection:
-        person = connection.execute(text("SELECT name_en, gender, mobile FROM registry_people WHERE national_id = :nid"),
-                                    {"nid": RESIDENT}).one()
+        person = connection.execute(
+            text("SELECT name_en, gender, mobile FROM registry_people WHERE national_id = :nid"),
+            {"nid": RESIDENT}).one()
     assert tuple(person) == ("Ahmed Khan", "M", None)
 
 

@@ -64,8 +64,10 @@ def test_the_app_holds_the_database_registry_by_default(tmp_path, migrated_datab
 def test_the_app_holds_the_http_registry_when_configured(tmp_path, migrated_database, database_url,
                                                          registry_certificates):
     registry = start(tmp_path, migrated_database, database_url, registry="http",
-                     registry_url="https://127.0.0.1:8443/v1/", registry_client_cert=str(registry_certificates.client_cert),
-                     registry_client_key=str(registry_certificates.client_key), registry_ca=str(registry_certificates.ca),
+                     registry_url="https://127.0.0.1:8443/v1/",
+                     registry_client_cert=str(registry_certificates.client_cert),
+                     registry_client_key=str(registry_certificates.client_key),
+                     registry_ca=str(registry_certificates.ca),
                      registry_timeout_seconds=2, registry_cache_seconds=30).extensions["idp"].registry
     assert isinstance(registry, HttpRegistry)
     assert (registry.base_url, registry.timeout, registry.cache.seconds) == ("https://127.0.0.1:8443/v1", 2, 30)
