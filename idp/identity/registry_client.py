@@ -15,9 +15,10 @@ from idp.db import Database
 from idp.errors import ConfigError
 from idp.identity.registry import CivilRegistry, DatabaseRegistry
 from idp.identity.registry_http import HttpRegistry
+from idp.settings import Settings
 
 
-def registry_from_settings(settings, database: Database) -> CivilRegistry:
+def registry_from_settings(settings: Settings, database: Database) -> CivilRegistry:
     if settings.registry == "database":
         return DatabaseRegistry(database)
     tls = None

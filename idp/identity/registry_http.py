@@ -19,6 +19,9 @@ Birth date and gender are never sent: the match is decided here (registry.matche
 registry answers the same whatever was claimed, and one generic mismatch is all anyone learns.
 Answers (404s too) are kept for IDP_REGISTRY_CACHE_SECONDS in a bounded in-process cache, so the
 few steps of one registration ask once. Nothing here logs a national ID or what the registry said.
+
+HTTP is the standard library's (urllib, as the SMS gateway's): no dependency beyond Python's ssl.
+The timeout bounds the connection and each read, so a stalled registry costs a request seconds.
 """
 from __future__ import annotations
 
