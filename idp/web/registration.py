@@ -5,6 +5,8 @@ you, if there is one) → a link to confirm the email → an active identity."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import logging
 import time
 
@@ -92,7 +94,7 @@ def identity_check():
             link=url_for("auth.home"), link_text=_("Back to the home page")), 403
     # Whether an identity already exists is said only after the mobile is proven.
     session["registration"] = {"national_id": nid, "at": time.time(), "flow": new_flow_id(),
-                               "proven": False}
+                               "proven": False, "mobile": _digest(person.mobile)}
     error = _send_code(db, person)
     return _mobile_page(MobileCodeForm(), person, error=error)
 
@@ -117,7 +119,19 @@ def _registration_person(proven: bool = True):
     minutes = services().settings.registration_step_minutes
     if not pending or time.time() - pending["at"] > minutes * 60 or pending.get("proven", False) != proven:
         return None
-    return services().registry.find(pending["national_id"])
+    person = services().registry.find(pending["national_id"])
+    # The code went to the mobile the registry listed at step 1: if it lists another now, that
+    # proof is not of the registry's mobile any more, and the wizard starts again.
+    if person is None or not hmac.compare_digest(_digest(person.mobile), pending.get("mobile", "")):
+        return None
+    return person
+
+
+def _digest(mobile: str | None) -> str:
+    """The registry's mobile as the session keeps it: keyed (a bare hash of 10^8 numbers is no
+    secret), enough to see that it changed."""
+    key = services().settings.secret_key.encode()
+    return hmac.new(key, (mobile or "").encode(), hashlib.sha256).hexdigest()
 
 
 def _mobile_proof() -> MobileProof:

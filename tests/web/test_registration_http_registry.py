@@ -146,3 +146,14 @@ def test_an_admin_creates_an_identity_from_the_service(runner, db):
     assert result.exit_code == 0, result.output
     identity = db.scalar(select(Identity).where(Identity.username == "sara.admin"))
     assert identity.name_en == SARA.name_en and identity.registry_mobile is None  # no SMS proved it
+
+
+def test_a_mobile_the_registry_changed_meanwhile_starts_the_wizard_again(web, app, db, registry_service):
+    assert step1(web, SARA).status_code == 200
+    assert web.submit("/register/mobile", {"code": sms_code(app, SARA)}).status_code == 302
+    registry_service.people[SARA.national_id]["mobile"] = "+966500008999"  # the code went to the old one
+    app.extensions["idp"].registry.cache._items.clear()
+    for step in ("/register/account", "/register/mobile"):
+        response = web.get(step)
+        assert response.status_code == 302 and response.location.endswith("/register"), step
+    assert count(db, Identity) == 0
