@@ -55,17 +55,17 @@ def _first_last(full_name: str) -> tuple[str, str]:
 
 
 def values(identity: Identity) -> dict:
-    """Every internal attribute of an identity, from the civil registry and the account."""
-    person = identity.person
-    given_ar, family_ar = _first_last(person.name_ar)
-    given_en, family_en = _first_last(person.name_en)
+    """Every internal attribute of an identity: the civil registry's facts it was verified against
+    (kept on the identity, whatever registry is configured now) and the account's own."""
+    given_ar, family_ar = _first_last(identity.name_ar)
+    given_en, family_en = _first_last(identity.name_en)
     return {
-        "national_id": identity.national_id, "id_type": person.id_type, "nationality": person.nationality,
-        "name_ar": person.name_ar, "name_en": person.name_en, "name": person.name_ar,
+        "national_id": identity.national_id, "id_type": identity.id_type, "nationality": identity.nationality,
+        "name_ar": identity.name_ar, "name_en": identity.name_en, "name": identity.name_ar,
         "given_name_ar": given_ar, "given_name_en": given_en, "given_name": given_ar,
         "family_name_ar": family_ar, "family_name_en": family_en, "family_name": family_ar,
-        "birth_date": person.birth_date.isoformat(), "birth_date_hijri": format_hijri(person.birth_date),
-        "gender": "male" if person.gender == "M" else "female",
+        "birth_date": identity.birth_date.isoformat(), "birth_date_hijri": format_hijri(identity.birth_date),
+        "gender": "male" if identity.gender == "M" else "female",
         "email": identity.email, "email_verified": bool(identity.email_verified),
         # The mobile number is as the citizen typed it: no SMS proves it yet.
         "mobile": identity.mobile, "mobile_verified": False,

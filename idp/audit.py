@@ -64,6 +64,7 @@ def mobile_code_sent(s, actor): record(s, "registration.mobile_code_sent", actor
 def mobile_proven(s, actor): record(s, "registration.mobile_proven", actor)
 def registry_has_no_mobile(s, actor): record(s, "registration.registry_has_no_mobile", actor)
 def pending_expired(s, actor): record(s, "registration.pending_expired", actor)
+def registry_unavailable(s, actor, reason): record(s, "registration.registry_unavailable", actor, reason=reason)
 def identity_reclaimed(s, actor, identity_id): record(s, "identity.reclaimed", actor, identity_id)
 def second_factor_locked(s, actor, identity_id): record(s, "mfa.locked", actor, identity_id)
 def captcha_required(s, actor, identity_id): record(s, "sign_in.captcha_required", actor, identity_id)

@@ -49,9 +49,8 @@ class Identity(Base):
     # Input of the pairwise `sub` and SAML NameID. Random for new identities; the decimal id for
     # identities made before 0003, so the identifiers relying parties already hold do not change.
     subject_seed: Mapped[str] = mapped_column(String(64), default=lambda: uuid.uuid4().hex)
-    national_id: Mapped[str] = mapped_column(
-        String(10), ForeignKey("registry_people.national_id"), unique=True
-    )
+    # No foreign key into registry_people: the registry may be another agency's service (0112).
+    national_id: Mapped[str] = mapped_column(String(10), unique=True)
     username: Mapped[str] = mapped_column(String(32), unique=True)
     email: Mapped[str] = mapped_column(String(254))
     email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -62,11 +61,25 @@ class Identity(Base):
     totp_enabled_at: Mapped[dt.datetime | None]
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|active|locked
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+    # What the civil registry said when the identity was verified (registration, reclaim, admin
+    # creation): the claims come from here, so identities work whatever registry is configured.
+    name_ar: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    birth_date: Mapped[dt.date] = mapped_column(Date)  # Gregorian
+    gender: Mapped[str] = mapped_column(String(1))  # "M" or "F"
+    nationality: Mapped[str] = mapped_column(String(3))  # ISO 3166-1 alpha-3
+    registry_checked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The registry's mobile that the SMS code proved; None when no code was sent (admin creation,
+    # identities made before 0112).
+    registry_mobile: Mapped[str | None] = mapped_column(String(13))
 
-    person: Mapped[RegistryPerson] = relationship(lazy="joined")
     recovery_codes: Mapped[list[RecoveryCode]] = relationship(
         back_populates="identity", cascade="all, delete-orphan"
     )
+
+    @property
+    def id_type(self) -> str:
+        return "citizen" if self.national_id.startswith("1") else "resident"
 
     @property
     def has_totp(self) -> bool:

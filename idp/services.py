@@ -6,6 +6,8 @@ import dataclasses
 from cryptography.fernet import MultiFernet
 
 from idp.db import Database
+from idp.identity.registry import CivilRegistry
+from idp.identity.registry_client import registry_from_settings
 from idp.keyring import KeyRing
 from idp.mail import Mailer
 from idp.outbox import Outbox
@@ -22,6 +24,7 @@ class Services:
     mailer: Mailer
     fernet: MultiFernet  # encrypts under IDP_DATA_KEY, decrypts under it or IDP_DATA_KEYS_OLD
     keyring: KeyRing
+    registry: CivilRegistry  # IDP_REGISTRY: the imported table or the state's service (idp/identity/registry_client.py)
 
     @classmethod
     def from_settings(cls, settings: Settings, store: Store | None = None) -> Services:
@@ -37,4 +40,5 @@ class Services:
             # Retired keys stay published while ID tokens they signed may still be presented.
             keyring=KeyRing.from_settings(settings, database, retention_seconds=max(
                 24 * 3600, settings.oidc_id_token_seconds, settings.oidc_refresh_token_hours * 3600)),
+            registry=registry_from_settings(settings, database),
         )

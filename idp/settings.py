@@ -90,6 +90,14 @@ class Settings:
     mail_delivery: str  # "background" (a sender thread per worker), "external" (only `idp mail send`), "inline"
     mail_max_attempts: int  # delivery attempts before a message is given up (backoff doubles to an hour)
     mail_first_retry_seconds: int  # wait after the first failed attempt; doubles each time, at most an hour
+    # civil registry (issue 13): README "Civil registry"
+    registry: str  # "database" (the imported registry_people table) or "http" (the service at registry_url)
+    registry_url: str  # base URL of the registry service; https, or http on a loopback address
+    registry_client_cert: str  # PEM client certificate presented to an https registry (required with https)
+    registry_client_key: str  # PEM private key of that certificate (required with https)
+    registry_ca: str  # PEM CA bundle the registry's certificate must chain to; empty: the system's
+    registry_timeout_seconds: int  # connect and read timeout of one registry request
+    registry_cache_seconds: int  # how long a registry answer is reused in-process; 0: never
 
     @property
     def is_https(self) -> bool:
@@ -225,6 +233,7 @@ def _validate(s: Settings) -> None:
             raise ConfigError("IDP_SMS_GATEWAY_URL: not an absolute http(s) URL")
         if gateway.scheme == "http" and not is_loopback_host(gateway.hostname):
             raise ConfigError("IDP_SMS_GATEWAY_URL: must be https unless it is a loopback address")
+    _validate_registry(s)
     if s.log_format not in ("text", "json"):
         raise ConfigError("IDP_LOG_FORMAT: expected text or json")
     if s.mail_delivery not in ("background", "external", "inline"):
@@ -256,6 +265,28 @@ def _validate(s: Settings) -> None:
                  "oidc_refresh_token_hours", "keys_refresh_seconds", "sms_gateway_timeout_seconds",
                  "sms_code_minutes", "sms_code_attempts", "sms_codes_per_day", "login_hard_cap",
                  "totp_max_failures", "device_cookie_days", "probe_timeout_ms", "mail_max_attempts",
-                 "mail_first_retry_seconds", "backchannel_logout_attempts", "backchannel_logout_timeout_seconds"):
+                 "mail_first_retry_seconds", "backchannel_logout_attempts", "backchannel_logout_timeout_seconds",
+                 "registry_timeout_seconds"):
         if getattr(s, name) == 0:
             raise ConfigError(f"IDP_{name.upper()}: must be greater than zero")
+
+
+def _validate_registry(s: Settings) -> None:
+    """http needs a URL, https needs our client certificate (the registry holds personal data and
+    must know who asks); plain http only to a loopback address (e.g. a local TLS-terminating proxy)."""
+    if s.registry not in ("database", "http"):
+        raise ConfigError("IDP_REGISTRY: expected database or http")
+    if s.registry == "database":
+        if s.registry_url:
+            raise ConfigError("IDP_REGISTRY_URL: set, but IDP_REGISTRY is database; set IDP_REGISTRY=http to use it")
+        return
+    url = urlsplit(s.registry_url)
+    if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment:
+        raise ConfigError("IDP_REGISTRY_URL: IDP_REGISTRY=http needs an absolute http(s) URL, no query")
+    if url.scheme == "http":
+        if not is_loopback_host(url.hostname):
+            raise ConfigError("IDP_REGISTRY_URL: must be https unless it is a loopback address")
+        if s.registry_client_cert or s.registry_client_key or s.registry_ca:
+            raise ConfigError("IDP_REGISTRY_CLIENT_CERT, _KEY and _CA need an https IDP_REGISTRY_URL")
+    elif not (s.registry_client_cert and s.registry_client_key):
+        raise ConfigError("IDP_REGISTRY_CLIENT_CERT and IDP_REGISTRY_CLIENT_KEY: required with an https registry")

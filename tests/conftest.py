@@ -424,3 +424,21 @@ def race_in_two_sessions(database, action):
         first.close()
         second.close()
     return results["first"], results.get("second")
+
+
+# --- a civil registry service (IDP_REGISTRY=http) -------------------------------------------------
+
+@pytest.fixture(scope="session")
+def registry_certificates(tmp_path_factory):
+    from tests.registry_service import Certificates
+
+    return Certificates(tmp_path_factory.mktemp("registry-tls"))
+
+
+@pytest.fixture
+def registry_service(registry_certificates):
+    """A real registry service over mutual TLS on a loopback port (tests/registry_service.py)."""
+    from tests.registry_service import RegistryService
+
+    with RegistryService(registry_certificates) as service:
+        yield service

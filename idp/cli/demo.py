@@ -84,8 +84,8 @@ def _demo_identity(db) -> dict:
         db.delete(existing)
         db.flush()
     password = "-".join(secrets.token_urlsafe(5) for _ in range(4))
-    identity = accounts.create(db, person, DEMO_USERNAME, password, "demo.citizen@example.com",
-                               "0500000001", active=True)
+    identity = accounts.create(db, registry.Person.from_row(person), DEMO_USERNAME, password,
+                               "demo.citizen@example.com", "0500000001", active=True)
     secret = totp.new_secret()
     mfa.enable_totp(db, services().store, services().fernet, identity, secret, pyotp.TOTP(secret).now())
     db.commit()

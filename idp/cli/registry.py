@@ -9,9 +9,9 @@ import click
 
 from idp import audit
 from idp.cli import emit, json_option, services
-from idp.errors import NotFound
+from idp.errors import ConfigError, NotFound
 from idp.identity import national_id
-from idp.identity.registry import DatabaseRegistry, import_csv, seed
+from idp.identity.registry import import_csv, seed
 
 
 @click.group("registry")
@@ -29,7 +29,7 @@ def import_(file, as_json):
     Gregorian YYYY-MM-DD; gender M or F; nationality ISO 3166-1 alpha-3; mobile (optional) a Saudi
     mobile number, where registration sends its one-time code."""
     source = sys.stdin.buffer if file == "-" else file
-    database = services().db
+    database = _built_in_registry()
     result = import_csv(database, source)
     _audit(database, "registry_imported")
     emit(dataclasses.asdict(result), as_json,
@@ -44,7 +44,7 @@ def import_(file, as_json):
 @json_option
 def seed_(count, seed_value, as_json):
     """Add synthetic people with valid national IDs (for demos and load tests only)."""
-    database = services().db
+    database = _built_in_registry()
     added = seed(database, count, seed=seed_value)
     _audit(database, "registry_seeded")
     emit({"added": added}, as_json, f"{added} people added")
@@ -54,11 +54,11 @@ def seed_(count, seed_value, as_json):
 @click.argument("national_id_text", metavar="NATIONAL_ID")
 @json_option
 def show(national_id_text, as_json):
-    """Show what the registry holds for NATIONAL_ID (personal data: administrators only)."""
+    """Show what the registry holds for NATIONAL_ID (personal data: administrators only). Asks the
+    configured registry, the table or the service (IDP_REGISTRY)."""
     nid = national_id.parse(national_id_text)
     database = services().db
-    with database.session() as session:
-        person = DatabaseRegistry(session).find(nid)
+    person = services().registry.find(nid)
     if person is None:
         raise NotFound("no person with that national ID in the civil registry")
     _audit(database, "registry_viewed")
@@ -67,6 +67,14 @@ def show(national_id_text, as_json):
             "birth_date": person.birth_date.isoformat(), "gender": person.gender,
             "nationality": person.nationality, "mobile": person.mobile}
     emit(data, as_json, "\n".join(f"{key:<12} {value}" for key, value in data.items()))
+
+
+def _built_in_registry():
+    """The database whose registry_people table is the registry; refused when it is not in use."""
+    if services().settings.registry != "database":
+        raise ConfigError("IDP_REGISTRY is http: the civil registry is the service at IDP_REGISTRY_URL, "
+                          "not the registry_people table")
+    return services().db
 
 
 def _audit(database, action: str) -> None:

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from idp.errors import Conflict, N_, NotFound, ValidationError
 from idp.identity import contact, passwords
 from idp.identity.national_id import is_valid, normalise_digits
-from idp.models import Identity, RegistryPerson, utcnow
+from idp.identity.registry import Person
+from idp.models import Identity, utcnow
 
 
 def find_by_login(session: Session, login: str) -> Identity | None:
@@ -56,7 +57,7 @@ def username_taken(session: Session, username: str) -> bool:
                           .where(Identity.username == username)) or 0) > 0
 
 
-def check_new_credentials(session: Session, person: RegistryPerson, username: str, password: str,
+def check_new_credentials(session: Session, person: Person, username: str, password: str,
                           email: str, mobile: str | None) -> dict:
     """Normalise and check every field of a new identity; all errors at once, keyed by field."""
     errors: dict[str, str] = {}
@@ -92,9 +93,11 @@ class FieldErrors(ValidationError):
         self.errors = errors
 
 
-def create(session: Session, person: RegistryPerson, username: str, password: str, email: str,
-           mobile: str | None, *, active: bool = False) -> Identity:
-    """A new identity for a registry person; pending until its email is verified (unless `active`)."""
+def create(session: Session, person: Person, username: str, password: str, email: str,
+           mobile: str | None, *, active: bool = False, proven_mobile: str | None = None) -> Identity:
+    """A new identity for a registry person, keeping the registry's facts about them (and the
+    registry mobile an SMS code proved, if one did); pending until its email is verified (unless
+    `active`)."""
     if identity_exists_for(session, person.national_id):
         raise Conflict(N_("A digital identity already exists for this person. Sign in, or recover "
                           "your password."))
@@ -103,6 +106,7 @@ def create(session: Session, person: RegistryPerson, username: str, password: st
                         email=values["email"], mobile=values["mobile"], email_verified=active,
                         password_hash=passwords.hash_password(password),
                         status="active" if active else "pending")
+    keep_registry_facts(identity, person, proven_mobile)
     session.add(identity)
     try:
         session.flush()
@@ -113,6 +117,14 @@ def create(session: Session, person: RegistryPerson, username: str, password: st
         raise Conflict(N_("A digital identity already exists for this person. Sign in, or recover "
                           "your password.")) from None
     return identity
+
+
+def keep_registry_facts(identity: Identity, person: Person, proven_mobile: str | None = None) -> None:
+    """What the registry says of the person now becomes the identity's claims (OIDC, SAML, account)."""
+    for fact in ("name_ar", "name_en", "birth_date", "gender", "nationality"):
+        setattr(identity, fact, getattr(person, fact))
+    identity.registry_checked_at = utcnow()
+    identity.registry_mobile = proven_mobile
 
 
 def _violated_username(error: IntegrityError) -> bool:
@@ -143,10 +155,9 @@ def check_password(identity: Identity | None, password: str) -> Identity | None:
 
 
 def set_password(identity: Identity, new_password: str) -> None:
-    person = identity.person
     passwords.check_password_policy(new_password, username=identity.username,
                                     national_id=identity.national_id, email=identity.email,
-                                    names=(person.name_ar, person.name_en))
+                                    names=(identity.name_ar, identity.name_en))
     identity.password_hash = passwords.hash_password(new_password)
     identity.password_changed_at = utcnow()
 

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from idp.errors import N_, Conflict
 from idp.identity import accounts, devices, mfa, passwords
-from idp.models import Consent, Identity, RegistryPerson, utcnow
+from idp.identity.registry import Person
+from idp.models import Consent, Identity, utcnow
 
 LOCKED = N_("This digital identity is locked. Contact support to take it back.")
 
@@ -46,10 +47,10 @@ def existing_identity(session: Session, national_id: str) -> Identity | None:
     return session.scalar(select(Identity).where(Identity.national_id == national_id))
 
 
-def reclaim(session: Session, identity: Identity, person: RegistryPerson, username: str, password: str,
-            email: str, mobile: str | None) -> str:
+def reclaim(session: Session, identity: Identity, person: Person, username: str, password: str,
+            email: str, mobile: str | None, proven_mobile: str | None = None) -> str:
     """Give `identity` to the person who proved the registry's mobile; returns the old email.
-    Pending until the new email is confirmed. Does not commit."""
+    The registry's facts are taken again. Pending until the new email is confirmed. Does not commit."""
     if identity.status == "locked":
         raise Conflict(LOCKED)
     old_email = identity.email
@@ -65,5 +66,6 @@ def reclaim(session: Session, identity: Identity, person: RegistryPerson, userna
     identity.password_hash = passwords.hash_password(password)
     identity.password_changed_at = utcnow()
     identity.status = "pending"
+    accounts.keep_registry_facts(identity, person, proven_mobile)
     session.flush()
     return old_email

@@ -3,28 +3,32 @@ identities for people the registry knows; the built-in registry is the `registry
 filled from the registry's CSV export (`import_csv`) or, for demos and load tests, `seed`.
 
 A person's `mobile` is what registration proves possession of (a one-time code by SMS): the only
-thing here an impostor who knows a citizen's ID, birth date and gender does not have."""
+thing here an impostor who knows a citizen's ID, birth date and gender does not have.
+
+Which registry an app asks is a setting (IDP_REGISTRY: this table, or the state's service over
+HTTPS, idp/identity/registry_http.py); `registry_client.registry_from_settings` builds it once and
+the app holds it. Both answer with `Person` values, detached from any database session."""
 from __future__ import annotations
 
 import contextlib
 import csv
 import dataclasses
 import datetime as dt
+import hmac
 import io
 import itertools
 import operator
 import os
 import random
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Protocol, cast
 
 from sqlalchemy import Column, Connection, MetaData, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from idp.db import Database
-from idp.errors import N_, ConfigError, ValidationError
+from idp.errors import N_, ConfigError, ServiceUnavailable, ValidationError
 from idp.identity.contact import normalise_mobile
 from idp.identity.national_id import check_digit, is_valid
 from idp.models import RegistryPerson
@@ -36,33 +40,91 @@ MAX_NAME_LENGTH = 200
 _TABLE = cast(Table, RegistryPerson.__table__)  # a FromClause to the type checker; a Table at run time
 
 
-class CivilRegistry(Protocol):
-    """What the IdP asks a civil registry. A deployment may put the state's own service behind it."""
+@dataclasses.dataclass(frozen=True)
+class Person:
+    """A person as the civil registry answered for them (whichever registry that is)."""
 
-    def find(self, national_id: str) -> RegistryPerson | None:
+    national_id: str
+    birth_date: dt.date  # Gregorian
+    gender: str  # "M" or "F"
+    name_ar: str
+    name_en: str
+    nationality: str  # ISO 3166-1 alpha-3
+    mobile: str | None  # +9665XXXXXXXX, or None when the registry knows none
+
+    @property
+    def id_type(self) -> str:
+        return "citizen" if self.national_id.startswith("1") else "resident"
+
+    @classmethod
+    def from_row(cls, row: RegistryPerson) -> Person:
+        return cls(**{column: getattr(row, column) for column in _STORED})
+
+
+class RegistryUnavailable(ServiceUnavailable):
+    """The civil registry cannot be reached right now, or gave an answer we cannot use.
+
+    `message` names the kind of failure (timed out, refused, HTTP 500, not a person…) and never a
+    national ID or anything the registry said about a person: it goes to logs, the CLI and audit."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"the civil registry cannot be reached: {reason}", reason=reason)
+        self.reason = reason
+
+
+class CivilRegistry(Protocol):
+    """What the IdP asks a civil registry. A deployment may put the state's own service behind it.
+    Either method may raise RegistryUnavailable; neither ever says *why* a person did not match."""
+
+    def find(self, national_id: str) -> Person | None:
         """The person with this (valid, normalised) national ID, or None."""
 
-    def match(self, national_id: str, birth_date: dt.date, gender: str) -> RegistryPerson | None:
+    def match(self, national_id: str, birth_date: dt.date, gender: str) -> Person | None:
         """The person, if all three agree with the registry; None on any mismatch, without saying
         which: the caller shows one message so that the registry cannot be probed field by field."""
 
 
+def matches(person: Person | None, birth_date: dt.date, gender: str) -> Person | None:
+    """`person` if the claimed birth date and gender are theirs, decided here for every registry.
+    One comparison of the two together, in constant time: no field can be told from the other."""
+    claimed = f"{birth_date.isoformat()}|{gender}".encode()
+    held = f"{person.birth_date.isoformat()}|{person.gender}".encode() if person else b"\0" * len(claimed)
+    return person if hmac.compare_digest(claimed, held) and person is not None else None
+
+
 class DatabaseRegistry:
-    """The built-in registry: the `registry_people` table, through the caller's session."""
+    """The built-in registry: the `registry_people` table (IDP_REGISTRY=database), one short
+    session a question."""
 
-    def __init__(self, session: Session):
-        self.session = session
+    def __init__(self, database: Database):
+        self.database = database
 
-    def find(self, national_id: str) -> RegistryPerson | None:
+    def find(self, national_id: str) -> Person | None:
         if not is_valid(national_id):
             return None
-        return self.session.get(RegistryPerson, national_id)
+        with self.database.session() as session:
+            row = session.get(RegistryPerson, national_id)
+            return Person.from_row(row) if row is not None else None
 
-    def match(self, national_id: str, birth_date: dt.date, gender: str) -> RegistryPerson | None:
-        person = self.find(national_id)
-        if person is None or person.birth_date != birth_date or person.gender != gender:
-            return None
-        return person
+    def match(self, national_id: str, birth_date: dt.date, gender: str) -> Person | None:
+        return matches(self.find(national_id), birth_date, gender)
+
+
+def parse_person(answer: Mapping[str, object]) -> Person:
+    """A person from a registry's answer (a JSON object), checked as the CSV import checks a row;
+    ValidationError naming what is wrong (never the value) otherwise."""
+    fields = []
+    for column in _STORED:
+        value = answer.get(column)
+        if value is None and column in OPTIONAL_COLUMNS:
+            value = ""
+        if not isinstance(value, str):
+            raise ValidationError(f"{column} is missing or not a string")
+        fields.append(value)
+    try:
+        return Person(**_person(list(_STORED), fields, dt.date.today()))
+    except _Bad as e:
+        raise ValidationError(str(e)) from None
 
 
 # --- import ------------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ def overview():
     activity = db_session().scalars(
         select(AuditEvent).where(AuditEvent.identity_id == identity.id, AuditEvent.kind.in_(ACTIVITY_KINDS))
         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(10)).all()
-    return render_template("account/overview.html", identity=identity, person=identity.person,
+    return render_template("account/overview.html", identity=identity, person=identity,
                            activity=activity, form=ConfirmForm(),
                            services=consent.connected_services(db_session(), identity.id),
                            saml_services=backchannel.saml_services(db_session(), identity.uuid),

@@ -5,17 +5,21 @@ you, if there is one) → a link to confirm the email → an active identity."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
+import logging
 import time
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from sqlalchemy.exc import SQLAlchemyError
 
 from idp import audit
 from idp.errors import Conflict, Throttled, ValidationError
 from idp.identity import accounts, emails, national_id, proofing, sms, tokens
 from idp.identity.birthdate import parse_birth_date
 from idp.identity.mobile_proof import MobileProof, new_flow_id, sms_text
-from idp.identity.registry import DatabaseRegistry
+from idp.identity.registry import RegistryUnavailable
 from idp.identity.throttle import account_for
 from idp.revocation import sign_out_everywhere
 from idp.web.auth import login_throttle, throttled_message
@@ -26,8 +30,24 @@ from idp.web.i18n import translate
 from idp.web.urls import absolute_url
 
 bp = Blueprint("registration", __name__, url_prefix="/register")
+log = logging.getLogger(__name__)
 
 EMAIL_PURPOSE = "verify-email"
+
+
+@bp.errorhandler(RegistryUnavailable)
+def registry_unavailable(e: RegistryUnavailable):
+    """The registry did not answer, or not usefully, at any step: nothing of the step is kept, the
+    person is asked to come back in a few minutes, and the audit log keeps the kind of failure."""
+    db = db_session()
+    db.rollback()
+    try:
+        audit.registry_unavailable(db, actor(), e.reason)
+        db.commit()
+    except SQLAlchemyError:
+        db.rollback()
+        log.warning("registry unavailable, and its audit event not written", exc_info=True)
+    return render_template("error.html", status=503, reason="registry"), 503, {"Retry-After": "60"}
 
 
 def _step1(form, status=200, error=None):
@@ -55,7 +75,7 @@ def identity_check():
         throttle.check(guesses, request.remote_addr or "")
     except Throttled as e:
         return _step1(form, 429, throttled_message(e))
-    person = DatabaseRegistry(db).match(nid, birth_date, form.gender.data)
+    person = services().registry.match(nid, birth_date, form.gender.data)
     if person is None:
         throttle.record_failure(guesses, request.remote_addr or "")
         audit.registry_mismatch(db, actor())
@@ -74,7 +94,7 @@ def identity_check():
             link=url_for("auth.home"), link_text=_("Back to the home page")), 403
     # Whether an identity already exists is said only after the mobile is proven.
     session["registration"] = {"national_id": nid, "at": time.time(), "flow": new_flow_id(),
-                               "proven": False}
+                               "proven": False, "mobile": _digest(person.mobile)}
     error = _send_code(db, person)
     return _mobile_page(MobileCodeForm(), person, error=error)
 
@@ -99,7 +119,19 @@ def _registration_person(proven: bool = True):
     minutes = services().settings.registration_step_minutes
     if not pending or time.time() - pending["at"] > minutes * 60 or pending.get("proven", False) != proven:
         return None
-    return DatabaseRegistry(db_session()).find(pending["national_id"])
+    person = services().registry.find(pending["national_id"])
+    # The code went to the mobile the registry listed at step 1: if it lists another now, that
+    # proof is not of the registry's mobile any more, and the wizard starts again.
+    if person is None or not hmac.compare_digest(_digest(person.mobile), pending.get("mobile", "")):
+        return None
+    return person
+
+
+def _digest(mobile: str | None) -> str:
+    """The registry's mobile as the session keeps it: keyed (a bare hash of 10^8 numbers is no
+    secret), enough to see that it changed."""
+    key = services().settings.secret_key.encode()
+    return hmac.new(key, (mobile or "").encode(), hashlib.sha256).hexdigest()
 
 
 def _mobile_proof() -> MobileProof:
@@ -177,10 +209,12 @@ def credentials():
             # The previous holder's sessions and tokens end in the same transaction as the reclaim.
             sign_out_everywhere(db, session_store(), existing)
             identity, old_email = existing, proofing.reclaim(
-                db, existing, person, form.username.data, form.password.data, form.email.data, form.mobile.data)
+                db, existing, person, form.username.data, form.password.data, form.email.data, form.mobile.data,
+                proven_mobile=person.mobile)
         else:
             identity, old_email = accounts.create(db, person, form.username.data, form.password.data,
-                                                  form.email.data, form.mobile.data), None
+                                                  form.email.data, form.mobile.data,
+                                                  proven_mobile=person.mobile), None
     except accounts.FieldErrors as e:
         db.rollback()  # nothing of a refused attempt stays (nor holds a write lock while the page renders)
         for field, message in e.errors.items():

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from idp.errors import ValidationError
 from idp.identity.national_id import is_valid
-from idp.identity.registry import COLUMNS, DatabaseRegistry, ImportResult, import_csv, seed
+from idp.identity.registry import COLUMNS, DatabaseRegistry, ImportResult, Person, import_csv, seed
 from idp.models import RegistryPerson
 from tests.conftest import make_national_id
 
@@ -31,30 +31,31 @@ def count(db) -> int:
 
 # --- match -------------------------------------------------------------------------------------
 
-def test_find(db, people):
-    registry = DatabaseRegistry(db)
+def test_find(services, people):
+    registry = DatabaseRegistry(services.db)
     assert registry.find(people["citizen"].national_id).name_en == "Mohammed Abdullah Alqahtani"
     assert registry.find(make_national_id("1", 9999)) is None
     assert registry.find("1234") is None
 
 
-def test_match_when_all_three_agree(db, people):
+def test_match_when_all_three_agree(services, people):
     person = people["resident"]
-    assert DatabaseRegistry(db).match(person.national_id, person.birth_date, person.gender) == person
+    assert DatabaseRegistry(services.db).match(person.national_id, person.birth_date, person.gender) == \
+        Person.from_row(person)
 
 
 @pytest.mark.parametrize("field", ["national_id", "birth_date", "gender"])
-def test_any_mismatch_is_none(db, people, field):
+def test_any_mismatch_is_none(services, people, field):
     person = people["citizen"]
     claimed = {"national_id": person.national_id, "birth_date": person.birth_date, "gender": person.gender}
     claimed[field] = {"national_id": people["citizen2"].national_id,
                       "birth_date": person.birth_date + dt.timedelta(days=1),
                       "gender": "F"}[field]
-    assert DatabaseRegistry(db).match(**claimed) is None
+    assert DatabaseRegistry(services.db).match(**claimed) is None
 
 
-def test_match_of_an_unknown_or_invalid_id_is_none(db, people):
-    registry = DatabaseRegistry(db)
+def test_match_of_an_unknown_or_invalid_id_is_none(services, people):
+    registry = DatabaseRegistry(services.db)
     assert registry.match(make_national_id("1", 9999), dt.date(1990, 3, 15), "M") is None
     assert registry.match("1000010010", dt.date(1990, 3, 15), "M") is None
 
@@ -212,7 +213,7 @@ def test_seeding_again_skips_people_already_there(services, db):
 def test_seeded_people_can_be_matched(services, db):
     seed(services.db, 10, seed=3)
     national_id, birth_date, gender, *_ = all_people(db)[0]
-    assert DatabaseRegistry(db).match(national_id, birth_date, gender) is not None
+    assert DatabaseRegistry(services.db).match(national_id, birth_date, gender) is not None
 
 
 # --- the registry's mobile (proofing at registration) -------------------------------------------
