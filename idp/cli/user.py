@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from idp import audit
+from idp import audit, events
 from idp.cli import emit, json_option, services
 from idp.errors import N_, NotFound, ValidationError
 from idp.identity import accounts, mfa, national_id
@@ -16,7 +16,7 @@ from idp.identity.sessions import SessionStore
 from idp.identity.locks import DatabaseLocks
 from idp.identity.throttle import LoginThrottle, account_for
 from idp.oidc import backchannel
-from idp.revocation import sign_out_everywhere
+from idp.identity.sign_out import sign_out_everywhere
 
 
 @click.group("user")
@@ -112,7 +112,8 @@ def _set_status(who: str, status: str, action: str, as_json: bool):
         identity.status = status
         audit.admin_action(db, audit.CLI, identity.id, action)
         if status == "locked":  # the lock and the end of every session commit together
-            sign_out_everywhere(db, SessionStore.from_settings(s.db.engine, s.settings), identity)
+            sign_out_everywhere(db, SessionStore.from_settings(s.db.engine, s.settings), identity,
+                                event=events.identity_locked)
         db.commit()
         if status == "locked":
             if backchannel.saml_not_told(db, identity.id):  # OIDC portals are told by back-channel

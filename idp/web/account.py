@@ -14,7 +14,7 @@ from idp.identity import accounts, contact, emails, mfa, totp
 from idp.identity.throttle import LoginThrottle, account_for
 from idp.models import AuditEvent
 from idp.oidc import backchannel, consent, token_families
-from idp.revocation import sign_out_everywhere
+from idp.identity.sign_out import sign_out_everywhere
 from idp.web.context import (actor, current_identity, db_session, login_required, recent_auth_required,
                              services, session_store, signed_in_identity)
 from idp.web.forms import ChangePasswordForm, ConfirmForm, EmailForm, OtpForm, PasswordForm

@@ -13,7 +13,7 @@ from idp.identity import accounts, devices, mfa, passkeys, totp
 from idp.identity.locks import DatabaseLocks
 from idp.identity.throttle import CaptchaRequired, HardLocked, LoginThrottle, account_for
 from idp.oidc import backchannel
-from idp.revocation import sign_out_everywhere
+from idp.identity.sign_out import sign_out_everywhere
 from idp.web import saml_logout
 from idp.web.captcha import captcha_service, wants_new_challenge
 from idp.web.requesting import service_name

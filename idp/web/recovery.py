@@ -10,7 +10,6 @@ from idp import audit
 from idp.errors import Throttled, ValidationError
 from idp.identity import accounts, mfa, passkeys, recovery
 from idp.identity.throttle import account_for
-from idp.revocation import sign_out_everywhere
 from idp.web import saml_logout
 from idp.web.auth import is_recovery_code, login_throttle, throttled_message, totp_locked_message
 from idp.web.context import actor, db_session, services, session_store
@@ -116,8 +115,7 @@ def new_password():
     if form.validate_on_submit():
         db = db_session()
         try:
-            recovery.set_new_password(identity, form.new_password.data, lambda who: sign_out_everywhere(
-                db, session_store(), who))
+            recovery.set_new_password(db, session_store(), identity, form.new_password.data)
         except ValidationError as e:
             form.new_password.errors.append(translate(e.message))
         else:

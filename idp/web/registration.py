@@ -17,7 +17,7 @@ from idp.identity.birthdate import parse_birth_date
 from idp.identity.mobile_proof import MobileProof, new_flow_id, sms_text
 from idp.identity.registry import DatabaseRegistry
 from idp.identity.throttle import account_for
-from idp.revocation import sign_out_everywhere
+from idp.identity.sign_out import sign_out_everywhere
 from idp.web.auth import login_throttle, throttled_message
 from idp.web.captcha import captcha_service, wants_new_challenge
 from idp.web.context import actor, db_session, services, session_store
