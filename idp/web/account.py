@@ -9,18 +9,18 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from idp import audit
-from idp.errors import Throttled, ValidationError
+from idp.errors import ValidationError
 from idp.identity import accounts, contact, emails, mfa, totp
-from idp.identity.throttle import LoginThrottle, account_for
+from idp.identity.throttle import account_for
 from idp.models import AuditEvent
 from idp.oidc import backchannel, consent, token_families
 from idp.identity.sign_out import sign_out_everywhere
+from idp.web import throttling
 from idp.web.context import (actor, current_identity, db_session, login_required, recent_auth_required,
                              services, session_store, signed_in_identity)
 from idp.web.forms import ChangePasswordForm, ConfirmForm, EmailForm, OtpForm, PasswordForm
-from idp.web.auth import login_throttle, throttled_message
 from idp.web.i18n import safe_next, translate
-from idp.web.registration import issue_email_token, send_email_link
+from idp.web.registration import send_email_link
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -69,13 +69,12 @@ def reauth():
     identity, form = current_identity(), PasswordForm()
     next_url = safe_next(request.args.get("next"))
     if form.validate_on_submit():
-        db, throttle = db_session(), _throttle()
+        db, throttle = db_session(), throttling.login_throttle()
         account = account_for(identity.id, "")
-        try:  # the same counters as sign-in: a stolen session gives no free guesses
-            throttle.check(account, request.remote_addr or "")
-        except Throttled as e:
+        # the same counters as sign-in: a stolen session gives no free guesses
+        if (refused := throttling.refusal(throttle, account)) is not None:
             return render_template("account/reauth.html", form=form, identity=identity, next=next_url,
-                                   error=throttled_message(e)), 429
+                                   error=throttling.message(refused)), throttling.STATUS
         password_ok = accounts.check_password(identity, form.password.data) is identity
         otp_ok = password_ok and (not identity.has_totp or mfa.verify(
             db, services().store, services().fernet, identity, form.otp.data or "") is not None)
@@ -93,21 +92,16 @@ def reauth():
         400 if form.errors else 200
 
 
-def _throttle() -> LoginThrottle:
-    return login_throttle()
-
-
 @bp.route("/password", methods=["GET", "POST"])
 @recent_auth_required
 def change_password():
     identity, form = current_identity(), ChangePasswordForm()
     if form.validate_on_submit():
-        db, throttle = db_session(), _throttle()
+        db, throttle = db_session(), throttling.login_throttle()
         account = account_for(identity.id, "")
-        try:
-            throttle.check(account, request.remote_addr or "")
-        except Throttled as e:
-            return render_template("account/password.html", form=form, error=throttled_message(e)), 429
+        if (refused := throttling.refusal(throttle, account)) is not None:
+            return render_template("account/password.html", form=form,
+                                   error=throttling.message(refused)), throttling.STATUS
         try:
             accounts.change_password(identity, form.current_password.data, form.new_password.data)
         except ValidationError as e:
@@ -139,7 +133,7 @@ def change_email():
             form.email.errors.append(translate(e.message))
         else:
             db = db_session()
-            send_email_link(new_email, issue_email_token(identity, new_email))
+            send_email_link(identity, new_email)
             services().mailer.send(identity.email, *emails.email_changed(emails.mask_email(new_email)),
                                    session=db)
             audit.email_change_requested(db, actor(), identity.id)

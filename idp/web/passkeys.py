@@ -12,15 +12,15 @@ from flask import Blueprint, jsonify, redirect, render_template, request, sessio
 from flask_babel import gettext as _
 
 from idp import audit
-from idp.errors import Throttled, ValidationError
+from idp.errors import ValidationError
 from idp.identity import accounts, emails, passkeys
 from idp.identity.throttle import account_for
-from idp.web import auth
+from idp.web import auth, throttling
 from idp.web.context import (actor, current_identity, db_session, recent_auth_required, services,
                              signed_in_identity)
 from idp.web.forms import ConfirmForm
 from idp.web.i18n import safe_next, translate
-from idp.web.recovery import _grant as recovery_grant
+from idp.web.recovery import recovery_grant
 
 bp = Blueprint("passkeys", __name__)
 
@@ -94,17 +94,17 @@ def sign_in():
         db.commit()
         return _error(_("This identity is locked. Contact support.") if identity.status == "locked" else
                       _("Confirm your email address first: open the link we sent you."), 403)
-    throttle, account = auth.login_throttle(), account_for(identity.id, "")
-    device = auth._known_device(db, identity.id)
-    try:  # a locked-out identity stays locked out, whichever way it signs in
-        throttle.check(account, request.remote_addr or "", device=device, captcha_solved=True, delay=False)
-    except Throttled as e:
-        return _error(auth.throttled_message(e), 429)
+    throttle, account = throttling.login_throttle(), account_for(identity.id, "")
+    device = throttling.known_device(db, identity.id)
+    # a locked-out identity stays locked out, whichever way it signs in
+    refused = throttling.refusal(throttle, account, device=device, captcha_solved=True, delay=False)
+    if refused is not None:
+        return _error(throttling.message(refused), throttling.STATUS)
     amr = (["pwd"] if expected_identity else []) + result.amr
     next_url = safe_next(request.args.get("next") or (expected or {}).get("next"))
     audit.record(db, "passkey.used", actor(), identity.id, passkey_id=result.passkey.id,
                  backed_up=result.passkey.backed_up)
-    response = auth._signed_in(db, throttle, account, identity, amr, next_url, device, second_factor=True,
+    response = auth.complete_sign_in(db, throttle, account, identity, amr, next_url, device, second_factor=True,
                                response=jsonify(redirect=safe_next(next_url)))
     return response
 

@@ -7,11 +7,11 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from flask_babel import gettext as _
 
 from idp import audit
-from idp.errors import Throttled, ValidationError
+from idp.errors import ValidationError
 from idp.identity import accounts, mfa, passkeys, recovery
 from idp.identity.throttle import account_for
-from idp.web import saml_logout
-from idp.web.auth import is_recovery_code, login_throttle, throttled_message, totp_locked_message
+from idp.web import saml_logout, throttling
+from idp.web.auth import is_recovery_code, totp_locked_message
 from idp.web.context import actor, db_session, services, session_store
 from idp.web.forms import ConfirmForm, NewPasswordForm, OtpForm, RecoveryRequestForm
 from idp.web.i18n import translate
@@ -59,7 +59,7 @@ def open_link(token: str):
     return redirect(url_for("recovery.second_factor"))
 
 
-def _grant():
+def recovery_grant():
     grant = session.get("recovery")
     if not grant or time.time() - grant["at"] > GRANT_SECONDS:
         session.pop("recovery", None)
@@ -70,7 +70,7 @@ def _grant():
 @bp.route("/verify", methods=["GET", "POST"])
 def second_factor():
     """Recovery must not bypass the second factor: a TOTP or recovery code is still asked."""
-    grant, identity = _grant()
+    grant, identity = recovery_grant()
     if identity is None:
         return _dead_link()
     if grant["mfa_done"] or not (identity.has_totp or passkeys.has_any(db_session(), identity)):
@@ -79,12 +79,12 @@ def second_factor():
         return render_template("recover/passkey.html")
     form = OtpForm()
     if form.validate_on_submit():
-        db, throttle = db_session(), login_throttle()
+        db, throttle = db_session(), throttling.login_throttle()
         account = account_for(identity.id, "")
-        try:  # the same counters as sign-in: recovery is no way round the lockout
-            throttle.check(account, request.remote_addr or "", delay=False)  # codes, as at sign-in
-        except Throttled as e:
-            return render_template("mfa.html", form=form, error=throttled_message(e), recovering=True), 429
+        # the same counters as sign-in: recovery is no way round the lockout (codes: no delay, as at sign-in)
+        if (refused := throttling.refusal(throttle, account, delay=False)) is not None:
+            return render_template("mfa.html", form=form, error=throttling.message(refused),
+                                   recovering=True), throttling.STATUS
         if throttle.second_factor_locked(account) and not is_recovery_code(form.otp.data):
             throttle.release(account)  # the hard cap holds here too: recovery is no way round it
             return render_template("mfa.html", form=form, error=totp_locked_message(), recovering=True), 403
@@ -106,7 +106,7 @@ def second_factor():
 
 @bp.route("/password", methods=["GET", "POST"])
 def new_password():
-    grant, identity = _grant()
+    grant, identity = recovery_grant()
     if identity is None:
         return _dead_link()
     if not grant["mfa_done"] and (identity.has_totp or passkeys.has_any(db_session(), identity)):
