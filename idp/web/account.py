@@ -16,8 +16,8 @@ from idp.models import AuditEvent
 from idp.oidc import backchannel, consent, token_families
 from idp.identity.sign_out import sign_out_everywhere
 from idp.web import throttling
-from idp.web.context import (actor, current_identity, db_session, login_required, recent_auth_required,
-                             services, session_store, signed_in_identity)
+from idp.web.context import (actor, db_session, login_required, recent_auth_required,
+                             server_session, services, session_store, signed_in_identity)
 from idp.web.forms import ChangePasswordForm, ConfirmForm, EmailForm, OtpForm, PasswordForm
 from idp.web.i18n import safe_next, translate
 from idp.web.registration import send_email_link
@@ -50,7 +50,7 @@ def activity_label(kind: str) -> str:
 @bp.get("")
 @login_required
 def overview():
-    identity = current_identity()
+    identity = signed_in_identity()
     activity = db_session().scalars(
         select(AuditEvent).where(AuditEvent.identity_id == identity.id, AuditEvent.kind.in_(ACTIVITY_KINDS))
         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(10)).all()
@@ -66,7 +66,7 @@ def overview():
 @login_required
 def reauth():
     """Confirm it is still you (password, and the second factor when there is one)."""
-    identity, form = current_identity(), PasswordForm()
+    identity, form = signed_in_identity(), PasswordForm()
     next_url = safe_next(request.args.get("next"))
     if form.validate_on_submit():
         db, throttle = db_session(), throttling.login_throttle()
@@ -95,7 +95,7 @@ def reauth():
 @bp.route("/password", methods=["GET", "POST"])
 @recent_auth_required
 def change_password():
-    identity, form = current_identity(), ChangePasswordForm()
+    identity, form = signed_in_identity(), ChangePasswordForm()
     if form.validate_on_submit():
         db, throttle = db_session(), throttling.login_throttle()
         account = account_for(identity.id, "")
@@ -109,11 +109,12 @@ def change_password():
                 throttle.record_failure(account, request.remote_addr or "")
             else:
                 throttle.release(account)
-            getattr(form, e.field).errors.append(translate(e.message))
+            # change_password names the field of each refusal (current or new password)
+            getattr(form, e.field or "new_password").errors.append(translate(e.message))
         else:
             throttle.release(account)
             # One transaction: the new password and the end of the other sessions, or neither.
-            sign_out_everywhere(db, session_store(), identity, keep_session=session.sid)
+            sign_out_everywhere(db, session_store(), identity, keep_session=server_session().sid)
             audit.password_changed(db, actor(), identity.id, via="account")
             db.commit()
             services().mailer.send(identity.email, *emails.password_changed())
@@ -125,7 +126,7 @@ def change_password():
 @recent_auth_required
 def change_email():
     """The new address is used only once a link sent to it is opened."""
-    identity, form = current_identity(), EmailForm()
+    identity, form = signed_in_identity(), EmailForm()
     if form.validate_on_submit():
         try:
             new_email = contact.normalise_email(form.email.data)
@@ -147,7 +148,7 @@ def change_email():
 @recent_auth_required
 def two_step():
     """Turn on TOTP: scan the QR code, then prove it with a code. Shows recovery codes once."""
-    identity = current_identity()
+    identity = signed_in_identity()
     next_url = safe_next(request.args.get("next") or url_for("account.overview"))
     if identity.has_totp:
         return render_template("account/two_step_on.html", form=ConfirmForm(),
@@ -176,7 +177,7 @@ def two_step():
 @bp.post("/two-step/off")
 @recent_auth_required
 def two_step_off():
-    identity, db = current_identity(), db_session()
+    identity, db = signed_in_identity(), db_session()
     if ConfirmForm().validate_on_submit() and identity.has_totp:
         mfa.disable_totp(db, identity)
         audit.totp_disabled(db, actor(), identity.id)
@@ -188,7 +189,7 @@ def two_step_off():
 @bp.post("/two-step/recovery-codes")
 @recent_auth_required
 def new_recovery_codes():
-    identity, db = current_identity(), db_session()
+    identity, db = signed_in_identity(), db_session()
     if not (ConfirmForm().validate_on_submit() and identity.has_totp):
         return redirect(url_for("account.overview"))
     codes = mfa.regenerate_recovery_codes(db, identity)

@@ -27,8 +27,9 @@ def end_session():
     hint names the citizen signed in to it; a client's tokens are revoked only when the session
     ending is one that signed in to that client. A request without a session ends nothing."""
     params = single_valued(request.form if request.method == "POST" else request.args)
-    hint = verified_id_token(params.get("id_token_hint")) if params.get("id_token_hint") else None
-    if params.get("id_token_hint") and hint is None:
+    hint_token = params.get("id_token_hint")
+    hint = verified_id_token(hint_token) if hint_token else None
+    if hint_token and hint is None:
         return oidc_error_page("id_token_hint not issued by us")
     client_id = params.get("client_id") or _audience(hint)
     if hint and params.get("client_id") and params["client_id"] not in _audiences(hint):
@@ -68,7 +69,7 @@ def _audience(hint: dict | None) -> str | None:
 
 def _hint_is_for(hint: dict | None, client_id: str | None, identity) -> bool:
     """Whether the hint's `sub` is the one `client_id` knows the signed-in identity by."""
-    if not hint or client_id not in provider().clients or client_id not in _audiences(hint):
+    if not hint or client_id is None or client_id not in provider().clients or client_id not in _audiences(hint):
         return False
     return hint.get("sub") == subject_for(identity, client_id)
 
@@ -82,7 +83,7 @@ def _finish_logout(logout: dict):
         known = client_id in provider().clients if client_id else False
         revoked = known and client_id in (session.get("oidc_clients") or [])
         db = db_session()
-        if revoked:
+        if revoked and client_id:
             token_families.revoke_client_tokens(db, identity.uuid, client_id)
         backchannel.session_ended(db, identity, session.get(backchannel.SESSION_KEY))
         audit.record(db, "oidc.logout", actor(), identity.id, client_id=client_id if known else None,

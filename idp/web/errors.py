@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Flask, current_app, g, render_template, request, session
+from flask import Blueprint, Flask, current_app, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from oic.oic.message import AuthorizationErrorResponse
 from pyop.exceptions import InvalidClientAuthentication, OAuthError
@@ -28,6 +28,7 @@ from werkzeug.exceptions import HTTPException
 
 from idp.errors import ErrorPage, ErrorRedirect, IdpError, OAuthJsonError, ServiceUnavailable
 from idp.saml.guard import MessageRejected
+from idp.web.context import server_session
 from idp.web.responses import json_response
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ REFUSED_PENDING = "refused_pending"  # g: (session key, id) of the pending reque
 def oidc_error_page(reason: str, status: int = 400):
     """Our own page for a request we cannot answer the client about; the reason is logged only."""
     current_app.logger.info("authorization request refused: %s", reason)
-    return render_template("oidc/error.html"), status
+    return render_template("request_refused.html"), status
 
 
 def ends_pending(key: str, pending_id: str) -> None:
@@ -103,7 +104,7 @@ def json_error(status: int):
 
 def saml_error_page(reason: str, status: int = 400):
     current_app.logger.info("SAML message refused: %s", reason)
-    return render_template("saml/error.html"), status
+    return render_template("request_refused.html"), status
 
 
 def _message_rejected(e: MessageRejected):
@@ -121,7 +122,7 @@ def for_saml(bp: Blueprint) -> Blueprint:
 def init_app(app: Flask) -> None:
     def unavailable(e):
         log.error("backing service unavailable: %s", e)
-        session.unavailable = True  # nothing more is written to the store for this request
+        server_session().unavailable = True  # nothing more is written to the store for this request
         db_session = g.get("db_session")
         if db_session is not None:
             db_session.rollback()

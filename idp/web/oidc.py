@@ -24,7 +24,7 @@ from idp.oidc import authorization, backchannel, clients, consent
 from idp.oidc.provider import discovery_metadata
 from idp.errors import ErrorPage, ErrorRedirect, OAuthJsonError
 from idp.web import errors, gate
-from idp.web.context import actor, current_identity, db_session, services
+from idp.web.context import actor, current_identity, db_session, services, signed_in_identity
 from idp.web.forms import ConfirmForm
 from idp.web.i18n import follow_request_locale
 from idp.web.responses import cors, json_response
@@ -190,19 +190,28 @@ def _authentication_gate(pending_id, checked, record):
         level=LOA3 if checked.require_loa3 else LOA2 if checked.require_loa2 else LOA1, max_age=checked.max_age,
         force="login" in checked.prompt, passive="none" in checked.prompt, requested_at=record["created"],
         other_identity_expected=identity is not None and _hint_is_someone_else(checked, identity)))
-    if decision.step is Step.REFUSE:
+    if decision.step is Step.REFUSE and decision.refusal is not None:  # decide() names every refusal
         return _refuse(pending_id, checked, OAUTH_ERRORS[decision.refusal], decision.reason)
     return gate.next_page(decision, url_for("oidc.resume", pending_id=pending_id), checked.login_hint)
 
 
-def _resume(pending_id):
+def _signed_in_for(pending_id):
+    """(checked request, identity, None) when this session may answer the pending request now;
+    else (None, None, the response that gets it there: an error, a sign-in or second-factor page)."""
     record, checked, failed = _load(pending_id)
     if failed is not None:
-        return failed
-    gate = _authentication_gate(pending_id, checked, record)
-    if gate is not None:
-        return gate
-    identity, db = current_identity(), db_session()
+        return None, None, failed
+    step = _authentication_gate(pending_id, checked, record)
+    if step is not None:
+        return None, None, step
+    return checked, signed_in_identity(), None
+
+
+def _resume(pending_id):
+    checked, identity, answer = _signed_in_for(pending_id)
+    if answer is not None:
+        return answer
+    db = db_session()
     client = checked.client  # the relying party's row, read once for this request (clients.py)
     if "consent" in checked.prompt or not consent.covers(db, identity.id, client["relying_party_id"],
                                                          checked.scopes):
@@ -252,14 +261,11 @@ def _remember_client(client_id: str) -> None:
 def give_consent(pending_id):
     if not ConfirmForm().validate_on_submit():
         return errors.oidc_error_page("consent without a valid form")
-    record, checked, failed = _load(pending_id)
-    if failed is not None:
-        return failed
     # The same sign-in, freshness and assurance checks as before the consent page was shown.
-    gate = _authentication_gate(pending_id, checked, record)
-    if gate is not None:
-        return gate
-    identity, db = current_identity(), db_session()
+    checked, identity, answer = _signed_in_for(pending_id)
+    if answer is not None:
+        return answer
+    db = db_session()
     client_id = checked.client["client_id"]
     if request.form.get("decision") != "allow":
         audit.record(db, "oidc.consent_denied", actor(), identity.id, client_id=client_id)

@@ -13,7 +13,7 @@ from idp.identity.throttle import account_for
 from idp.web import saml_logout, throttling
 from idp.web.auth import is_recovery_code, totp_locked_message
 from idp.web.context import actor, db_session, services, session_store
-from idp.web.forms import ConfirmForm, NewPasswordForm, OtpForm, RecoveryRequestForm
+from idp.web.forms import NewPasswordForm, OtpForm, RecoveryRequestForm, use_link
 from idp.web.i18n import translate
 from idp.web.urls import absolute_url
 
@@ -45,15 +45,11 @@ def request_link():
 
 @bp.route("/link/<token>", methods=["GET", "POST"])
 def open_link(token: str):
-    form, db = ConfirmForm(), db_session()
-    if not recovery.link_is_live(db, token):
-        return _dead_link()
-    if not form.validate_on_submit():
-        return render_template("confirm.html", form=form, title=_("Reset your password"),
-                               button=_("Continue"))
-    identity_uuid = recovery.open_link(db, token)
-    if identity_uuid is None:
-        return _dead_link()
+    db = db_session()
+    identity_uuid, answer = use_link(recovery.link_is_live(db, token), lambda: recovery.open_link(db, token),
+                                     _("Reset your password"), _("Continue"), _dead_link)
+    if answer is not None:
+        return answer
     db.commit()
     session["recovery"] = {"identity_uuid": identity_uuid, "at": time.time(), "mfa_done": False}
     return redirect(url_for("recovery.second_factor"))

@@ -20,7 +20,7 @@ from idp.identity.sign_out import sign_out_everywhere
 from idp.web import throttling
 from idp.web.captcha import captcha_service, wants_new_challenge
 from idp.web.context import actor, db_session, services, session_store
-from idp.web.forms import ConfirmForm, CredentialsForm, IdentityCheckForm, MobileCodeForm
+from idp.web.forms import ConfirmForm, CredentialsForm, IdentityCheckForm, MobileCodeForm, use_link
 from idp.web.i18n import translate
 from idp.web.urls import absolute_url
 
@@ -240,15 +240,11 @@ def resend():
 @bp.route("/verify/<token>", methods=["GET", "POST"])
 def verify_email(token: str):
     """The link in the mail. GET only asks to confirm: mail scanners open links on their own."""
-    db, form = db_session(), ConfirmForm()
-    if not email_links.is_live(db, token):
-        return _link_dead()
-    if not form.validate_on_submit():
-        return render_template("confirm.html", form=form, title=_("Confirm your email address"),
-                               button=_("Confirm"))
-    identity = email_links.confirm(db, token)
-    if identity is None:
-        return _link_dead()
+    db = db_session()
+    identity, answer = use_link(email_links.is_live(db, token), lambda: email_links.confirm(db, token),
+                                _("Confirm your email address"), _("Confirm"), _link_dead)
+    if answer is not None:
+        return answer
     audit.email_verified(db, actor(), identity.id)
     db.commit()
     return render_template("message.html", title=_("Email confirmed"),

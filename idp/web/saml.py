@@ -19,7 +19,7 @@ from idp.authn import levels
 from idp.saml import authn_context, sps, sso
 from idp.subject_salt import salt_for
 from idp.web import errors, gate, saml_logout
-from idp.web.context import actor, current_identity, db_session, services
+from idp.web.context import actor, current_identity, db_session, server_session, services, signed_in_identity
 from idp.web.i18n import follow_request_locale
 
 bp = errors.for_saml(Blueprint("saml", __name__, url_prefix="/saml"))
@@ -152,7 +152,7 @@ def _resume(pending_id):
     step = gate.next_page(decision, url_for("saml.resume", pending_id=pending_id))
     if step is not None:
         return step
-    identity = current_identity()
+    identity = signed_in_identity()
     destination, response, name_id = sso.authn_response(
         servers(), request_, services().settings.issuer, _salt(), identity.subject_seed,
         saml_attributes(identity, sp.allow_national_id), levels.rank(session.get("acr")) + 1,
@@ -160,6 +160,8 @@ def _resume(pending_id):
     sessions = dict(session.get("saml_sessions") or {})
     sessions[sp.entity_id] = {"name_id": name_id.text, "format": name_id.format}
     session["saml_sessions"] = sessions
+    if sp.entity_id is None:  # a SAML SP's row always has one (the column is shared with OIDC clients)
+        raise RuntimeError("a SAML service provider without an entity ID")
     backchannel.record_sign_in(db, identity.uuid, session.setdefault(backchannel.SESSION_KEY, backchannel.new_sid()),
                                "saml", sp.entity_id, name_id.text)
     audit.record(db, "saml.sso", actor(), identity.id, entity_id=sp.entity_id, acr=session.get("acr"))
@@ -243,7 +245,7 @@ def _logout(binding, params):
         db = db_session()
         audit.record(db, "saml.logout", actor(), identity.id, entity_id=answer.sp_entity_id)
         db.commit()
-        session.end()
-    if answer.binding == BINDING_HTTP_REDIRECT:
+        server_session().end()
+    if answer.binding == BINDING_HTTP_REDIRECT and answer.url is not None:
         return redirect(answer.url, 303)
     return _post(answer.destination, "SAMLResponse", answer.saml_response, incoming.relay_state)
