@@ -9,6 +9,14 @@ from wtforms.validators import DataRequired, Length
 
 
 
+def show_errors(form, outcome) -> None:
+    """A refused `idp.outcomes.Outcome`'s messages, translated, under the form fields they name."""
+    from idp.web.i18n import translate
+
+    for field, message in outcome.errors.items():
+        getattr(form, field).errors.append(translate(message))
+
+
 def use_link(live: bool, use, title: str, button: str, dead):
     """A single-use link from a mail: (what `use()` made of it, None), or (None, the answer to give).
 

@@ -7,14 +7,12 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from flask_babel import gettext as _
 
 from idp import audit
-from idp.errors import ValidationError
-from idp.identity import accounts, mfa, passkeys, recovery
+from idp.identity import accounts, credentials, mfa, passkeys, recovery
 from idp.identity.throttle import account_for
 from idp.web import saml_logout, throttling
 from idp.web.auth import is_recovery_code, totp_locked_message
 from idp.web.context import actor, db_session, services, session_store
-from idp.web.forms import NewPasswordForm, OtpForm, RecoveryRequestForm, use_link
-from idp.web.i18n import translate
+from idp.web.forms import NewPasswordForm, OtpForm, RecoveryRequestForm, show_errors, use_link
 from idp.web.urls import absolute_url
 
 bp = Blueprint("recovery", __name__, url_prefix="/recover")
@@ -110,12 +108,10 @@ def new_password():
     form = NewPasswordForm()
     if form.validate_on_submit():
         db = db_session()
-        try:
-            recovery.set_new_password(db, session_store(), identity, form.new_password.data)
-        except ValidationError as e:
-            form.new_password.errors.append(translate(e.message))
-        else:
-            audit.password_changed(db, actor(), identity.id, via="recovery")
+        result = credentials.reset_password(db, session_store(), identity, form.new_password.data)
+        show_errors(form, result)
+        if result.success:
+            audit.record_outcome(db, actor(), result)
             db.commit()
             recovery.tell_owner(identity, services().mailer)
             return saml_logout.end_session_then(render_template(
