@@ -43,7 +43,6 @@ def record(session: Session, kind: str, actor: Actor, identity_id: int | None = 
     count_event(kind, detail)
 
 
-def registered(s, actor, identity_id): record(s, "identity.registered", actor, identity_id)
 def email_verified(s, actor, identity_id): record(s, "identity.email_verified", actor, identity_id)
 def registry_mismatch(s, actor): record(s, "registration.registry_mismatch", actor)
 def sign_in_succeeded(s, actor, identity_id, method): record(s, "sign_in.succeeded", actor, identity_id, method=method)
@@ -59,7 +58,6 @@ def mobile_code_sent(s, actor): record(s, "registration.mobile_code_sent", actor
 def mobile_proven(s, actor): record(s, "registration.mobile_proven", actor)
 def registry_has_no_mobile(s, actor): record(s, "registration.registry_has_no_mobile", actor)
 def pending_expired(s, actor): record(s, "registration.pending_expired", actor)
-def identity_reclaimed(s, actor, identity_id): record(s, "identity.reclaimed", actor, identity_id)
 def second_factor_locked(s, actor, identity_id): record(s, "mfa.locked", actor, identity_id)
 def captcha_required(s, actor, identity_id): record(s, "sign_in.captcha_required", actor, identity_id)
 

@@ -13,6 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 
+WHOLE = ""  # the errors key of a refusal no single form field caused (the request as a whole)
+
+
 @dataclasses.dataclass(frozen=True)
 class Outcome:
     success: bool

@@ -100,12 +100,15 @@ def change_password():
         if (refused := throttling.refusal(throttle, account)) is not None:
             return render_template("account/password.html", form=form,
                                    error=throttling.message(refused)), throttling.STATUS
-        result = credentials.change_password(db, session_store(), identity, form.current_password.data,
-                                             form.new_password.data, keep_session=server_session().sid)
-        if "current_password" in result.errors:  # a guess at the password counts; a weak new one does not
-            throttle.record_failure(account, request.remote_addr or "")
-        else:
-            throttle.release(account)
+        result = None
+        try:
+            result = credentials.change_password(db, session_store(), identity, form.current_password.data,
+                                                 form.new_password.data, keep_session=server_session().sid)
+        finally:  # even when the change fails (a refused revocation), the check in progress ends
+            if result is not None and "current_password" in result.errors:  # a guess counts; a weak new one not
+                throttle.record_failure(account, request.remote_addr or "")
+            else:
+                throttle.release(account)
         show_errors(form, result)
         if result.success:
             # One transaction: the new password and the end of the other sessions, or neither.

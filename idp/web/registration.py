@@ -10,17 +10,17 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from flask_babel import gettext as _
 
 from idp import audit
-from idp.errors import Conflict, Throttled, ValidationError
+from idp.errors import Throttled, ValidationError
 from idp.identity import accounts, email_links, emails, national_id, proofing, sms
 from idp.identity.birthdate import parse_birth_date
 from idp.identity.mobile_proof import MobileProof, new_flow_id, sms_text
 from idp.identity.registry import DatabaseRegistry
 from idp.identity.throttle import account_for
-from idp.identity.sign_out import sign_out_everywhere
+from idp.outcomes import WHOLE
 from idp.web import throttling
 from idp.web.captcha import captcha_service, wants_new_challenge
 from idp.web.context import actor, db_session, services, session_store
-from idp.web.forms import ConfirmForm, CredentialsForm, IdentityCheckForm, MobileCodeForm, use_link
+from idp.web.forms import ConfirmForm, CredentialsForm, IdentityCheckForm, MobileCodeForm, show_errors, use_link
 from idp.web.i18n import translate
 from idp.web.urls import absolute_url
 
@@ -166,30 +166,19 @@ def credentials():
     if not form.validate_on_submit():
         return render_template("register/credentials.html", form=form, person=person, existing=existing), \
             400 if form.errors else 200
-    try:
-        if existing is not None:
-            # The previous holder's sessions and tokens end in the same transaction as the reclaim.
-            sign_out_everywhere(db, session_store(), existing)
-            identity, old_email = existing, proofing.reclaim(
-                db, existing, person, form.username.data, form.password.data, form.email.data, form.mobile.data)
-        else:
-            identity, old_email = accounts.create(db, person, form.username.data, form.password.data,
-                                                  form.email.data, form.mobile.data), None
-    except accounts.FieldErrors as e:
+    result = proofing.register(db, session_store(), person, existing, form.username.data, form.password.data,
+                               form.email.data, form.mobile.data)
+    if not result.success:
         db.rollback()  # nothing of a refused attempt stays (nor holds a write lock while the page renders)
-        for field, message in e.errors.items():
-            getattr(form, field).errors.append(translate(message))
+        if WHOLE in result.errors:
+            session.pop("registration", None)
+            return render_template("message.html", title=_("Already registered"),
+                                   message=translate(result.errors[WHOLE]), link=url_for("auth.login"),
+                                   link_text=_("Sign in")), 409
+        show_errors(form, result)
         return render_template("register/credentials.html", form=form, person=person, existing=existing), 400
-    except Conflict as e:
-        db.rollback()
-        session.pop("registration", None)
-        return render_template("message.html", title=_("Already registered"),
-                               message=translate(e.message), link=url_for("auth.login"),
-                               link_text=_("Sign in")), 409
-    if old_email is None:
-        audit.registered(db, actor(), identity.id)
-    else:
-        audit.identity_reclaimed(db, actor(), identity.id)
+    audit.record_outcome(db, actor(), result)
+    identity, old_email = result.value
     # The link, and the mail carrying it, commit with the registration: all of it or nothing.
     send_email_link(identity)
     db.commit()
