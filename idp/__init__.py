@@ -56,6 +56,9 @@ def create_app(config_overrides: dict | None = None, check_secrets: bool = True)
     if app.testing and settings.mail_delivery == "background":
         services.mailer.delivery = "inline"  # tests read the mail a request sent right after it
 
+    from idp import revocation
+
+    revocation.subscribe()  # the protocols end their tokens when the identity layer announces a change
     from idp.web import init_web
 
     init_web(app, services)

@@ -46,7 +46,7 @@ ATTRIBUTES = (
 )
 
 SCOPES = ("openid", "profile", "email", "phone", "national_id")
-CLAIMS_BY_SCOPE = {scope: [a.claim for a in ATTRIBUTES if a.scope == scope] for scope in SCOPES}
+CLAIMS_BY_SCOPE = {scope: [a.claim for a in ATTRIBUTES if a.scope == scope and a.claim] for scope in SCOPES}
 
 
 def _first_last(full_name: str) -> tuple[str, str]:

@@ -17,9 +17,13 @@ import uuid
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from idp.metrics import METRICS
+
+if TYPE_CHECKING:  # idp.outbox imports this module
+    from idp.outbox import SenderThread
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +36,7 @@ class Mailer:
         self.outbox = outbox
         self.queue = queue  # an idp.outbox.Outbox; None: deliver at once
         self.delivery = delivery  # background | external | inline (see settings.mail_delivery)
-        self._sender_thread = None
+        self._sender_thread: SenderThread | None = None
         self._sender_lock = threading.Lock()
 
     @classmethod

@@ -14,13 +14,13 @@ from flask.cli import ScriptInfo
 from sqlalchemy.exc import SQLAlchemyError
 
 from idp.errors import IdpError
-from idp.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 
 class IdpGroup(click.Group):
-    """Turns the IdP's errors into one clear line and a non-zero exit."""
+    """The CLI's error mapper: the IdP's errors (idp.errors, the store's among them) and the
+    database's become one clear line on stderr and a non-zero exit."""
 
     def invoke(self, ctx):
         try:
@@ -30,8 +30,6 @@ class IdpGroup(click.Group):
         except SQLAlchemyError as e:
             log.debug("database error", exc_info=True)
             fail(f"database error: {str(e.orig if hasattr(e, 'orig') else e).splitlines()[0]}")
-        except StoreUnavailable as e:
-            fail(f"store unavailable: {e}")
 
 
 def fail(message: str, code: int = 1):

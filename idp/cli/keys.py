@@ -14,6 +14,7 @@ when it is set. `idp keys import DIR` brings in the `keys/` folder of an earlier
 from __future__ import annotations
 
 import datetime as dt
+from typing import overload
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -46,6 +47,10 @@ def _audited(action: str) -> None:
         db.commit()
 
 
+@overload
+def _shown(entry: dict) -> dict: ...
+@overload
+def _shown(entry: None) -> None: ...
 def _shown(entry: dict | None) -> dict | None:
     """Metadata with readable UTC times."""
     if entry is None:

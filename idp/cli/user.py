@@ -1,12 +1,13 @@
 """idp user …: identities, for administrators. The same checks as the web pages."""
 from __future__ import annotations
 
+import contextlib
 import secrets
 import sys
 
 import click
 
-from idp import audit
+from idp import audit, events
 from idp.cli import emit, json_option, services
 from idp.errors import N_, NotFound, ValidationError
 from idp.identity import accounts, mfa, national_id
@@ -15,7 +16,7 @@ from idp.identity.sessions import SessionStore
 from idp.identity.locks import DatabaseLocks
 from idp.identity.throttle import LoginThrottle, account_for
 from idp.oidc import backchannel
-from idp.revocation import sign_out_everywhere
+from idp.identity.sign_out import sign_out_everywhere
 
 
 @click.group("user")
@@ -81,14 +82,25 @@ def _find(db, who: str):
     return identity
 
 
-@group.command("show")
-@click.argument("who")
-@json_option
-def show(who, as_json):
-    """Show an identity (WHO: username or national ID)."""
+def _identity_command(name: str):
+    """A command on one identity: `idp user NAME WHO [--json]` (WHO: username or national ID)."""
+    def decorate(function):
+        return group.command(name)(click.argument("who")(json_option(function)))
+    return decorate
+
+
+@contextlib.contextmanager
+def _identity_named(who: str):
+    """(services, database session, the identity WHO names); NotFound when none does."""
     s = services()
     with s.db.session() as db:
-        identity = _find(db, who)
+        yield s, db, _find(db, who)
+
+
+@_identity_command("show")
+def show(who, as_json):
+    """Show an identity (WHO: username or national ID)."""
+    with _identity_named(who) as (s, db, identity):
         result = describe(identity)
         result["sign_in_locked"] = _throttle(s, db).is_locked(account_for(identity.id, ""))
     emit(result, as_json, "\n".join(f"{k}: {v}" for k, v in result.items()))
@@ -100,9 +112,7 @@ def _throttle(s, db) -> LoginThrottle:
 
 
 def _set_status(who: str, status: str, action: str, as_json: bool):
-    s = services()
-    with s.db.session() as db:
-        identity = _find(db, who)
+    with _identity_named(who) as (s, db, identity):
         if status == "active" and (identity.status == "pending" or not identity.email_verified):
             # Unlocking lifts a lock; it does not stand in for the email confirmation that makes
             # a registration active (a pending identity stays pending, a locked one returns to it).
@@ -110,7 +120,8 @@ def _set_status(who: str, status: str, action: str, as_json: bool):
         identity.status = status
         audit.admin_action(db, audit.CLI, identity.id, action)
         if status == "locked":  # the lock and the end of every session commit together
-            sign_out_everywhere(db, SessionStore.from_settings(s.db.engine, s.settings), identity)
+            sign_out_everywhere(db, SessionStore.from_settings(s.db.engine, s.settings), identity,
+                                event=events.identity_locked)
         db.commit()
         if status == "locked":
             if backchannel.saml_not_told(db, identity.id):  # OIDC portals are told by back-channel
@@ -123,30 +134,22 @@ def _set_status(who: str, status: str, action: str, as_json: bool):
              f"{identity.username}: {status}{note}")
 
 
-@group.command("lock")
-@click.argument("who")
-@json_option
+@_identity_command("lock")
 def lock(who, as_json):
     """Lock an identity: it cannot sign in, and its sessions end now."""
     _set_status(who, "locked", "user_locked", as_json)
 
 
-@group.command("unlock")
-@click.argument("who")
-@json_option
+@_identity_command("unlock")
 def unlock(who, as_json):
     """Unlock an identity, and lift a lockout from failed sign-ins."""
     _set_status(who, "active", "user_unlocked", as_json)
 
 
-@group.command("reset-mfa")
-@click.argument("who")
-@json_option
+@_identity_command("reset-mfa")
 def reset_mfa(who, as_json):
     """Turn off the second factor (after the owner proved who they are by other means)."""
-    s = services()
-    with s.db.session() as db:
-        identity = _find(db, who)
+    with _identity_named(who) as (_s, db, identity):
         mfa.disable_totp(db, identity)
         audit.admin_action(db, audit.CLI, identity.id, "mfa_reset")
         db.commit()

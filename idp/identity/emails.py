@@ -9,49 +9,55 @@ def _compose(subject_ar: str, subject_en: str, body_ar: str, body_en: str) -> tu
             f"{body_ar}\n\n-----\n\n{body_en}\n\n{SIGNATURE}\n")
 
 
+def _security_change(subject_ar: str, subject_en: str, what_ar: str, what_en: str) -> tuple[str, str]:
+    """A change to how the identity signs in, told to its address: if it was not them, they act."""
+    return _compose(subject_ar, subject_en, f"{what_ar} إذا لم تقم بذلك فتواصل مع الدعم فوراً.",
+                    f"{what_en} If this was not you, contact support at once.")
+
+
+def _link_mail(subject: tuple[str, str], lead: tuple[str, str], link: str,
+               after: tuple[str, str] = (".", ".")) -> tuple[str, str]:
+    """A mail carrying a link, on a line of its own (mail clients keep it whole), that whoever did
+    not ask for it may ignore. Each pair is (Arabic, English)."""
+    return _compose(subject[0], subject[1],
+                    f"{lead[0]}:\n{link}\nإذا لم تطلب ذلك فتجاهل هذه الرسالة{after[0]}",
+                    f"{lead[1]}:\n{link}\nIf you did not ask for this, ignore this message{after[1]}")
+
+
 def verify_email(link: str, hours: int) -> tuple[str, str]:
-    return _compose(
-        "تأكيد البريد الإلكتروني", "Confirm your email address",
-        f"لتأكيد بريدك الإلكتروني في النفاذ الوطني الموحد افتح الرابط التالي خلال {hours} ساعة:\n{link}\n"
-        "إذا لم تطلب ذلك فتجاهل هذه الرسالة.",
-        f"To confirm your email address for National Single Sign-On, open this link within {hours} hours:\n"
-        f"{link}\nIf you did not ask for this, ignore this message.")
+    return _link_mail(
+        ("تأكيد البريد الإلكتروني", "Confirm your email address"),
+        (f"لتأكيد بريدك الإلكتروني في النفاذ الوطني الموحد افتح الرابط التالي خلال {hours} ساعة",
+         f"To confirm your email address for National Single Sign-On, open this link within {hours} hours"), link)
 
 
 def password_recovery(link: str, minutes: int) -> tuple[str, str]:
-    return _compose(
-        "استعادة كلمة المرور", "Reset your password",
-        f"طُلبت استعادة كلمة المرور لهويتك الرقمية. الرابط صالح لمرة واحدة خلال {minutes} دقيقة:\n{link}\n"
-        "إذا لم تطلب ذلك فتجاهل هذه الرسالة؛ كلمة مرورك الحالية لم تتغير.",
-        f"A password reset was requested for your digital identity. This link works once, within "
-        f"{minutes} minutes:\n{link}\nIf you did not ask for this, ignore this message; your password "
-        "has not changed.")
+    return _link_mail(
+        ("استعادة كلمة المرور", "Reset your password"),
+        (f"طُلبت استعادة كلمة المرور لهويتك الرقمية. الرابط صالح لمرة واحدة خلال {minutes} دقيقة",
+         f"A password reset was requested for your digital identity. This link works once, within {minutes} minutes"),
+        link, ("؛ كلمة مرورك الحالية لم تتغير.", "; your password has not changed."))
 
 
 def password_changed() -> tuple[str, str]:
-    return _compose(
+    return _security_change(
         "تم تغيير كلمة المرور", "Your password was changed",
-        "تم تغيير كلمة مرور هويتك الرقمية وأُنهيت جميع الجلسات. إذا لم تقم بذلك فتواصل مع الدعم فوراً.",
-        "The password of your digital identity was changed and every session was signed out. "
-        "If this was not you, contact support at once.")
+        "تم تغيير كلمة مرور هويتك الرقمية وأُنهيت جميع الجلسات.",
+        "The password of your digital identity was changed and every session was signed out.")
 
 
 def second_factor_changed(enabled: bool) -> tuple[str, str]:
-    state_ar = "تفعيل" if enabled else "إلغاء"
-    state_en = "turned on" if enabled else "turned off"
-    return _compose(
+    return _security_change(
         "تغيير في التحقق الثنائي", "Two-step verification changed",
-        f"تم {state_ar} التحقق الثنائي لهويتك الرقمية. إذا لم تقم بذلك فتواصل مع الدعم فوراً.",
-        f"Two-step verification was {state_en} for your digital identity. If this was not you, "
-        "contact support at once.")
+        f"تم {'تفعيل' if enabled else 'إلغاء'} التحقق الثنائي لهويتك الرقمية.",
+        f"Two-step verification was {'turned on' if enabled else 'turned off'} for your digital identity.")
 
 
 def email_changed(new_email_masked: str) -> tuple[str, str]:
-    return _compose(
+    return _security_change(
         "تغيير البريد الإلكتروني", "Your email address was changed",
-        f"تم تغيير البريد الإلكتروني لهويتك الرقمية إلى {new_email_masked}. إذا لم تقم بذلك فتواصل مع الدعم فوراً.",
-        f"The email address of your digital identity was changed to {new_email_masked}. If this was "
-        "not you, contact support at once.")
+        f"تم تغيير البريد الإلكتروني لهويتك الرقمية إلى {new_email_masked}.",
+        f"The email address of your digital identity was changed to {new_email_masked}.")
 
 
 def mask_email(email: str) -> str:
@@ -73,9 +79,7 @@ def identity_reclaimed() -> tuple[str, str]:
 
 def passkey_changed(added: bool) -> tuple[str, str]:
     """A passkey was added to or removed from the identity (issue 14)."""
-    state_ar = "إضافة" if added else "حذف"
-    state_en = "added to" if added else "removed from"
-    return _compose(
+    return _security_change(
         "تغيير في مفاتيح المرور", "Passkeys changed",
-        f"تمت {state_ar} مفتاح مرور لهويتك الرقمية. إذا لم تقم بذلك فتواصل مع الدعم فوراً.",
-        f"A passkey was {state_en} your digital identity. If this was not you, contact support at once.")
+        f"تمت {'إضافة' if added else 'حذف'} مفتاح مرور لهويتك الرقمية.",
+        f"A passkey was {'added to' if added else 'removed from'} your digital identity.")

@@ -5,7 +5,7 @@ replaced when new ones are made or the second factor is reset.
 """
 from __future__ import annotations
 
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, MultiFernet
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
@@ -17,7 +17,7 @@ from idp.store import Store
 RECOVERY_CODE_COUNT = 10
 
 
-def enable_totp(session: Session, store: Store, fernet: Fernet, identity: Identity, secret: str,
+def enable_totp(session: Session, store: Store, fernet: Fernet | MultiFernet, identity: Identity, secret: str,
                 code: str) -> list[str]:
     """Turn TOTP on once the person proved their app has `secret`; returns new recovery codes."""
     if not totp.verify_totp(session, identity.uuid, secret, code):
@@ -48,7 +48,7 @@ def unused_recovery_codes(identity: Identity) -> int:
     return sum(1 for c in identity.recovery_codes if c.used_at is None)
 
 
-def verify(session: Session, store: Store, fernet: Fernet, identity: Identity, code: str) -> str | None:
+def verify(session: Session, store: Store, fernet: Fernet | MultiFernet, identity: Identity, code: str) -> str | None:
     """Check a second-factor code: "otp" or "recovery" for the kind that matched, else None."""
     code = (code or "").strip()
     if not identity.has_totp or not code or len(code) > 32:

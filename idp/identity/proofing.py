@@ -7,8 +7,9 @@ the civil registry lists for the person does (`mobile_proof`, NIST SP 800-63A §
   the person it names;
 - a person who proved the registry's mobile may take back an identity someone else registered
   for them: new credentials replace the old, the second factor and remembered devices are reset,
-  consents dropped, and its uuid changes so that no session or token made before can find it.
-  The caller revokes sessions and tokens, tells the old address and records the event.
+  consents dropped, and its uuid changes so that no session or token made before can find it,
+  and its sessions and tokens end in the same transaction (`register`). The caller tells the old
+  address after the commit.
 """
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ from sqlalchemy.orm import Session
 from idp.errors import N_, Conflict
 from idp.identity import accounts, devices, mfa, passwords
 from idp.identity.registry import Person
+from idp.identity.sessions import SessionStore
+from idp.identity.sign_out import sign_out_everywhere
 from idp.models import Consent, Identity, utcnow
+from idp.outcomes import WHOLE, Outcome
 
 LOCKED = N_("This digital identity is locked. Contact support to take it back.")
 
@@ -69,3 +73,23 @@ def reclaim(session: Session, identity: Identity, person: Person, username: str,
     accounts.keep_registry_facts(identity, person, proven_mobile)
     session.flush()
     return old_email
+
+
+def register(session: Session, sessions: SessionStore, person: Person, existing: Identity | None,
+             username: str, password: str, email: str, mobile: str | None,
+             proven_mobile: str | None = None) -> Outcome:
+    """Registration's last step, for a person who proved the registry's mobile: a new identity, or
+    `existing` taken back (its sessions and tokens ending in this transaction). `value`: (the
+    identity, the old email of a reclaimed one or None). A refusal leaves the caller to roll back."""
+    try:
+        if existing is None:
+            identity = accounts.create(session, person, username, password, email, mobile,
+                                       proven_mobile=proven_mobile)
+            return Outcome.done("identity.registered", identity.id, value=(identity, None))
+        sign_out_everywhere(session, sessions, existing)
+        old_email = reclaim(session, existing, person, username, password, email, mobile, proven_mobile)
+        return Outcome.done("identity.reclaimed", existing.id, value=(existing, old_email))
+    except accounts.FieldErrors as e:
+        return Outcome(False, errors=e.errors)
+    except Conflict as e:  # registered meanwhile, or locked: no field of the form can fix it
+        return Outcome.refused(WHOLE, e.message)

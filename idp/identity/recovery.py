@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
-
 from sqlalchemy.orm import Session
 
 from idp.identity import accounts, emails, tokens
 from idp.identity.national_id import is_valid, normalise_digits
+from idp.identity.sessions import SessionStore
+from idp.identity.sign_out import sign_out_everywhere
 from idp.mail import Mailer
 from idp.models import Identity
 from idp.store import Store
@@ -57,14 +57,15 @@ def link_is_live(session: Session, token: str) -> bool:
     return tokens.peek(session, PURPOSE, token) is not None
 
 
-def set_new_password(identity: Identity, new_password: str, end_everything: Callable[[Identity], int]) -> int:
+def set_new_password(session: Session, sessions: SessionStore, identity: Identity, new_password: str) -> int:
     """Set the new password and end every session and token of the identity, in the caller's
-    transaction (the caller commits both, or neither). `end_everything(identity)` does the ending:
-    the caller passes it, so this layer need not know the protocols. Returns how many sessions ended."""
+    transaction (the caller commits both, or neither). The tokens end through the
+    `credentials_changed` announcement (idp.events), so this layer need not know the protocols.
+    Returns how many sessions ended."""
     accounts.set_password(identity, new_password)
     if identity.status == "pending":  # the link reached the registered address: it is proven
         accounts.activate_email(identity)
-    return end_everything(identity)
+    return sign_out_everywhere(session, sessions, identity)
 
 
 def tell_owner(identity: Identity, mailer: Mailer) -> None:

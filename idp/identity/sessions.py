@@ -3,7 +3,7 @@ SHA-256, the identity's uuid and the session's data.
 
 Why the database and not the store: a session is security state. Losing it signs citizens out;
 an older copy coming back would undo a revocation. So it lives where revocations live, and a
-password change ends the other sessions in the same transaction (see idp.revocation).
+password change ends the other sessions in the same transaction (see idp.identity.sign_out).
 
 Timeouts (NIST SP 800-63B §7.2, OWASP ASVS V3.3): idle and absolute. When nothing in a session
 changes, "last seen" is written at most once a minute, so a request costs one primary-key read;

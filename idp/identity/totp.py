@@ -15,7 +15,7 @@ import unicodedata
 import pyotp
 import qrcode
 import qrcode.image.svg
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, MultiFernet
 
 from sqlalchemy.orm import Session
 
@@ -58,11 +58,11 @@ def qr_svg(uri: str) -> str:
     return image.to_string(encoding="unicode")
 
 
-def encrypt_secret(fernet: Fernet, secret: str) -> str:
+def encrypt_secret(fernet: Fernet | MultiFernet, secret: str) -> str:
     return fernet.encrypt(secret.encode("ascii")).decode("ascii")
 
 
-def decrypt_secret(fernet: Fernet, token: str) -> str:
+def decrypt_secret(fernet: Fernet | MultiFernet, token: str) -> str:
     """The secret; raises cryptography.fernet.InvalidToken when the key does not fit."""
     return fernet.decrypt(token.encode("ascii")).decode("ascii")
 

@@ -2,7 +2,8 @@
 
 Until the client and its redirect_uri are known to be genuine, an error is shown on our own page
 (`ErrorPage`) — never sent to an unchecked redirect_uri, which would make us an open redirector.
-After that, errors go back to the relying party (`ErrorRedirect`, RFC 6749 §4.1.2.1).
+After that, errors go back to the relying party (`ErrorRedirect`, RFC 6749 §4.1.2.1). Both are
+idp.errors classes, answered by idp.web.errors.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import re
 
 from idp.attributes import SCOPES
 from idp.authn.levels import LOA2, LOA3
+from idp.errors import ErrorPage, ErrorRedirect
 
 MAX_PARAM_LENGTH = 2048
 MAX_PARAMS_LENGTH = 8192
@@ -22,20 +24,6 @@ UNSUPPORTED = {"request": "request_not_supported", "request_uri": "request_uri_n
 # OIDC Core 1.0 §5.5: discovery says claims_parameter_supported=false, so a request that relies on
 # it is refused rather than answered with fewer claims than it asked for.
 REFUSED = {"claims": "the claims parameter is not supported"}
-
-
-class ErrorPage(Exception):
-    """The request cannot be trusted enough to answer the client: show our own page."""
-
-
-@dataclasses.dataclass
-class ErrorRedirect(Exception):
-    """Answer the client at its registered redirect_uri with an OAuth error."""
-
-    error: str
-    description: str
-    redirect_uri: str
-    state: str | None
 
 
 @dataclasses.dataclass(frozen=True)

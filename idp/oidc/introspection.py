@@ -6,13 +6,18 @@ oracle for token scanning). An inactive token is `{"active": false}` and nothing
 """
 from __future__ import annotations
 
+from idp.errors import OAuthJsonError
 from idp.oidc import token_lookup
 
 INACTIVE = {"active": False}
 
 
-class NotAResourceServer(Exception):
-    """The authenticated client is not registered for introspection."""
+class NotAResourceServer(OAuthJsonError):
+    """The authenticated client is not registered for introspection (RFC 7662 §2.3: 403 suits)."""
+
+    def __init__(self, client_id: str):
+        super().__init__("unauthorized_client", "this client is not registered for introspection", 403)
+        self.client_id = client_id
 
 
 def introspect(authz_state, clients, issuer: str, client_id: str, token, hint: str | None) -> dict:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session, aliased
@@ -24,6 +24,10 @@ def token_hash(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+@overload
+def aware(moment: dt.datetime) -> dt.datetime: ...
+@overload
+def aware(moment: None) -> None: ...
 def aware(moment: dt.datetime | None) -> dt.datetime | None:
     """SQLite hands back naive datetimes; every time here is UTC."""
     if moment is None or moment.tzinfo is not None:

@@ -24,7 +24,7 @@ from tempfile import NamedTemporaryFile
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from saml2.s_utils import UnravelError
 from saml2.server import Server
 from saml2.sigver import ASSERT_XPATH, CryptoBackendXmlSec1, XmlsecError, make_temp, pre_encrypt_assertion
@@ -105,13 +105,16 @@ class Xmlsec1(CryptoBackendXmlSec1):
             statement = pre_encrypt_assertion(statement)
         with open(enc_key, "rb") as f:
             public_key = x509.load_pem_x509_certificate(f.read()).public_key()
+        if not isinstance(public_key, rsa.RSAPublicKey):  # rsa-oaep-mgf1p key transport needs RSA
+            raise XmlsecError("the SP's encryption certificate does not hold an RSA key")
         session_key = os.urandom(32)
         data = make_temp(str(statement), decode=False, delete_tmpfiles=self.delete_tmpfiles)
         skeleton = make_temp(_TEMPLATE, decode=False, delete_tmpfiles=self.delete_tmpfiles)
-        read_end, write_end = os.pipe()
+        read_end, pipe_write_end = os.pipe()
+        write_end: int | None = pipe_write_end
         try:
-            os.write(write_end, session_key)  # 32 bytes: well inside a pipe's buffer
-            os.close(write_end)
+            os.write(pipe_write_end, session_key)  # 32 bytes: well inside a pipe's buffer
+            os.close(pipe_write_end)
             write_end = None
             com_list = [self.xmlsec, "--encrypt", "--aeskey", f"/dev/fd/{read_end}", "--xml-data", data.name,
                         "--node-xpath", node_xpath or ASSERT_XPATH]

@@ -9,9 +9,14 @@ from __future__ import annotations
 import builtins
 from typing import Protocol
 
+from idp.errors import ServiceUnavailable
 
-class StoreUnavailable(Exception):
+
+class StoreUnavailable(ServiceUnavailable):
     """The store could not be reached."""
+
+    def __init__(self, detail: str = ""):
+        super().__init__(f"store unavailable: {detail}" if detail else "store unavailable")
 
 
 class Store(Protocol):

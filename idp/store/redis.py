@@ -88,7 +88,7 @@ class RedisStore:
 
     @_translate_errors
     def smembers(self, key):
-        return {m.decode() for m in self.client.smembers(self._k(key))}
+        return {m.decode() if isinstance(m, bytes) else m for m in self.client.smembers(self._k(key))}
 
     @_translate_errors
     def ping(self):

@@ -3,18 +3,13 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, render_template, request
-from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import OperationalError, InterfaceError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
-from werkzeug.exceptions import HTTPException
+from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.identity.sessions import SessionStore
 from idp.errors import ServiceUnavailable
 from idp.services import Services
-from idp.store import StoreUnavailable
-from idp.web import i18n, urls
+from idp.web import errors, i18n, urls
 from idp.web.sessions import ServerSessionInterface
 
 log = logging.getLogger(__name__)
@@ -65,7 +60,7 @@ def init_web(app: Flask, services: Services) -> None:
     app.before_request(_refuse_without_store)
     app.teardown_appcontext(_close_db_session)
     app.after_request(_security_headers)
-    _register_error_handlers(app)
+    errors.init_app(app)  # the app-wide mappers; the protocol ones are on their blueprints
 
     # --- operations (issue 9): request ids, request log and metrics, password-check shedding ---
     from idp.web import ops
@@ -109,44 +104,3 @@ def _security_headers(response):
     if response.mimetype == "text/html":
         headers.setdefault("Cache-Control", "no-store")
     return response
-
-
-def _register_error_handlers(app: Flask) -> None:
-    def unavailable(e):
-        log.error("backing service unavailable: %s", e)
-        from flask import session
-
-        session.unavailable = True  # nothing more is written to the store for this request
-        db_session = g.get("db_session")
-        if db_session is not None:
-            db_session.rollback()
-        from idp.web.oidc import json_error  # clients of the token and userinfo endpoints parse JSON
-        return json_error(503) or (render_template("error.html", status=503), 503, {"Retry-After": "30"})
-
-    app.register_error_handler(StoreUnavailable, unavailable)
-    app.register_error_handler(ServiceUnavailable, unavailable)
-    app.register_error_handler(OperationalError, unavailable)
-    app.register_error_handler(InterfaceError, unavailable)
-    app.register_error_handler(PoolTimeout, unavailable)
-
-    @app.errorhandler(CSRFError)
-    def csrf_failed(e):
-        log.info("CSRF check failed: %s", e.description)
-        return render_template("error.html", status=400, reason="csrf"), 400
-
-    @app.errorhandler(HTTPException)
-    def http_error(e):
-        if e.code and e.code < 400:
-            return e
-        if e.code == 500:  # an unhandled error, perhaps a backing service failing late
-            return unexpected(e)
-        return render_template("error.html", status=e.code), e.code
-
-    @app.errorhandler(Exception)
-    def unexpected(e):
-        original = getattr(e, "original_exception", None) or e
-        if isinstance(original, (StoreUnavailable, OperationalError, InterfaceError, PoolTimeout)):
-            return unavailable(original)
-        log.exception("unhandled error")
-        from idp.web.oidc import json_error
-        return json_error(500) or (render_template("error.html", status=500), 500)

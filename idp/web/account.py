@@ -9,18 +9,16 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from idp import audit
-from idp.errors import Throttled, ValidationError
-from idp.identity import accounts, contact, emails, mfa, totp
-from idp.identity.throttle import LoginThrottle, account_for
+from idp.identity import accounts, credentials, emails, mfa, totp
+from idp.identity.throttle import account_for
 from idp.models import AuditEvent
 from idp.oidc import backchannel, consent, token_families
-from idp.revocation import sign_out_everywhere
-from idp.web.context import (actor, current_identity, db_session, login_required, recent_auth_required,
-                             services, session_store, signed_in_identity)
-from idp.web.forms import ChangePasswordForm, ConfirmForm, EmailForm, OtpForm, PasswordForm
-from idp.web.auth import login_throttle, throttled_message
-from idp.web.i18n import safe_next, translate
-from idp.web.registration import issue_email_token, send_email_link
+from idp.web import throttling
+from idp.web.context import (actor, db_session, login_required, recent_auth_required,
+                             server_session, services, session_store, signed_in_identity)
+from idp.web.forms import ChangePasswordForm, ConfirmForm, EmailForm, OtpForm, PasswordForm, show_errors
+from idp.web.i18n import safe_next
+from idp.web.urls import absolute_url
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -55,7 +53,7 @@ def activity_label(kind: str) -> str:
 @bp.get("")
 @login_required
 def overview():
-    identity = current_identity()
+    identity = signed_in_identity()
     activity = db_session().scalars(
         select(AuditEvent).where(AuditEvent.identity_id == identity.id, AuditEvent.kind.in_(ACTIVITY_KINDS))
         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(10)).all()
@@ -71,16 +69,15 @@ def overview():
 @login_required
 def reauth():
     """Confirm it is still you (password, and the second factor when there is one)."""
-    identity, form = current_identity(), PasswordForm()
+    identity, form = signed_in_identity(), PasswordForm()
     next_url = safe_next(request.args.get("next"))
     if form.validate_on_submit():
-        db, throttle = db_session(), _throttle()
+        db, throttle = db_session(), throttling.login_throttle()
         account = account_for(identity.id, "")
-        try:  # the same counters as sign-in: a stolen session gives no free guesses
-            throttle.check(account, request.remote_addr or "")
-        except Throttled as e:
+        # the same counters as sign-in: a stolen session gives no free guesses
+        if (refused := throttling.refusal(throttle, account)) is not None:
             return render_template("account/reauth.html", form=form, identity=identity, next=next_url,
-                                   error=throttled_message(e)), 429
+                                   error=throttling.message(refused)), throttling.STATUS
         password_ok = accounts.check_password(identity, form.password.data) is identity
         otp_ok = password_ok and (not identity.has_totp or mfa.verify(
             db, services().store, services().fernet, identity, form.otp.data or "") is not None)
@@ -98,34 +95,29 @@ def reauth():
         400 if form.errors else 200
 
 
-def _throttle() -> LoginThrottle:
-    return login_throttle()
-
-
 @bp.route("/password", methods=["GET", "POST"])
 @recent_auth_required
 def change_password():
-    identity, form = current_identity(), ChangePasswordForm()
+    identity, form = signed_in_identity(), ChangePasswordForm()
     if form.validate_on_submit():
-        db, throttle = db_session(), _throttle()
+        db, throttle = db_session(), throttling.login_throttle()
         account = account_for(identity.id, "")
+        if (refused := throttling.refusal(throttle, account)) is not None:
+            return render_template("account/password.html", form=form,
+                                   error=throttling.message(refused)), throttling.STATUS
+        result = None
         try:
-            throttle.check(account, request.remote_addr or "")
-        except Throttled as e:
-            return render_template("account/password.html", form=form, error=throttled_message(e)), 429
-        try:
-            accounts.change_password(identity, form.current_password.data, form.new_password.data)
-        except ValidationError as e:
-            if e.field == "current_password":
+            result = credentials.change_password(db, session_store(), identity, form.current_password.data,
+                                                 form.new_password.data, keep_session=server_session().sid)
+        finally:  # even when the change fails (a refused revocation), the check in progress ends
+            if result is not None and "current_password" in result.errors:  # a guess counts; a weak new one not
                 throttle.record_failure(account, request.remote_addr or "")
             else:
                 throttle.release(account)
-            getattr(form, e.field).errors.append(translate(e.message))
-        else:
-            throttle.release(account)
+        show_errors(form, result)
+        if result.success:
             # One transaction: the new password and the end of the other sessions, or neither.
-            sign_out_everywhere(db, session_store(), identity, keep_session=session.sid)
-            audit.password_changed(db, actor(), identity.id, via="account")
+            audit.record_outcome(db, actor(), result)
             db.commit()
             services().mailer.send(identity.email, *emails.password_changed())
             return _done(_("Your password was changed. Your other sessions were signed out."))
@@ -136,21 +128,18 @@ def change_password():
 @recent_auth_required
 def change_email():
     """The new address is used only once a link sent to it is opened."""
-    identity, form = current_identity(), EmailForm()
+    identity, form = signed_in_identity(), EmailForm()
     if form.validate_on_submit():
-        try:
-            new_email = contact.normalise_email(form.email.data)
-        except ValidationError as e:
-            form.email.errors.append(translate(e.message))
-        else:
-            db = db_session()
-            send_email_link(new_email, issue_email_token(identity, new_email))
-            services().mailer.send(identity.email, *emails.email_changed(emails.mask_email(new_email)),
-                                   session=db)
-            audit.email_change_requested(db, actor(), identity.id)
+        db = db_session()
+        result = credentials.request_email_change(
+            db, services().mailer, identity, form.email.data, services().settings.email_verification_hours,
+            lambda token: absolute_url("registration.verify_email", token=token))
+        show_errors(form, result)
+        if result.success:
+            audit.record_outcome(db, actor(), result)
             db.commit()
             return _done(_("We sent a link to %(email)s. Your email changes when you open it.",
-                           email=emails.mask_email(new_email)))
+                           email=result.value))
     return render_template("account/email.html", form=form, identity=identity), 400 if form.errors else 200
 
 
@@ -158,7 +147,7 @@ def change_email():
 @recent_auth_required
 def two_step():
     """Turn on TOTP: scan the QR code, then prove it with a code. Shows recovery codes once."""
-    identity = current_identity()
+    identity = signed_in_identity()
     next_url = safe_next(request.args.get("next") or url_for("account.overview"))
     if identity.has_totp:
         return render_template("account/two_step_on.html", form=ConfirmForm(),
@@ -168,16 +157,14 @@ def two_step():
     form = OtpForm()
     if form.validate_on_submit():
         db = db_session()
-        try:
-            codes = mfa.enable_totp(db, services().store, services().fernet, identity, secret, form.otp.data)
-        except ValidationError as e:
-            form.otp.errors.append(translate(e.message))
-        else:
-            audit.totp_enabled(db, actor(), identity.id)
+        result = credentials.enable_totp(db, services().store, services().fernet, identity, secret, form.otp.data)
+        show_errors(form, result)
+        if result.success:
+            audit.record_outcome(db, actor(), result)
             db.commit()
             session.pop("totp_enrolment", None)
             services().mailer.send(identity.email, *emails.second_factor_changed(enabled=True))
-            return render_template("account/recovery_codes.html", codes=codes, next=next_url)
+            return render_template("account/recovery_codes.html", codes=result.value, next=next_url)
     # A fixed issuer name: the authenticator app keeps it, whatever language the page was in.
     uri = totp.provisioning_uri(secret, identity.username, TOTP_ISSUER_NAME)
     return render_template("account/two_step_enrol.html", form=form, secret=secret, otpauth_uri=uri,
@@ -187,10 +174,9 @@ def two_step():
 @bp.post("/two-step/off")
 @recent_auth_required
 def two_step_off():
-    identity, db = current_identity(), db_session()
+    identity, db = signed_in_identity(), db_session()
     if ConfirmForm().validate_on_submit() and identity.has_totp:
-        mfa.disable_totp(db, identity)
-        audit.totp_disabled(db, actor(), identity.id)
+        audit.record_outcome(db, actor(), credentials.disable_totp(db, identity))
         db.commit()
         services().mailer.send(identity.email, *emails.second_factor_changed(enabled=False))
     return redirect(url_for("account.overview"))
@@ -199,13 +185,13 @@ def two_step_off():
 @bp.post("/two-step/recovery-codes")
 @recent_auth_required
 def new_recovery_codes():
-    identity, db = current_identity(), db_session()
+    identity, db = signed_in_identity(), db_session()
     if not (ConfirmForm().validate_on_submit() and identity.has_totp):
         return redirect(url_for("account.overview"))
-    codes = mfa.regenerate_recovery_codes(db, identity)
-    audit.recovery_codes_regenerated(db, actor(), identity.id)
+    result = credentials.regenerate_recovery_codes(db, identity)
+    audit.record_outcome(db, actor(), result)
     db.commit()
-    return render_template("account/recovery_codes.html", codes=codes, next=url_for("account.overview"))
+    return render_template("account/recovery_codes.html", codes=result.value, next=url_for("account.overview"))
 
 
 @bp.post("/services/<int:relying_party_id>/disconnect")

@@ -23,7 +23,7 @@ from idp.errors import Throttled
 from idp.identity import accounts
 from idp.identity.throttle import account_for, normalise_account
 from idp.models import Identity
-from idp.web import auth
+from idp.web import auth, throttling
 from idp.web.context import actor, current_identity, db_session, services
 from idp.web.forms import AppSignInForm, ConfirmForm
 from idp.web.i18n import safe_next
@@ -58,7 +58,7 @@ def start():
     identity = accounts.find_by_login(db, form.username.data)
     # This browser signed in as that identity before: the limits that guard a citizen's phone
     # against strangers do not apply to the citizen (an attacker's requests never lock them out).
-    known = identity is not None and auth._known_device(db, identity.id) is not None
+    known = identity is not None and throttling.known_device(db, identity.id) is not None
     if not known and _too_many(form.username.data):
         return render_template("app_sign_in.html", form=form, next=next_url, service=service_name(next_url),
                                error=_("Too many attempts. Please wait a few minutes and try again.")), 429
@@ -96,16 +96,16 @@ def finish():
         db.commit()
         session.pop(KEY, None)
         return _wait_page(status=409, final="expired")
-    throttle, account = auth.login_throttle(), account_for(identity.id, "")
-    device = auth._known_device(db, identity.id)
+    throttle, account = throttling.login_throttle(), account_for(identity.id, "")
+    device = throttling.known_device(db, identity.id)
     try:  # a locked-out identity stays locked out, whichever way it signs in
         throttle.check(account, request.remote_addr or "", device=device, captcha_solved=True, delay=False)
     except Throttled as e:
         db.commit()
         session.pop(KEY, None)
-        return _wait_page(status=429, final="expired", error=auth.throttled_message(e))
+        return _wait_page(status=429, final="expired", error=throttling.message(e))
     audit.record(db, "approval.used", actor(), identity.id, origin="web", device_id=approval.device_id)
-    return auth._signed_in(db, throttle, account, identity, approval.amr, pending.get("next"), device,
+    return auth.complete_sign_in(db, throttle, account, identity, approval.amr, pending.get("next"), device,
                            second_factor=True)
 
 

@@ -5,16 +5,13 @@ import time
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_babel import ngettext
 
 from idp import audit
-from idp.errors import Throttled
 from idp.identity import accounts, devices, mfa, passkeys, totp
-from idp.identity.locks import DatabaseLocks
-from idp.identity.throttle import CaptchaRequired, HardLocked, LoginThrottle, account_for
+from idp.identity.throttle import CaptchaRequired, account_for
 from idp.oidc import backchannel
-from idp.revocation import sign_out_everywhere
-from idp.web import saml_logout
+from idp.identity.sign_out import sign_out_everywhere
+from idp.web import saml_logout, throttling
 from idp.web.captcha import captcha_service, wants_new_challenge
 from idp.web.requesting import service_name
 from idp.web.context import actor, current_identity, db_session, services, session_store, sign_in
@@ -31,28 +28,6 @@ def home():
     if current_identity() is not None:
         return redirect(url_for("account.overview"))
     return render_template("home.html")
-
-
-def login_throttle() -> LoginThrottle:
-    """The sign-in throttle: counters in the store, the locks of identities in the database."""
-    return LoginThrottle(services().store, services().settings, locks=DatabaseLocks(db_session()))
-
-
-def throttled_message(e: Throttled) -> str:
-    if isinstance(e, (HardLocked, CaptchaRequired)):
-        return translate(e.message)
-    minutes = max(1, -(-e.retry_after // 60))
-    if e.retry_after < 60:
-        return ngettext("Too many attempts. Try again in %(num)d second.",
-                        "Too many attempts. Try again in %(num)d seconds.", max(1, e.retry_after))
-    return ngettext("Too many attempts. Try again in %(num)d minute.",
-                    "Too many attempts. Try again in %(num)d minutes.", minutes)
-
-
-def _known_device(db, identity_id) -> str | None:
-    """This browser's device token, if it completed a sign-in for the identity before."""
-    token = request.cookies.get(devices.COOKIE)
-    return token if devices.is_known(db, identity_id, token) else None
 
 
 def _login_page(form, next_url, status=200, error=None, captcha=False, **extra):
@@ -75,19 +50,18 @@ def login():
         return _login_page(form, next_url, captcha=True)
     if not form.validate_on_submit():
         return _login_page(form, next_url, 400 if form.errors else 200, captcha=bool(form.captcha_id.data))
-    db, throttle, ip = db_session(), login_throttle(), request.remote_addr or ""
+    db, throttle = db_session(), throttling.login_throttle()
     candidate = accounts.find_by_login(db, form.username.data)
     account = account_for(candidate.id if candidate else None, form.username.data)
-    device = _known_device(db, candidate.id if candidate else None)
+    device = throttling.known_device(db, candidate.id if candidate else None)
     solved = bool(form.captcha_id.data) and captcha_service().verify(form.captcha_id.data, form.captcha.data)
-    try:
-        throttle.check(account, ip, device=device, captcha_solved=solved)
-    except CaptchaRequired as e:
+    refused = throttling.refusal(throttle, account, device=device, captcha_solved=solved)
+    if isinstance(refused, CaptchaRequired):
         wrong = bool(form.captcha.data)
         return _login_page(form, next_url, 401, captcha=True, error=_(
-            "The digits do not match the picture. Try the new picture.") if wrong else translate(e.message))
-    except Throttled as e:
-        return _login_page(form, next_url, 429, error=throttled_message(e))
+            "The digits do not match the picture. Try the new picture.") if wrong else translate(refused.message))
+    if refused is not None:
+        return _login_page(form, next_url, throttling.STATUS, error=throttling.message(refused))
     identity = accounts.check_password(candidate, form.password.data)
     if identity is None:
         return _failed(db, throttle, account, candidate.id if candidate else None, device, form, next_url)
@@ -111,7 +85,7 @@ def login():
         db.commit()
         session["passkey_expected"] = {"identity_uuid": identity.uuid, "at": time.time(), "next": next_url}
         return redirect(url_for("passkeys.sign_in_page", next=next_url))
-    return _signed_in(db, throttle, account, identity, ["pwd"], next_url, device)
+    return complete_sign_in(db, throttle, account, identity, ["pwd"], next_url, device)
 
 
 @bp.route("/login/verify", methods=["GET", "POST"])
@@ -125,17 +99,16 @@ def second_factor():
     form = OtpForm()
     if not form.validate_on_submit():
         return render_template("mfa.html", form=form), 400 if form.errors else 200
-    db, throttle, ip = db_session(), login_throttle(), request.remote_addr or ""
+    db, throttle, ip = db_session(), throttling.login_throttle(), request.remote_addr or ""
     identity = accounts.get_by_uuid(db, pending.get("identity_uuid"))
     if identity is None:  # gone since the password step (or a session from before the upgrade)
         session.pop("mfa_pending", None)
         return redirect(url_for("auth.login"))
     account = account_for(identity.id, "")
-    device = _known_device(db, identity.id)
-    try:  # the password step passed any captcha the account asked for
-        throttle.check(account, ip, device=device, delay=False)
-    except Throttled as e:
-        return render_template("mfa.html", form=form, error=throttled_message(e)), 429
+    device = throttling.known_device(db, identity.id)
+    # the password step passed any captcha the account asked for
+    if (refused := throttling.refusal(throttle, account, device=device, delay=False)) is not None:
+        return render_template("mfa.html", form=form, error=throttling.message(refused)), throttling.STATUS
     if throttle.second_factor_locked(account) and not is_recovery_code(form.otp.data):
         throttle.release(account)
         return render_template("mfa.html", form=form, error=totp_locked_message()), 403
@@ -149,7 +122,7 @@ def second_factor():
         return render_template("mfa.html", form=form, error=_("That code is not correct.")), 401
     if method == "recovery":
         audit.recovery_code_used(db, actor(), identity.id, mfa.unused_recovery_codes(identity))
-    return _signed_in(db, throttle, account, identity, ["pwd", method], pending["next"], device,
+    return complete_sign_in(db, throttle, account, identity, ["pwd", method], pending["next"], device,
                       second_factor=True)
 
 
@@ -176,7 +149,7 @@ def _failed(db, throttle, account, identity_id, device, form, next_url):
                        error=_("The username or password is not correct."))
 
 
-def _signed_in(db, throttle, account, identity, amr, next_url, device, second_factor=False, response=None):
+def complete_sign_in(db, throttle, account, identity, amr, next_url, device, second_factor=False, response=None):
     throttle.record_success(account, request.remote_addr or "", device=device, second_factor=second_factor)
     audit.sign_in_succeeded(db, actor(), identity.id, "+".join(amr))
     token = request.cookies.get(devices.COOKIE)

@@ -13,7 +13,8 @@ from pyop.exceptions import InvalidClientAuthentication, OAuthError
 from idp import audit
 from idp.oidc import ciba
 from idp.web.context import actor, db_session, services
-from idp.web.oidc import _claimed_client, _json, _refuse_repeated, provider, verified_id_token
+from idp.web.oidc import claimed_client, provider, refuse_repeated, verified_id_token
+from idp.web.responses import json_response
 
 bp = Blueprint("oidc_ciba", __name__)
 
@@ -23,7 +24,7 @@ def _error(e: ciba.CibaError):
     headers = {"WWW-Authenticate": 'Basic realm="token"'} if e.status == 401 else {}
     if e.retry_after:
         headers["Retry-After"] = str(e.retry_after)
-    return _json({"error": e.error, "error_description": e.description}, e.status, headers)
+    return json_response({"error": e.error, "error_description": e.description}, e.status, headers)
 
 
 @bp.post("/oidc/backchannel")
@@ -41,7 +42,7 @@ def backchannel_authentication():
         ciba.limit_citizen(services().store, _hash_key(), checked)
     except ciba.CibaError as e:
         audit.record(db_session(), "ciba.refused", actor(), None, error=e.error,
-                     **_claimed_client(pairs, authorization))
+                     **claimed_client(pairs, authorization))
         db_session().commit()
         return _error(e)
     db = db_session()
@@ -51,12 +52,12 @@ def backchannel_authentication():
                  client_id=client_id, scopes=checked.scope.split(), known=started.identity is not None,
                  approval=started.row.approval_id is not None)
     db.commit()
-    return _json(ciba.response(started, checked))
+    return json_response(ciba.response(started, checked))
 
 
 def _params(pairs: list[tuple[str, str]]) -> dict:
     try:
-        _refuse_repeated(pairs)
+        refuse_repeated(pairs)
     except OAuthError as e:
         raise ciba.CibaError("invalid_request", str(e)) from None
     return dict(pairs)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import time
+from typing import cast
 
 from flask import current_app, g, redirect, request, session, url_for
 
@@ -12,6 +13,7 @@ from idp.identity import accounts
 from idp.identity.sessions import SessionStore
 from idp.models import Identity
 from idp.services import Services
+from idp.web.sessions import ServerSession
 
 
 def services() -> Services:
@@ -30,6 +32,11 @@ def session_store() -> SessionStore:
     return current_app.session_interface.sessions  # type: ignore[attr-defined]
 
 
+def server_session() -> ServerSession:
+    """flask.session as what it is here: our ServerSession (init_web sets ServerSessionInterface)."""
+    return cast(ServerSession, session._get_current_object())  # type: ignore[attr-defined]  # werkzeug's LocalProxy
+
+
 def actor() -> Actor:
     return Actor(ip=request.remote_addr, user_agent=request.user_agent.string)
 
@@ -45,8 +52,7 @@ def current_identity() -> Identity | None:
         if identity_uuid is not None:
             identity = accounts.get_by_uuid(db_session(), identity_uuid)
             if identity is None or identity.status == "locked":
-                # flask.session is our ServerSession (ServerSessionInterface)
-                session.end()  # type: ignore[attr-defined]
+                server_session().end()
                 identity = None
         g.identity = identity
     return g.identity
@@ -69,8 +75,7 @@ def sign_in(identity: Identity, amr: list[str]) -> None:
     """Start a fresh session (a new id, against fixation) for a fully authenticated identity."""
     kept = {key: session[key] for key in KEPT_AT_SIGN_IN if key in session}
     session.clear()
-    # flask.session is our ServerSession (ServerSessionInterface)
-    session.regenerate()  # type: ignore[attr-defined]
+    server_session().regenerate()
     session.update(kept)
     session.update(identity_uuid=identity.uuid, auth_time=int(time.time()), signed_in_at=time.time(), amr=amr,
                    acr=levels.level_for(amr))

@@ -8,13 +8,13 @@ from flask_babel import gettext as _
 
 from idp import audit
 from idp.oidc import backchannel, token_families
-from idp.oidc.authorization import ErrorPage
-from idp.web import saml_logout
+from idp.web import errors, saml_logout
 from idp.web.context import actor, current_identity, db_session
 from idp.web.forms import ConfirmForm
-from idp.web.oidc import _error_page, _single_valued, provider, subject_for, verified_id_token
+from idp.web.errors import oidc_error_page
+from idp.web.oidc import provider, single_valued, subject_for, verified_id_token
 
-bp = Blueprint("end_session", __name__)
+bp = errors.for_oauth(Blueprint("end_session", __name__))
 
 
 @bp.route("/oidc/logout", methods=["GET", "POST"])
@@ -26,20 +26,18 @@ def end_session():
     Only this browser's own IdP session (its cookie) is ended, and without asking only when the
     hint names the citizen signed in to it; a client's tokens are revoked only when the session
     ending is one that signed in to that client. A request without a session ends nothing."""
-    try:
-        params = _single_valued(request.form if request.method == "POST" else request.args)
-    except ErrorPage as e:
-        return _error_page(str(e))
-    hint = verified_id_token(params.get("id_token_hint")) if params.get("id_token_hint") else None
-    if params.get("id_token_hint") and hint is None:
-        return _error_page("id_token_hint not issued by us")
+    params = single_valued(request.form if request.method == "POST" else request.args)
+    hint_token = params.get("id_token_hint")
+    hint = verified_id_token(hint_token) if hint_token else None
+    if hint_token and hint is None:
+        return oidc_error_page("id_token_hint not issued by us")
     client_id = params.get("client_id") or _audience(hint)
     if hint and params.get("client_id") and params["client_id"] not in _audiences(hint):
-        return _error_page("client_id does not match the id_token_hint")
+        return oidc_error_page("client_id does not match the id_token_hint")
     target = params.get("post_logout_redirect_uri")
     if target and (client_id not in provider().clients
                    or target not in provider().clients[client_id].get("post_logout_redirect_uris", [])):
-        return _error_page("post_logout_redirect_uri not registered")
+        return oidc_error_page("post_logout_redirect_uri not registered")
     logout = {"target": target, "state": params.get("state"), "client_id": client_id}
     identity = current_identity()
     if identity is None:  # no session here: nothing to end, nothing to revoke, nothing to store
@@ -55,7 +53,7 @@ def end_session():
 def confirm_logout():
     """The signed-in citizen agreed to sign out (the request had no hint naming them)."""
     if not ConfirmForm().validate_on_submit() or "oidc_logout" not in session:
-        return _error_page("logout confirmation without a request")
+        return oidc_error_page("logout confirmation without a request")
     return _finish_logout(session["oidc_logout"])
 
 
@@ -71,7 +69,7 @@ def _audience(hint: dict | None) -> str | None:
 
 def _hint_is_for(hint: dict | None, client_id: str | None, identity) -> bool:
     """Whether the hint's `sub` is the one `client_id` knows the signed-in identity by."""
-    if not hint or client_id not in provider().clients or client_id not in _audiences(hint):
+    if not hint or client_id is None or client_id not in provider().clients or client_id not in _audiences(hint):
         return False
     return hint.get("sub") == subject_for(identity, client_id)
 
@@ -85,7 +83,7 @@ def _finish_logout(logout: dict):
         known = client_id in provider().clients if client_id else False
         revoked = known and client_id in (session.get("oidc_clients") or [])
         db = db_session()
-        if revoked:
+        if revoked and client_id:
             token_families.revoke_client_tokens(db, identity.uuid, client_id)
         backchannel.session_ended(db, identity, session.get(backchannel.SESSION_KEY))
         audit.record(db, "oidc.logout", actor(), identity.id, client_id=client_id if known else None,

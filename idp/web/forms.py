@@ -1,11 +1,34 @@
 """Forms: field shapes and length limits only. The rules live in the identity services."""
 from __future__ import annotations
 
+from flask import render_template
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectChoice, EmailField, HiddenField, PasswordField, RadioField, StringField, TelField
 from wtforms.validators import DataRequired, Length
 
+
+
+def show_errors(form, outcome) -> None:
+    """A refused `idp.outcomes.Outcome`'s messages, translated, under the form fields they name."""
+    from idp.web.i18n import translate
+
+    for field, message in outcome.errors.items():
+        getattr(form, field).errors.append(translate(message))
+
+
+def use_link(live: bool, use, title: str, button: str, dead):
+    """A single-use link from a mail: (what `use()` made of it, None), or (None, the answer to give).
+
+    GET only asks to confirm, because mail scanners open links on their own; a confirmed POST uses
+    the link. A link that is not `live`, or that `use()` finds spent (None), answers `dead()`."""
+    if not live:
+        return None, dead()
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return None, render_template("confirm.html", form=form, title=title, button=button)
+    used = use()
+    return (used, None) if used is not None else (None, dead())
 
 
 def required(message):

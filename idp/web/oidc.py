@@ -11,26 +11,26 @@ import json
 import time
 from urllib.parse import parse_qsl, unquote_plus, urlencode
 
-from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from oic.exception import PyoidcError
-from oic.oic.message import AuthorizationErrorResponse
-from pyop.exceptions import InvalidAccessToken, InvalidClientAuthentication, OAuthError
+from pyop.exceptions import InvalidAccessToken, OAuthError
 
 from idp import audit
 from idp.attributes import CLAIMS_BY_SCOPE
 from idp.authn.decision import Refusal, Requirements, Step
 from idp.authn.levels import LOA1, LOA2, LOA3
 from idp.oidc import authorization, backchannel, clients, consent
-from idp.oidc.authorization import ErrorPage, ErrorRedirect
 from idp.oidc.ciba import GRANT_TYPE as GRANT_TYPE_CIBA
 from idp.oidc.provider import discovery_metadata
-from idp.web import gate
-from idp.web.context import actor, current_identity, db_session, services
+from idp.errors import ErrorPage, ErrorRedirect, OAuthJsonError
+from idp.web import errors, gate
+from idp.web.context import actor, current_identity, db_session, services, signed_in_identity
 from idp.web.forms import ConfirmForm
 from idp.web.i18n import follow_request_locale
+from idp.web.responses import cors, json_response
 
-bp = Blueprint("oidc", __name__)
+bp = errors.for_oauth(Blueprint("oidc", __name__))
 
 SCOPE_LABELS = {
     "profile": _l("Your name in Arabic and English, date of birth and gender"),
@@ -54,23 +54,6 @@ def provider():
     return current_app.extensions["idp.oidc"]
 
 
-def _cors(response):
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
-    response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-    return response
-
-
-def _json(data, status=200, headers=None):
-    """Token, userinfo and their errors: never cached (RFC 6749 §5.1 names both headers)."""
-    response = jsonify(data)
-    response.status_code = status
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    response.headers.update(headers or {})
-    return _cors(response)
-
-
 # --- discovery and keys ---------------------------------------------------------------------------
 
 def _prepared(name: str, version, build) -> tuple[bytes, str]:
@@ -86,7 +69,7 @@ def _prepared(name: str, version, build) -> tuple[bytes, str]:
 
 def _public_document(body: bytes, etag: str, max_age: int):
     """The document with a strong ETag (RFC 9110 §8.8.3): a client that has it gets 304."""
-    response = _cors(current_app.response_class(body, mimetype="application/json"))
+    response = cors(current_app.response_class(body, mimetype="application/json"))
     response.headers["Cache-Control"] = f"public, max-age={max_age}"
     response.set_etag(etag)
     return response.make_conditional(request)
@@ -124,7 +107,7 @@ def _close_client_scope(_exc):
 
 # --- authorization endpoint (OIDC Core 1.0 §3.1.2) ------------------------------------------------
 
-def _single_valued(source) -> dict:
+def single_valued(source) -> dict:
     """RFC 6749 §3.1: a parameter sent more than once is an error."""
     params = {}
     for key in source.keys():
@@ -135,36 +118,13 @@ def _single_valued(source) -> dict:
     return params
 
 
-def _error_page(reason: str, status: int = 400):
-    current_app.logger.info("authorization request refused: %s", reason)
-    return render_template("oidc/error.html"), status
-
-
-def _error_redirect(e: ErrorRedirect):
-    response = AuthorizationErrorResponse(error=e.error, error_description=e.description)
-    if e.state:
-        response["state"] = e.state
-    response["iss"] = services().settings.issuer  # RFC 9207
-    return redirect(response.request(e.redirect_uri), 303)
-
-
 @bp.route("/oidc/authorize", methods=["GET", "POST"])
 def authorize():
     if request.method == "POST":
         # A cross-site POST arrives without our SameSite=Lax session cookie: answering it here would
         # start a new session over the citizen's. A same-site GET carries the cookie.
-        try:
-            params = _single_valued(request.form)
-        except ErrorPage as e:
-            return _error_page(str(e))
-        return redirect(url_for("oidc.authorize", **params), 303)
-    try:
-        params = _single_valued(request.args)
-        checked = authorization.check(params, provider().clients, verified_id_token)
-    except ErrorPage as e:
-        return _error_page(str(e))
-    except ErrorRedirect as e:
-        return _error_redirect(e)
+        return redirect(url_for("oidc.authorize", **single_valued(request.form)), 303)
+    checked = authorization.check(single_valued(request.args), provider().clients, verified_id_token)
     pending_id = gate.remember(PENDING, {"params": checked.params, "ui_locale": checked.ui_locale})
     if checked.ui_locale:  # this request's pages only; the citizen's language cookie is left alone
         follow_request_locale(PENDING, pending_id)
@@ -188,14 +148,9 @@ def _load(pending_id):
     """(record, checked request, None) for a live pending request, else (None, None, a response)."""
     record = _pending(pending_id)
     if record is None:
-        return None, None, _error_page("no pending authorization request")
-    try:
-        return record, authorization.check(record["params"], provider().clients, verified_id_token), None
-    except ErrorPage as e:
-        return None, None, _error_page(str(e))
-    except ErrorRedirect as e:
-        _drop_pending(pending_id)
-        return None, None, _error_redirect(e)
+        return None, None, errors.oidc_error_page("no pending authorization request")
+    errors.ends_pending(PENDING, pending_id)  # an error answered to the client ends the request
+    return record, authorization.check(record["params"], provider().clients, verified_id_token), None
 
 
 def verified_id_token(token: str) -> dict | None:
@@ -222,9 +177,9 @@ def _hint_is_someone_else(checked, identity) -> bool:
 
 
 def _refuse(pending_id, checked, error, description):
-    _drop_pending(pending_id)
-    return _error_redirect(ErrorRedirect(error, description, checked.params["redirect_uri"],
-                                         checked.params.get("state")))
+    """Answer the client with an OAuth error and end the pending request (idp.web.errors)."""
+    errors.ends_pending(PENDING, pending_id)
+    raise ErrorRedirect(error, description, checked.params["redirect_uri"], checked.params.get("state"))
 
 
 def _authentication_gate(pending_id, checked, record):
@@ -236,19 +191,28 @@ def _authentication_gate(pending_id, checked, record):
         level=LOA3 if checked.require_loa3 else LOA2 if checked.require_loa2 else LOA1, max_age=checked.max_age,
         force="login" in checked.prompt, passive="none" in checked.prompt, requested_at=record["created"],
         other_identity_expected=identity is not None and _hint_is_someone_else(checked, identity)))
-    if decision.step is Step.REFUSE:
+    if decision.step is Step.REFUSE and decision.refusal is not None:  # decide() names every refusal
         return _refuse(pending_id, checked, OAUTH_ERRORS[decision.refusal], decision.reason)
     return gate.next_page(decision, url_for("oidc.resume", pending_id=pending_id), checked.login_hint)
 
 
-def _resume(pending_id):
+def _signed_in_for(pending_id):
+    """(checked request, identity, None) when this session may answer the pending request now;
+    else (None, None, the response that gets it there: an error, a sign-in or second-factor page)."""
     record, checked, failed = _load(pending_id)
     if failed is not None:
-        return failed
-    gate = _authentication_gate(pending_id, checked, record)
-    if gate is not None:
-        return gate
-    identity, db = current_identity(), db_session()
+        return None, None, failed
+    step = _authentication_gate(pending_id, checked, record)
+    if step is not None:
+        return None, None, step
+    return checked, signed_in_identity(), None
+
+
+def _resume(pending_id):
+    checked, identity, answer = _signed_in_for(pending_id)
+    if answer is not None:
+        return answer
+    db = db_session()
     client = checked.client  # the relying party's row, read once for this request (clients.py)
     if "consent" in checked.prompt or not consent.covers(db, identity.id, client["relying_party_id"],
                                                          checked.scopes):
@@ -297,15 +261,12 @@ def _remember_client(client_id: str) -> None:
 @bp.post("/oidc/consent/<pending_id>")
 def give_consent(pending_id):
     if not ConfirmForm().validate_on_submit():
-        return _error_page("consent without a valid form")
-    record, checked, failed = _load(pending_id)
-    if failed is not None:
-        return failed
+        return errors.oidc_error_page("consent without a valid form")
     # The same sign-in, freshness and assurance checks as before the consent page was shown.
-    gate = _authentication_gate(pending_id, checked, record)
-    if gate is not None:
-        return gate
-    identity, db = current_identity(), db_session()
+    checked, identity, answer = _signed_in_for(pending_id)
+    if answer is not None:
+        return answer
+    db = db_session()
     client_id = checked.client["client_id"]
     if request.form.get("decision") != "allow":
         audit.record(db, "oidc.consent_denied", actor(), identity.id, client_id=client_id)
@@ -320,61 +281,38 @@ def give_consent(pending_id):
 
 # --- token and userinfo ------------------------------------------------------------------------
 
-JSON_ENDPOINTS = {"oidc.token", "oidc.userinfo", "oidc.jwks", "oidc.configuration",
-                  "oidc_tokens.revoke", "oidc_tokens.introspect", "oidc_ciba.backchannel_authentication"}
-RETRY_AFTER_SECONDS = 5
-
-
-def json_error(status: int):
-    """The JSON answer (RFC 6749 §5.2) when PostgreSQL or Redis fails (503) or anything else does
-    (500) on an endpoint that clients call from code; None on the others, which show a page."""
-    if request.endpoint not in JSON_ENDPOINTS:
-        return None
-    if status == 503:
-        return _json({"error": "temporarily_unavailable", "error_description": "try again shortly"}, 503,
-                     {"Retry-After": str(RETRY_AFTER_SECONDS)})
-    return _json({"error": "server_error"}, 500)
-
-
-def _oauth_error(e: OAuthError, status=400):
-    headers = {}
-    if isinstance(e, InvalidClientAuthentication):
-        status, headers = 401, {"WWW-Authenticate": 'Basic realm="token"'}
-    return _json({"error": e.oauth_error, "error_description": str(e)}, status, headers)
-
-
 @bp.route("/oidc/token", methods=["POST", "OPTIONS"])
 def token():
     """OIDC Core 1.0 §3.1.3; RFC 6749 §5 for the answers."""
     if request.method == "OPTIONS":
-        return _cors(current_app.response_class(status=204))
+        return cors(current_app.response_class(status=204))
     if request.mimetype != "application/x-www-form-urlencoded":
-        return _json({"error": "invalid_request", "error_description": "form-encoded body required"}, 400)
+        raise OAuthJsonError("invalid_request", "form-encoded body required")
     body = request.get_data(as_text=True)
     pairs = parse_qsl(body, keep_blank_values=True)  # the same parse pyop's side makes of the body
     try:
-        _refuse_repeated(pairs)
+        refuse_repeated(pairs)
         response = provider().handle_token_request(body, {"Authorization": request.headers.get("Authorization")})
-    except OAuthError as e:
+    except OAuthError as e:  # audited here, answered by idp.web.errors
         replay = getattr(e, "replay", None)  # a reused code or refresh token: its family was revoked
         if replay is not None:
             audit.record(db_session(), replay["kind"], actor(), None, client_id=replay["client_id"])
         if e.oauth_error != "authorization_pending":  # a CIBA client's every poll: routine, not an event
             audit.record(db_session(), "oidc.token_refused", actor(), None, error=e.oauth_error,
-                         **_claimed_client(pairs, request.headers.get("Authorization")))
+                         **claimed_client(pairs, request.headers.get("Authorization")))
             db_session().commit()
-        return _oauth_error(e)
+        raise
     grant = dict(pairs).get("grant_type")
     kind = TOKEN_EVENTS.get(grant or "", "oidc.token_refreshed")
     audit.record(db_session(), kind, actor(), None, client_id=_client_of(response))
     db_session().commit()
-    return _json(response.to_dict())
+    return json_response(response.to_dict())
 
 
 TOKEN_EVENTS = {"authorization_code": "oidc.token_issued", GRANT_TYPE_CIBA: "ciba.token_issued"}
 
 
-def _refuse_repeated(pairs: list[tuple[str, str]]) -> None:
+def refuse_repeated(pairs: list[tuple[str, str]]) -> None:
     """RFC 6749 §3.2: request parameters MUST NOT be included more than once. (Otherwise one
     reader takes the first client_id and another the last.)"""
     seen = set()
@@ -387,7 +325,7 @@ def _refuse_repeated(pairs: list[tuple[str, str]]) -> None:
 MAX_CLIENT_ID_LENGTH = 200
 
 
-def _claimed_client(pairs: list[tuple[str, str]], authorization: str | None) -> dict:
+def claimed_client(pairs: list[tuple[str, str]], authorization: str | None) -> dict:
     """What a refused request claimed to be, bounded: a registered client_id as it is; anything
     else only as a short hash (an anonymous caller must not write what it likes into the audit).
     Nothing when client_id was repeated: no one claim stands for the request."""
@@ -418,38 +356,41 @@ def userinfo():
     """OIDC Core 1.0 §5.3, with a bearer token (RFC 6750) in the Authorization header (§2.1) or in
     a form-encoded POST body (§2.2). The query-string form (§2.3) is refused: URLs end up in logs."""
     if request.method == "OPTIONS":
-        return _cors(current_app.response_class(status=204))
+        return cors(current_app.response_class(status=204))
+    header = _bearer_header()
+    token_info = _live_token(header)
     try:
-        header = _bearer_header()
-        token_info = _live_token(header)
         claims = provider().handle_userinfo_request("", {"Authorization": header})
-    except _InvalidUserinfoRequest as e:
-        return _json({"error": "invalid_request", "error_description": str(e)}, 400,
-                     {"WWW-Authenticate": 'Bearer error="invalid_request"'})
-    except (InvalidAccessToken, KeyError, ValueError):
-        return _json({"error": "invalid_token"}, 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
-    return _json(claims.to_dict() | {"sub": token_info["sub"]})
+    except (InvalidAccessToken, KeyError, ValueError):  # pyop's untyped refusals of the token
+        raise _invalid_token() from None
+    return json_response(claims.to_dict() | {"sub": token_info["sub"]})
 
 
-class _InvalidUserinfoRequest(Exception):
-    pass
+def _invalid_request(description: str) -> OAuthJsonError:
+    """RFC 6750 §3.1: a malformed request to a protected resource."""
+    return OAuthJsonError("invalid_request", description, 400, 'Bearer error="invalid_request"')
+
+
+def _invalid_token() -> OAuthJsonError:
+    """RFC 6750 §3.1: the token is unknown, expired, revoked or its client disabled."""
+    return OAuthJsonError("invalid_token", "", 401, 'Bearer error="invalid_token"')
 
 
 def _bearer_header() -> str | None:
     """The token as an Authorization header value, from the header or the form body; exactly one
     method per request (RFC 6750 §2)."""
     if "access_token" in request.args:
-        raise _InvalidUserinfoRequest("access_token in the query string is not accepted (RFC 6750 §2.3)")
+        raise _invalid_request("access_token in the query string is not accepted (RFC 6750 §2.3)")
     header = request.headers.get("Authorization")
     in_body = request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded" \
         and "access_token" in request.form
     if not in_body:
         return header
     if header:
-        raise _InvalidUserinfoRequest("send the access token in one place only (RFC 6750 §2)")
+        raise _invalid_request("send the access token in one place only (RFC 6750 §2)")
     values = request.form.getlist("access_token")
     if len(values) != 1 or not values[0]:
-        raise _InvalidUserinfoRequest("access_token must be sent once")
+        raise _invalid_request("access_token must be sent once")
     return "Bearer " + values[0]
 
 
@@ -457,8 +398,8 @@ def _live_token(header: str | None) -> dict:
     """The token's record, refused when its client has since been disabled."""
     scheme, _sep, value = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not value:
-        raise InvalidAccessToken("bearer token required")
+        raise _invalid_token()
     info = provider().authz_state.access_tokens.get(value.strip())
     if info is None or info["exp"] < time.time() or info["client_id"] not in provider().clients:
-        raise InvalidAccessToken("unknown, expired or revoked token")
+        raise _invalid_token()
     return info

@@ -12,15 +12,15 @@ from flask import Blueprint, jsonify, redirect, render_template, request, sessio
 from flask_babel import gettext as _
 
 from idp import audit
-from idp.errors import Throttled, ValidationError
+from idp.errors import ValidationError
 from idp.identity import accounts, emails, passkeys
 from idp.identity.throttle import account_for
-from idp.web import auth
-from idp.web.context import (actor, current_identity, db_session, recent_auth_required, services,
+from idp.web import auth, throttling
+from idp.web.context import (actor, db_session, recent_auth_required, services,
                              signed_in_identity)
 from idp.web.forms import ConfirmForm
 from idp.web.i18n import safe_next, translate
-from idp.web.recovery import _grant as recovery_grant
+from idp.web.recovery import recovery_grant
 
 bp = Blueprint("passkeys", __name__)
 
@@ -94,17 +94,17 @@ def sign_in():
         db.commit()
         return _error(_("This identity is locked. Contact support.") if identity.status == "locked" else
                       _("Confirm your email address first: open the link we sent you."), 403)
-    throttle, account = auth.login_throttle(), account_for(identity.id, "")
-    device = auth._known_device(db, identity.id)
-    try:  # a locked-out identity stays locked out, whichever way it signs in
-        throttle.check(account, request.remote_addr or "", device=device, captcha_solved=True, delay=False)
-    except Throttled as e:
-        return _error(auth.throttled_message(e), 429)
+    throttle, account = throttling.login_throttle(), account_for(identity.id, "")
+    device = throttling.known_device(db, identity.id)
+    # a locked-out identity stays locked out, whichever way it signs in
+    refused = throttling.refusal(throttle, account, device=device, captcha_solved=True, delay=False)
+    if refused is not None:
+        return _error(throttling.message(refused), throttling.STATUS)
     amr = (["pwd"] if expected_identity else []) + result.amr
     next_url = safe_next(request.args.get("next") or (expected or {}).get("next"))
     audit.record(db, "passkey.used", actor(), identity.id, passkey_id=result.passkey.id,
                  backed_up=result.passkey.backed_up)
-    response = auth._signed_in(db, throttle, account, identity, amr, next_url, device, second_factor=True,
+    response = auth.complete_sign_in(db, throttle, account, identity, amr, next_url, device, second_factor=True,
                                response=jsonify(redirect=safe_next(next_url)))
     return response
 
@@ -122,7 +122,7 @@ def _refused(db, e: passkeys.PasskeyRefused, what: str):
 @bp.get("/account/passkeys")
 @recent_auth_required
 def manage():
-    identity = current_identity()
+    identity = signed_in_identity()
     return render_template("account/passkeys.html", passkeys=passkeys.list_for(db_session(), identity),
                            form=ConfirmForm(), offered=passkeys_offered())
 
@@ -130,7 +130,7 @@ def manage():
 @bp.post("/account/passkeys/options")
 @recent_auth_required
 def register_options():
-    identity, db = current_identity(), db_session()
+    identity, db = signed_in_identity(), db_session()
     response = _options(REGISTER, lambda rp: passkeys.registration_options(db, rp, identity, time.time()))
     db.commit()  # the user handle, made on first use
     return response
@@ -140,7 +140,7 @@ def register_options():
 @recent_auth_required
 def register():
     """Keep a new passkey (WebAuthn §7.1) the citizen just made, under the name they gave."""
-    identity, db = current_identity(), db_session()
+    identity, db = signed_in_identity(), db_session()
     rp, state, credential = relying_party(), session.pop(REGISTER, None), _credential()
     if rp is None or credential is None:
         return _error(_("That passkey could not be used. Try again."), 400)
@@ -163,29 +163,30 @@ def register():
 @bp.post("/account/passkeys/<int:passkey_id>/rename")
 @recent_auth_required
 def rename(passkey_id: int):
-    identity, db = signed_in_identity(), db_session()
-    if ConfirmForm().validate_on_submit():
-        try:
-            passkeys.rename(db, identity, passkey_id, request.form.get("name", ""))
-        except ValidationError as e:
-            return _manage_error(identity, translate(e.message))
-        audit.record(db, "passkey.renamed", actor(), identity.id, passkey_id=passkey_id)
-        db.commit()
-    return redirect(url_for("passkeys.manage"))
+    return _change(passkey_id, "passkey.renamed",
+                   lambda db, identity: passkeys.rename(db, identity, passkey_id, request.form.get("name", "")))
 
 
 @bp.post("/account/passkeys/<int:passkey_id>/remove")
 @recent_auth_required
 def remove(passkey_id: int):
+    return _change(passkey_id, "passkey.removed", lambda db, identity: passkeys.remove(db, identity, passkey_id),
+                   emails.passkey_changed(added=False))
+
+
+def _change(passkey_id: int, event: str, change, mail: tuple[str, str] | None = None):
+    """A change to one of the signed-in identity's passkeys: made, audited as `event` and committed
+    together; its owner mailed after the commit when `mail` is given; back to the list."""
     identity, db = signed_in_identity(), db_session()
     if ConfirmForm().validate_on_submit():
         try:
-            passkeys.remove(db, identity, passkey_id)
+            change(db, identity)
         except ValidationError as e:
             return _manage_error(identity, translate(e.message))
-        audit.record(db, "passkey.removed", actor(), identity.id, passkey_id=passkey_id)
+        audit.record(db, event, actor(), identity.id, passkey_id=passkey_id)
         db.commit()
-        services().mailer.send(identity.email, *emails.passkey_changed(added=False))
+        if mail is not None:
+            services().mailer.send(identity.email, *mail)
     return redirect(url_for("passkeys.manage"))
 
 

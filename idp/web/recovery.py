@@ -7,15 +7,12 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from flask_babel import gettext as _
 
 from idp import audit
-from idp.errors import Throttled, ValidationError
-from idp.identity import accounts, mfa, passkeys, recovery
+from idp.identity import accounts, credentials, mfa, passkeys, recovery
 from idp.identity.throttle import account_for
-from idp.revocation import sign_out_everywhere
-from idp.web import saml_logout
-from idp.web.auth import is_recovery_code, login_throttle, throttled_message, totp_locked_message
+from idp.web import saml_logout, throttling
+from idp.web.auth import is_recovery_code, totp_locked_message
 from idp.web.context import actor, db_session, services, session_store
-from idp.web.forms import ConfirmForm, NewPasswordForm, OtpForm, RecoveryRequestForm
-from idp.web.i18n import translate
+from idp.web.forms import NewPasswordForm, OtpForm, RecoveryRequestForm, show_errors, use_link
 from idp.web.urls import absolute_url
 
 bp = Blueprint("recovery", __name__, url_prefix="/recover")
@@ -46,21 +43,17 @@ def request_link():
 
 @bp.route("/link/<token>", methods=["GET", "POST"])
 def open_link(token: str):
-    form, db = ConfirmForm(), db_session()
-    if not recovery.link_is_live(db, token):
-        return _dead_link()
-    if not form.validate_on_submit():
-        return render_template("confirm.html", form=form, title=_("Reset your password"),
-                               button=_("Continue"))
-    identity_uuid = recovery.open_link(db, token)
-    if identity_uuid is None:
-        return _dead_link()
+    db = db_session()
+    identity_uuid, answer = use_link(recovery.link_is_live(db, token), lambda: recovery.open_link(db, token),
+                                     _("Reset your password"), _("Continue"), _dead_link)
+    if answer is not None:
+        return answer
     db.commit()
     session["recovery"] = {"identity_uuid": identity_uuid, "at": time.time(), "mfa_done": False}
     return redirect(url_for("recovery.second_factor"))
 
 
-def _grant():
+def recovery_grant():
     grant = session.get("recovery")
     if not grant or time.time() - grant["at"] > GRANT_SECONDS:
         session.pop("recovery", None)
@@ -71,7 +64,7 @@ def _grant():
 @bp.route("/verify", methods=["GET", "POST"])
 def second_factor():
     """Recovery must not bypass the second factor: a TOTP or recovery code is still asked."""
-    grant, identity = _grant()
+    grant, identity = recovery_grant()
     if identity is None:
         return _dead_link()
     if grant["mfa_done"] or not (identity.has_totp or passkeys.has_any(db_session(), identity)):
@@ -80,12 +73,12 @@ def second_factor():
         return render_template("recover/passkey.html")
     form = OtpForm()
     if form.validate_on_submit():
-        db, throttle = db_session(), login_throttle()
+        db, throttle = db_session(), throttling.login_throttle()
         account = account_for(identity.id, "")
-        try:  # the same counters as sign-in: recovery is no way round the lockout
-            throttle.check(account, request.remote_addr or "", delay=False)  # codes, as at sign-in
-        except Throttled as e:
-            return render_template("mfa.html", form=form, error=throttled_message(e), recovering=True), 429
+        # the same counters as sign-in: recovery is no way round the lockout (codes: no delay, as at sign-in)
+        if (refused := throttling.refusal(throttle, account, delay=False)) is not None:
+            return render_template("mfa.html", form=form, error=throttling.message(refused),
+                                   recovering=True), throttling.STATUS
         if throttle.second_factor_locked(account) and not is_recovery_code(form.otp.data):
             throttle.release(account)  # the hard cap holds here too: recovery is no way round it
             return render_template("mfa.html", form=form, error=totp_locked_message(), recovering=True), 403
@@ -107,7 +100,7 @@ def second_factor():
 
 @bp.route("/password", methods=["GET", "POST"])
 def new_password():
-    grant, identity = _grant()
+    grant, identity = recovery_grant()
     if identity is None:
         return _dead_link()
     if not grant["mfa_done"] and (identity.has_totp or passkeys.has_any(db_session(), identity)):
@@ -115,13 +108,10 @@ def new_password():
     form = NewPasswordForm()
     if form.validate_on_submit():
         db = db_session()
-        try:
-            recovery.set_new_password(identity, form.new_password.data, lambda who: sign_out_everywhere(
-                db, session_store(), who))
-        except ValidationError as e:
-            form.new_password.errors.append(translate(e.message))
-        else:
-            audit.password_changed(db, actor(), identity.id, via="recovery")
+        result = credentials.reset_password(db, session_store(), identity, form.new_password.data)
+        show_errors(form, result)
+        if result.success:
+            audit.record_outcome(db, actor(), result)
             db.commit()
             recovery.tell_owner(identity, services().mailer)
             return saml_logout.end_session_then(render_template(

@@ -4,7 +4,6 @@ username, password and contact details (taking back an identity someone else reg
 you, if there is one) → a link to confirm the email → an active identity."""
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import logging
@@ -15,25 +14,22 @@ from flask_babel import gettext as _
 from sqlalchemy.exc import SQLAlchemyError
 
 from idp import audit
-from idp.errors import Conflict, Throttled, ValidationError
-from idp.identity import accounts, emails, national_id, proofing, sms, tokens
+from idp.errors import Throttled, ValidationError
+from idp.identity import accounts, email_links, emails, national_id, proofing, sms
 from idp.identity.birthdate import parse_birth_date
 from idp.identity.mobile_proof import MobileProof, new_flow_id, sms_text
 from idp.identity.registry import RegistryUnavailable
 from idp.identity.throttle import account_for
-from idp.revocation import sign_out_everywhere
-from idp.web.auth import login_throttle, throttled_message
+from idp.outcomes import WHOLE
+from idp.web import throttling
 from idp.web.captcha import captcha_service, wants_new_challenge
 from idp.web.context import actor, db_session, services, session_store
-from idp.web.forms import ConfirmForm, CredentialsForm, IdentityCheckForm, MobileCodeForm
+from idp.web.forms import ConfirmForm, CredentialsForm, IdentityCheckForm, MobileCodeForm, show_errors, use_link
 from idp.web.i18n import translate
 from idp.web.urls import absolute_url
 
 bp = Blueprint("registration", __name__, url_prefix="/register")
 log = logging.getLogger(__name__)
-
-EMAIL_PURPOSE = "verify-email"
-
 
 @bp.errorhandler(RegistryUnavailable)
 def registry_unavailable(e: RegistryUnavailable):
@@ -69,12 +65,10 @@ def identity_check():
     if not captcha_service().verify(form.captcha_id.data, form.captcha.data):
         form.captcha.errors.append(_("The digits do not match the picture. Try the new picture."))
         return _step1(form, 400)
-    db, throttle = db_session(), login_throttle()
+    db, throttle = db_session(), throttling.login_throttle()
     guesses = f"registration:{nid}"  # birth dates are guessable: count misses per national ID
-    try:
-        throttle.check(guesses, request.remote_addr or "")
-    except Throttled as e:
-        return _step1(form, 429, throttled_message(e))
+    if (refused := throttling.refusal(throttle, guesses)) is not None:
+        return _step1(form, throttling.STATUS, throttling.message(refused))
     person = services().registry.match(nid, birth_date, form.gender.data)
     if person is None:
         throttle.record_failure(guesses, request.remote_addr or "")
@@ -146,7 +140,7 @@ def _send_code(db, person) -> str | None:
                                     sms.sender_from_settings(settings),
                                     lambda code: sms_text(code, settings.sms_code_minutes))
     except Throttled as e:
-        return throttled_message(e)
+        return throttling.message(e)
     audit.mobile_code_sent(db, actor())
     db.commit()
     return None if sent else _("We could not send the code just now. Ask for a new one in a minute.")
@@ -204,34 +198,21 @@ def credentials():
     if not form.validate_on_submit():
         return render_template("register/credentials.html", form=form, person=person, existing=existing), \
             400 if form.errors else 200
-    try:
-        if existing is not None:
-            # The previous holder's sessions and tokens end in the same transaction as the reclaim.
-            sign_out_everywhere(db, session_store(), existing)
-            identity, old_email = existing, proofing.reclaim(
-                db, existing, person, form.username.data, form.password.data, form.email.data, form.mobile.data,
-                proven_mobile=person.mobile)
-        else:
-            identity, old_email = accounts.create(db, person, form.username.data, form.password.data,
-                                                  form.email.data, form.mobile.data,
-                                                  proven_mobile=person.mobile), None
-    except accounts.FieldErrors as e:
+    result = proofing.register(db, session_store(), person, existing, form.username.data, form.password.data,
+                               form.email.data, form.mobile.data, proven_mobile=person.mobile)
+    if not result.success:
         db.rollback()  # nothing of a refused attempt stays (nor holds a write lock while the page renders)
-        for field, message in e.errors.items():
-            getattr(form, field).errors.append(translate(message))
+        if WHOLE in result.errors:
+            session.pop("registration", None)
+            return render_template("message.html", title=_("Already registered"),
+                                   message=translate(result.errors[WHOLE]), link=url_for("auth.login"),
+                                   link_text=_("Sign in")), 409
+        show_errors(form, result)
         return render_template("register/credentials.html", form=form, person=person, existing=existing), 400
-    except Conflict as e:
-        db.rollback()
-        session.pop("registration", None)
-        return render_template("message.html", title=_("Already registered"),
-                               message=translate(e.message), link=url_for("auth.login"),
-                               link_text=_("Sign in")), 409
-    if old_email is None:
-        audit.registered(db, actor(), identity.id)
-    else:
-        audit.identity_reclaimed(db, actor(), identity.id)
+    audit.record_outcome(db, actor(), result)
+    identity, old_email = result.value
     # The link, and the mail carrying it, commit with the registration: all of it or nothing.
-    send_email_link(identity.email, issue_email_token(identity))
+    send_email_link(identity)
     db.commit()
     if old_email is not None:
         _after_reclaim(identity, old_email)
@@ -250,32 +231,17 @@ def _existing_identity(db, person):
 
 def _after_reclaim(identity, old_email: str) -> None:
     """The old holder's locks go (its sessions and tokens ended with the reclaim); it is told."""
-    login_throttle().unlock(account_for(identity.id, ""))
+    throttling.login_throttle().unlock(account_for(identity.id, ""))
     db_session().commit()
     services().mailer.send(old_email, *emails.identity_reclaimed())
 
 
-def issue_email_token(identity, email=None) -> str:
-    hours = services().settings.email_verification_hours
-    # The password's timestamp rides along: a link issued before a password change or reset
-    # (perhaps by an intruder changing the email) stops working with it.
-    return tokens.issue(db_session(), EMAIL_PURPOSE,
-                        {"identity_uuid": identity.uuid, "email": email or identity.email,
-                         "password_stamp": password_stamp(identity)}, hours * 3600)
-
-
-def password_stamp(identity) -> int:
-    """When the password last changed, in milliseconds (SQLite returns naive UTC datetimes)."""
-    changed = identity.password_changed_at
-    return int(changed.replace(tzinfo=changed.tzinfo or dt.UTC).timestamp() * 1000)
-
-
-def send_email_link(address: str, token: str) -> None:
-    link = absolute_url("registration.verify_email", token=token)  # never from the Host header
-    # In the request's transaction (the caller commits): the link's row and its mail go together,
-    # and on SQLite a second writer beside an open transaction would wait for it in vain.
-    services().mailer.send(address, *emails.verify_email(link, services().settings.email_verification_hours),
-                           session=db_session())
+def send_email_link(identity, email: str | None = None) -> None:
+    """A confirmation link for `email` (the identity's own by default), in the request's transaction
+    (the caller commits): the link's row and its mail go together, and on SQLite a second writer
+    beside an open transaction would wait for it in vain."""
+    email_links.send(db_session(), services().mailer, identity, services().settings.email_verification_hours,
+                     lambda token: absolute_url("registration.verify_email", token=token), email)
 
 
 @bp.post("/resend")
@@ -287,7 +253,7 @@ def resend():
         else None
     if identity is None or identity.email_verified:
         return redirect(url_for("auth.login"))
-    send_email_link(identity.email, issue_email_token(identity))
+    send_email_link(identity)
     db_session().commit()
     return render_template("register/sent.html", email=emails.mask_email(identity.email))
 
@@ -295,17 +261,11 @@ def resend():
 @bp.route("/verify/<token>", methods=["GET", "POST"])
 def verify_email(token: str):
     """The link in the mail. GET only asks to confirm: mail scanners open links on their own."""
-    db, form = db_session(), ConfirmForm()
-    if tokens.peek(db, EMAIL_PURPOSE, token) is None:
-        return _link_dead()
-    if not form.validate_on_submit():
-        return render_template("confirm.html", form=form, title=_("Confirm your email address"),
-                               button=_("Confirm"))
-    payload = tokens.redeem(db, EMAIL_PURPOSE, token)
-    identity = accounts.get_by_uuid(db, payload.get("identity_uuid", "")) if payload else None
-    if payload is None or identity is None or payload.get("password_stamp") != password_stamp(identity):
-        return _link_dead()
-    accounts.activate_email(identity, payload["email"])
+    db = db_session()
+    identity, answer = use_link(email_links.is_live(db, token), lambda: email_links.confirm(db, token),
+                                _("Confirm your email address"), _("Confirm"), _link_dead)
+    if answer is not None:
+        return answer
     audit.email_verified(db, actor(), identity.id)
     db.commit()
     return render_template("message.html", title=_("Email confirmed"),

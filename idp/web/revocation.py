@@ -11,9 +11,11 @@ from pyop.exceptions import OAuthError
 from idp import audit
 from idp.oidc import introspection, revocation
 from idp.web.context import actor, db_session, services
-from idp.web.oidc import _claimed_client, _cors, _json, _oauth_error, _refuse_repeated, provider
+from idp.web import errors
+from idp.web.oidc import claimed_client, provider, refuse_repeated
+from idp.web.responses import cors, json_response
 
-bp = Blueprint("oidc_tokens", __name__)
+bp = errors.for_oauth(Blueprint("oidc_tokens", __name__))
 
 
 def _authenticated_request() -> tuple[str, dict]:
@@ -21,13 +23,13 @@ def _authenticated_request() -> tuple[str, dict]:
     if request.mimetype != "application/x-www-form-urlencoded":
         raise OAuthError("form-encoded body required", "invalid_request")
     pairs = parse_qsl(request.get_data(as_text=True), keep_blank_values=True)
-    _refuse_repeated(pairs)
+    refuse_repeated(pairs)
     params = dict(pairs)
     try:
         client_id = provider().client_authenticator.authenticate(params, request.headers.get("Authorization"))
-    except OAuthError:
+    except OAuthError:  # audited here, answered by idp.web.errors
         audit.record(db_session(), "oidc.client_auth_failed", actor(), None, endpoint=request.endpoint,
-                     **_claimed_client(pairs, request.headers.get("Authorization")))
+                     **claimed_client(pairs, request.headers.get("Authorization")))
         db_session().commit()
         raise
     if "token" not in params:
@@ -39,30 +41,24 @@ def _authenticated_request() -> tuple[str, dict]:
 def revoke():
     """RFC 7009 §2: 200 for a revoked, unknown or foreign token alike (§2.2)."""
     if request.method == "OPTIONS":
-        return _cors(current_app.response_class(status=204))
-    try:
-        client_id, params = _authenticated_request()
-    except OAuthError as e:
-        return _oauth_error(e)
+        return cors(current_app.response_class(status=204))
+    client_id, params = _authenticated_request()
     result = revocation.revoke(provider().authz_state, client_id, params["token"], params.get("token_type_hint"))
     audit.record(db_session(), "oidc.token_revoked", actor(), None, client_id=client_id,
                  outcome=result.outcome, token_type=result.kind)
     db_session().commit()
-    return _json({})
+    return json_response({})
 
 
 @bp.post("/oidc/introspect")
 def introspect():
     """RFC 7662 §2: for resource servers (registered with --introspection) only."""
+    client_id, params = _authenticated_request()
     try:
-        client_id, params = _authenticated_request()
         answer = introspection.introspect(provider().authz_state, provider().clients, services().settings.issuer,
                                           client_id, params["token"], params.get("token_type_hint"))
-    except OAuthError as e:
-        return _oauth_error(e)
-    except introspection.NotAResourceServer:
+    except introspection.NotAResourceServer:  # audited here, answered by idp.web.errors
         audit.record(db_session(), "oidc.introspection_refused", actor(), None, client_id=client_id)
         db_session().commit()
-        return _json({"error": "unauthorized_client",
-                      "error_description": "this client is not registered for introspection"}, 403)
-    return _json(answer)
+        raise
+    return json_response(answer)

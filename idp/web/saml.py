@@ -17,13 +17,12 @@ from idp.attributes import saml_attributes
 from idp.authn.decision import Refusal, Requirements, Step
 from idp.authn import levels
 from idp.saml import authn_context, sps, sso
-from idp.saml.guard import MessageRejected
 from idp.subject_salt import salt_for
-from idp.web import gate, saml_logout
-from idp.web.context import actor, current_identity, db_session, services
+from idp.web import errors, gate, saml_logout
+from idp.web.context import actor, current_identity, db_session, server_session, services, signed_in_identity
 from idp.web.i18n import follow_request_locale
 
-bp = Blueprint("saml", __name__, url_prefix="/saml")
+bp = errors.for_saml(Blueprint("saml", __name__, url_prefix="/saml"))
 
 PENDING = "saml_pending"  # the session key of requests waiting for a sign-in (idp.authn.pending)
 BOUNCE_SECONDS = 60  # the browser follows the 303 at once
@@ -41,9 +40,7 @@ def _salt() -> bytes:
     return salt_for(services().settings.subject_salt, "saml")
 
 
-def _refuse(reason: str, status: int = 400):
-    current_app.logger.info("SAML message refused: %s", reason)
-    return render_template("saml/error.html"), status
+_refuse = errors.saml_error_page
 
 
 @bp.get("/metadata")
@@ -80,11 +77,8 @@ def _bounce(endpoint, expected_root):
     Only a message that passes the guard and names an enabled SP is kept, as its decoded XML (at
     most 64 KiB, for a minute, BOUNCES_PER_MINUTE per address): anonymous posts cannot fill the store."""
     fields = {k: request.form[k] for k in ("SAMLRequest", "RelayState") if k in request.form}
-    try:
-        incoming = sso.receive(BINDING_HTTP_POST, fields, expected_root)
-        sso.known_sp(db_session(), incoming)
-    except MessageRejected as e:
-        return _refuse(e.reason)
+    incoming = sso.receive(BINDING_HTTP_POST, fields, expected_root)
+    sso.known_sp(db_session(), incoming)
     store = services().store
     if store.incr(f"saml:bounces:{request.remote_addr or ''}", 60) > BOUNCES_PER_MINUTE:
         return _refuse("too many SAML messages from this address", 429)
@@ -103,11 +97,8 @@ def _unbounce(key) -> dict:
 
 
 def _start(binding, params):
-    try:
-        incoming = sso.receive(binding, params, "AuthnRequest")
-        parsed = sso.parse_authn_request(servers(), db_session(), services().store, incoming)
-    except MessageRejected as e:
-        return _refuse(e.reason)
+    incoming = sso.receive(binding, params, "AuthnRequest")
+    parsed = sso.parse_authn_request(servers(), db_session(), services().store, incoming)
     if parsed.authn_context is None:  # SAML Core §3.3.2.2.1: answered before any sign-in
         destination, response = sso.error_response(servers(), parsed, sso.NO_AUTHN_CONTEXT,
                                                     "the requested authentication context is not available")
@@ -161,7 +152,7 @@ def _resume(pending_id):
     step = gate.next_page(decision, url_for("saml.resume", pending_id=pending_id))
     if step is not None:
         return step
-    identity = current_identity()
+    identity = signed_in_identity()
     destination, response, name_id = sso.authn_response(
         servers(), request_, services().settings.issuer, _salt(), identity.subject_seed,
         saml_attributes(identity, sp.allow_national_id), levels.rank(session.get("acr")) + 1,
@@ -169,6 +160,8 @@ def _resume(pending_id):
     sessions = dict(session.get("saml_sessions") or {})
     sessions[sp.entity_id] = {"name_id": name_id.text, "format": name_id.format}
     session["saml_sessions"] = sessions
+    if sp.entity_id is None:  # a SAML SP's row always has one (the column is shared with OIDC clients)
+        raise RuntimeError("a SAML service provider without an entity ID")
     backchannel.record_sign_in(db, identity.uuid, session.setdefault(backchannel.SESSION_KEY, backchannel.new_sid()),
                                "saml", sp.entity_id, name_id.text)
     audit.record(db, "saml.sso", actor(), identity.id, entity_id=sp.entity_id, acr=session.get("acr"))
@@ -243,11 +236,8 @@ def slo_post_received(key):
 
 
 def _logout(binding, params):
-    try:
-        incoming = sso.receive(binding, params, "LogoutRequest")
-        answer = sso.logout(servers(), db_session(), services().store, incoming)
-    except MessageRejected as e:
-        return _refuse(e.reason)
+    incoming = sso.receive(binding, params, "LogoutRequest")
+    answer = sso.logout(servers(), db_session(), services().store, incoming)
     identity = current_identity()
     record = (session.get("saml_sessions") or {}).get(answer.sp_entity_id)
     if identity is not None and record is not None and hmac.compare_digest(
@@ -255,7 +245,7 @@ def _logout(binding, params):
         db = db_session()
         audit.record(db, "saml.logout", actor(), identity.id, entity_id=answer.sp_entity_id)
         db.commit()
-        session.end()
-    if answer.binding == BINDING_HTTP_REDIRECT:
+        server_session().end()
+    if answer.binding == BINDING_HTTP_REDIRECT and answer.url is not None:
         return redirect(answer.url, 303)
     return _post(answer.destination, "SAMLResponse", answer.saml_response, incoming.relay_state)

@@ -11,7 +11,7 @@ from idp import audit
 from idp.oidc import backchannel
 from idp.saml import logout_requests
 from idp.saml.guard import MessageRejected
-from idp.web.context import actor, db_session, services
+from idp.web.context import actor, db_session, server_session, services
 
 bp = Blueprint("saml_logout", __name__, url_prefix="/saml/logout")
 STATE_KEY = "saml_logout"
@@ -27,7 +27,7 @@ def end_session_then(response):
     # all devices, a password reset): the SP ends every sign-in of the NameID it is sent
     for record in db_session().info.pop(backchannel.SAML_ENDED_KEY, []):
         queue.setdefault((record["sp"], record["name_id"]), record)
-    session.end()
+    server_session().end()
     if not queue:
         return response
     then = response.headers.get("Location") if 300 <= response.status_code < 400 else None
