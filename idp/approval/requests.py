@@ -6,14 +6,16 @@ by CIBA (OpenID Connect CIBA Core 1.0 §7: the `binding_message` is the number).
 API (times are timezone-aware UTC datetimes; `now` defaults to the current time):
 
 - `start(db, identity, *, portal_name_ar, portal_name_en, origin, binding_number=None, place=None,
-  now=None) -> ApprovalRequest` — `origin` is "web" or "ciba"; `binding_number` is a string of 2 to 6
+  now=None, rate_limited=True) -> ApprovalRequest` — `origin` is "web" or "ciba"; `binding_number` is a string of 2 to 6
   ASCII digits (ValidationError otherwise); when None a two-digit number "10".."99" is picked. The
   request offers three distinct numbers of that length, the binding number among them, in random
   order; it expires after `LIFETIME` (120 s). One pending request per identity: starting one cancels
   the identity's older pending request (status "cancelled", reason "superseded"), so nobody can
   block a citizen by keeping a request open. More than `MAX_STARTS` starts per identity within
-  `WINDOW` raise `idp.errors.Throttled` (durable count, push-fatigue guard). The id is 256 random
-  bits, URL-safe. The caller commits.
+  `WINDOW` raise `idp.errors.Throttled` (durable count, push-fatigue guard); `rate_limited=False`
+  skips that check for a caller that knows the citizen is asking (the web sign-in from a browser
+  that signed in as this identity before), so strangers' requests cannot lock the citizen out.
+  The id is 256 random bits, URL-safe. The caller commits.
 - `get(db, request_id, now=None) -> ApprovalRequest | None` — None for an unknown id.
 - `pending_for(db, identity_uuid, now=None) -> ApprovalRequest | None` — the live pending request.
 - `approve(db, request_id, device, chosen_number, amr, now=None) -> ApprovalRequest` — call only
@@ -25,16 +27,16 @@ API (times are timezone-aware UTC datetimes; `now` defaults to the current time)
   unknown, expired, already decided or another identity's.
 - `deny(db, request_id, device, now=None) -> ApprovalRequest` — the citizen declined ("denied",
   reason "declined"). Raises `NotPending` like `approve`.
-- `redeem(db, request_id, now=None) -> ApprovalRequest | None` — marks an approved, unexpired
-  request used, exactly once (one conditional UPDATE): the one caller that gets it back signs in;
-  every other caller gets None.
+- `redeem(db, request_id, now=None) -> ApprovalRequest | None` — marks an approved request used,
+  exactly once (one conditional UPDATE), within `REDEEM_WINDOW` (60 s) of its approval: the one
+  caller that gets it back signs in; every other caller (and any later) gets None.
 - `challenge(request, number) -> bytes` — the WebAuthn challenge that binds the request and the
   chosen number.
 
 `ApprovalRequest` (frozen): id, identity_uuid, origin, binding_number, choices, portal_name_ar,
 portal_name_en, place, created_at, expires_at, status ("pending", "approved", "denied", "expired",
 "cancelled"; "expired" is computed: a request still pending after `expires_at`; an approved request
-stays "approved" and `redeem` refuses it after expiry), reason, amr (set at approval, e.g.
+stays "approved" and `redeem` refuses it once `REDEEM_WINDOW` has passed), reason, amr (set at approval, e.g.
 ["hwk", "user", "mfa"]), redeemed_at, device_id.
 """
 from __future__ import annotations
@@ -54,6 +56,9 @@ from idp.errors import N_, IdpError, Throttled, ValidationError
 from idp.models import AppDevice, Approval, Identity, utcnow
 
 LIFETIME = dt.timedelta(seconds=120)
+# An approval given in the request's last second still has time to be collected (a poll interval
+# or two), and not much more: it is a bearer of a sign-in until used.
+REDEEM_WINDOW = dt.timedelta(seconds=60)
 MAX_STARTS = 5  # requests per identity within WINDOW: enough for retries, too few to wear a citizen down
 WINDOW = dt.timedelta(minutes=10)
 ORIGINS = ("web", "ciba")
@@ -100,13 +105,13 @@ class ApprovalRequest:
 
 def start(db: Session, identity: Identity, *, portal_name_ar: str, portal_name_en: str, origin: str,
           binding_number: str | None = None, place: str | None = None,
-          now: dt.datetime | None = None) -> ApprovalRequest:
+          now: dt.datetime | None = None, rate_limited: bool = True) -> ApprovalRequest:
     now = now or utcnow()
     if origin not in ORIGINS:
         raise ValueError(f"origin must be one of {ORIGINS}")
     number = _check_number(binding_number) if binding_number is not None else str(_rng.randint(10, 99))
     recent = db.scalar(select(func.count()).select_from(Approval).where(
-        Approval.identity_uuid == identity.uuid, Approval.created_at > now - WINDOW))
+        Approval.identity_uuid == identity.uuid, Approval.created_at > now - WINDOW)) if rate_limited else 0
     if (recent or 0) >= MAX_STARTS:
         raise Throttled(N_("Too many approval requests. Please wait a few minutes and try again."),
                         retry_after=int(WINDOW.total_seconds()))
@@ -162,7 +167,7 @@ def redeem(db: Session, request_id: str, now: dt.datetime | None = None) -> Appr
     now = now or utcnow()
     done = db.execute(update(Approval).where(
         Approval.id == request_id, Approval.status == "approved", Approval.redeemed_at.is_(None),
-        Approval.expires_at > now).values(redeemed_at=now).execution_options(synchronize_session=False))
+        Approval.decided_at > now - REDEEM_WINDOW).values(redeemed_at=now).execution_options(synchronize_session=False))
     if done.rowcount != 1:  # type: ignore[attr-defined]
         return None
     row = _row(db, request_id)

@@ -22,6 +22,7 @@ from idp.approval import devices, requests
 from idp.errors import Throttled
 from idp.identity import accounts
 from idp.identity.throttle import account_for, normalise_account
+from idp.models import Identity
 from idp.web import auth
 from idp.web.context import actor, current_identity, db_session, services
 from idp.web.forms import AppSignInForm, ConfirmForm
@@ -53,10 +54,15 @@ def start():
     if not form.validate_on_submit():
         return render_template("app_sign_in.html", form=form, next=next_url, service=service_name(next_url)), \
             400 if form.errors else 200
-    if _too_many(form.username.data):
+    db = db_session()
+    identity = accounts.find_by_login(db, form.username.data)
+    # This browser signed in as that identity before: the limits that guard a citizen's phone
+    # against strangers do not apply to the citizen (an attacker's requests never lock them out).
+    known = identity is not None and auth._known_device(db, identity.id) is not None
+    if not known and _too_many(form.username.data):
         return render_template("app_sign_in.html", form=form, next=next_url, service=service_name(next_url),
                                error=_("Too many attempts. Please wait a few minutes and try again.")), 429
-    request_id, number = _start(form.username.data, next_url)
+    request_id, number = _start(identity, next_url, known)
     session[KEY] = {"id": request_id, "number": number, "expires": time.time() + requests.LIFETIME.total_seconds(),
                     "next": next_url}
     return redirect(url_for(".wait"))
@@ -105,17 +111,17 @@ def finish():
 
 # --- internals -----------------------------------------------------------------------------------
 
-def _start(login: str, next_url: str) -> tuple[str | None, str]:
+def _start(identity: Identity | None, next_url: str, known: bool) -> tuple[str | None, str]:
     """A request for an active identity with an enrolled phone; otherwise nothing, and a number
     that looks the same, so the page never tells who has an account."""
     db = db_session()
-    identity = accounts.find_by_login(db, login)
     if identity is None or not identity.is_active or not devices.has_any(db, identity):
         return None, str(10 + secrets.randbelow(90))
     portal = service_name(next_url)
     try:
         approval = requests.start(db, identity, portal_name_ar=portal or IDP_NAME_AR,
-                                  portal_name_en=portal or IDP_NAME_EN, origin="web", place=None)
+                                  portal_name_en=portal or IDP_NAME_EN, origin="web", place=None,
+                                  rate_limited=not known)
     except Throttled:  # looks like any other request that is never approved
         db.rollback()
         audit.record(db, "approval.throttled", actor(), identity.id, origin="web")
@@ -127,7 +133,8 @@ def _start(login: str, next_url: str) -> tuple[str | None, str]:
 
 
 def _too_many(login: str) -> bool:
-    """Per client IP and per name typed (known or not alike), before any lookup."""
+    """Per client IP and per name typed (known or not alike): a stranger's browser meets the same
+    limit whether or not the name has an account."""
     store, secret = services().store, services().settings.secret_key.encode()
     ip = hmac.new(secret, b"app-ip:" + (request.remote_addr or "").encode(), hashlib.sha256).hexdigest()
     name = hmac.new(secret, b"app-login:" + normalise_account(login).encode(), hashlib.sha256).hexdigest()
@@ -150,8 +157,8 @@ def _status() -> str:
         return "pending" if live else "expired"
     if approval.status == "denied":
         return "refused"
-    if approval.status == "approved":
-        return "approved" if live and approval.redeemed_at is None else "expired"
+    if approval.status == "approved":  # collected within requests.REDEEM_WINDOW, or not at all
+        return "approved" if approval.redeemed_at is None else "expired"
     return "pending"
 
 

@@ -162,7 +162,15 @@ def test_an_approval_not_redeemed_in_time_is_not_redeemed(db, citizen):
     request = _start(db, citizen)
     requests.approve(db, request.id, _device(db, citizen), request.binding_number, ["hwk"], T0)
     db.commit()
-    assert requests.redeem(db, request.id, T0 + dt.timedelta(seconds=121)) is None
+    assert requests.redeem(db, request.id, T0 + requests.REDEEM_WINDOW) is None
+
+
+def test_an_approval_in_the_last_second_can_still_be_collected(db, citizen):
+    request = _start(db, citizen)
+    last_second = T0 + dt.timedelta(seconds=119)
+    requests.approve(db, request.id, _device(db, citizen), request.binding_number, ["hwk"], last_second)
+    db.commit()
+    assert requests.redeem(db, request.id, last_second + dt.timedelta(seconds=5)) is not None
 
 
 def test_two_instances_redeeming_at_once_sign_in_once(services, db, citizen):
@@ -190,3 +198,9 @@ def test_the_challenge_binds_the_request_and_the_number(db, citizen):
     assert requests.challenge(request, a) == requests.challenge(requests.get(db, request.id, T0), a)
     assert requests.challenge(request, a) != requests.challenge(request, b)
     assert requests.challenge(request, a) != requests.challenge(later, a)
+
+
+def test_a_caller_that_knows_the_citizen_is_asking_is_not_limited(db, citizen):
+    for i in range(requests.MAX_STARTS):
+        _start(db, citizen, now=T0 + dt.timedelta(seconds=i))
+    assert _start(db, citizen, now=T0 + dt.timedelta(seconds=10), rate_limited=False).status == "pending"

@@ -263,10 +263,12 @@ def test_a_name_without_a_phone_waits_like_any_other(web, made, db):
     assert status(web) == "pending" and db.query(Approval).count() == 0
 
 
-def test_starting_is_rate_limited_per_name(web, made, phone):
+@pytest.mark.parametrize("login", ["citizen.one", "nobody.here"])
+def test_a_stranger_is_rate_limited_per_name_whether_or_not_it_exists(app, web, made, phone, login):
+    stranger = type(web)(app.test_client())
     for _ in range(approval_requests.MAX_STARTS):
-        start_sign_in(web, made.username)
-    response = web.submit("/login/app", {"username": made.username})
+        start_sign_in(stranger, login)
+    response = stranger.submit("/login/app", {"username": login})
     assert response.status_code == 429
 
 
@@ -353,3 +355,16 @@ def test_a_signed_in_password_session_steps_up_through_the_app(web, rps, made, p
     assert "/login/app" in response.location
     page = web.get(response.location).get_data(as_text=True)
     assert f'value="{made.username}"' in page  # the signed-in identity, typed for the citizen
+
+
+def test_the_citizens_own_browser_is_not_locked_out_by_strangers(app, web, made, phone, db):
+    """Strangers exhaust the name's and the identity's limits; the browser that signed in as the
+    citizen before (a known device) still reaches the phone."""
+    web.login(made.username, made.password)
+    web.logout()
+    stranger = type(web)(app.test_client())
+    for _ in range(approval_requests.MAX_STARTS):
+        start_sign_in(stranger, made.username)
+    assert stranger.submit("/login/app", {"username": made.username}).status_code == 429
+    number = start_sign_in(web, made.username)
+    assert number in phone.pending().json["request"]["choices"]
