@@ -86,7 +86,8 @@ class IdentityClaims(Mapping):
 
 def build_provider(services, keyring) -> NationalProvider:
     settings, store = services.settings, services.store
-    session_factory = services.db.session
+    # Inside a request, the request's own session (one connection, no session per lookup).
+    session_factory = services.db.borrow
     metadata = discovery_metadata(settings.issuer)
     authz_state = StoreAuthorizationState(
         store, session_factory, salt_for(settings.subject_salt, "oidc"),

@@ -40,7 +40,7 @@ def init_web(app: Flask, services: Services) -> None:
     from idp.web import saml_logout
 
     app.extensions["idp.oidc"] = build_provider(services, services.keyring)
-    app.extensions["idp.saml"] = SamlServers(settings, services.db.session, services.keyring)
+    app.extensions["idp.saml"] = SamlServers(settings, services.db.borrow, services.keyring)
     app.extensions["idp.logout_delivery"] = logout_delivery.start(services)
     for module in (auth, registration, account, recovery, captcha, health, oidc, end_session, saml, passkeys,
                    oidc_tokens, saml_logout):
@@ -52,6 +52,8 @@ def init_web(app: Flask, services: Services) -> None:
         csrf.exempt(view)
 
     app.before_request(_refuse_without_store)
+    # first of all before_request hooks: every later hook and the view share the request's session
+    app.before_request_funcs.setdefault(None, []).insert(0, _open_db_session)
     app.teardown_appcontext(_close_db_session)
     app.after_request(_security_headers)
     _register_error_handlers(app)
@@ -70,7 +72,18 @@ def _refuse_without_store():
         raise ServiceUnavailable("session store unreachable")
 
 
+def _open_db_session():
+    from idp.web.context import services
+
+    g.db_scope = services().db.open_request()
+
+
 def _close_db_session(_exc):
+    scope = g.pop("db_scope", None)
+    if scope is not None:
+        from idp.web.context import services
+
+        services().db.close_request(scope)
     db_session = g.pop("db_session", None)
     if db_session is not None:
         db_session.close()
@@ -106,9 +119,11 @@ def _register_error_handlers(app: Flask) -> None:
         from flask import session
 
         session.unavailable = True  # nothing more is written to the store for this request
-        db_session = g.get("db_session")
-        if db_session is not None:
-            db_session.rollback()
+        from idp.web.context import services
+
+        for db_session in (services().db.request_session(create=False), g.get("db_session")):
+            if db_session is not None:
+                db_session.rollback()
         from idp.web.oidc import json_error  # clients of the token and userinfo endpoints parse JSON
         return json_error(503) or (render_template("error.html", status=503), 503, {"Retry-After": "30"})
 

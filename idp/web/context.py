@@ -19,7 +19,12 @@ def services() -> Services:
 
 
 def db_session():
-    if "db_session" not in g:
+    """The request's session: the one idp.oidc and idp.saml borrow too (Database.borrow), so a
+    request uses one pooled connection however many lookups it makes."""
+    shared = services().db.request_session()
+    if shared is not None:
+        return shared
+    if "db_session" not in g:  # outside a request's hooks (a bare app context)
         g.db_session = services().db.session()
     return g.db_session
 
