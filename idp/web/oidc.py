@@ -404,8 +404,8 @@ def _claimed_client(pairs: list[tuple[str, str]], authorization: str | None) -> 
 
 
 def _client_of(response) -> str | None:
-    info = provider().authz_state.access_tokens.get(response["access_token"])
-    return info["client_id"] if info else None
+    """The authenticated client the tokens were issued to (NationalProvider.handle_token_request)."""
+    return getattr(response, "issued_to", None)
 
 
 @bp.route("/oidc/userinfo", methods=["GET", "POST", "OPTIONS"])
@@ -417,7 +417,7 @@ def userinfo():
     try:
         header = _bearer_header()
         token_info = _live_token(header)
-        claims = provider().handle_userinfo_request("", {"Authorization": header})
+        claims = provider().handle_userinfo_request("", {"Authorization": header}, record=token_info)
     except _InvalidUserinfoRequest as e:
         return _json({"error": "invalid_request", "error_description": str(e)}, 400,
                      {"WWW-Authenticate": 'Bearer error="invalid_request"'})
