@@ -361,7 +361,8 @@ class NationalProvider(Provider):
             record = self.authz_state.access_tokens.get(bearer)
         if record is None or record["exp"] < int(time.time()):
             raise InvalidAccessToken("unknown or expired access token")
-        claims = self.identity_claims.of_live_family(record.get("family"))  # KeyError when revoked
+        # KeyError when revoked, or when the token's client has since been disabled
+        claims = self.identity_claims.of_live_family(record.get("family"), enabled_client=record.get("client_id"))
         requested = scope2claims(record["scope"].split(), extra_scope_dict=self.extra_scopes)
         requested.update(self._get_requested_claims_in(record[self.authz_state.KEY_AUTHORIZATION_REQUEST],
                                                        "userinfo"))

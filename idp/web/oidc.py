@@ -21,11 +21,11 @@ from idp import audit
 from idp.attributes import CLAIMS_BY_SCOPE
 from idp.authn.decision import Refusal, Requirements, Step
 from idp.authn.levels import LOA1, LOA2, LOA3
-from idp.oidc import authorization, backchannel, clients, consent
+from idp.oidc import authorization, backchannel, clients, consent, prefetch
 from idp.oidc.authorization import ErrorPage, ErrorRedirect
 from idp.oidc.provider import discovery_metadata
 from idp.web import gate
-from idp.web.context import actor, current_identity, db_session, services
+from idp.web.context import actor, adopt_identity, current_identity, db_session, services
 from idp.web.forms import ConfirmForm
 from idp.web.i18n import follow_request_locale
 
@@ -159,6 +159,7 @@ def authorize():
         return redirect(url_for("oidc.authorize", **params), 303)
     try:
         params = _single_valued(request.args)
+        _prefetch(params.get("client_id"))
         checked = authorization.check(params, provider().clients, verified_id_token)
     except ErrorPage as e:
         return _error_page(str(e))
@@ -189,12 +190,36 @@ def _load(pending_id):
     if record is None:
         return None, None, _error_page("no pending authorization request")
     try:
+        _prefetch(record["params"].get("client_id"))
         return record, authorization.check(record["params"], provider().clients, verified_id_token), None
     except ErrorPage as e:
         return None, None, _error_page(str(e))
     except ErrorRedirect as e:
         _drop_pending(pending_id)
         return None, None, _error_redirect(e)
+
+
+def _prefetch(client_id) -> None:
+    """The client, the signed-in identity and its consent to the client in one query, remembered for
+    this request (the client by ClientMetadata, the identity by current_identity, the consent here)."""
+    identity_uuid = session.get("identity_uuid")
+    if "identity" in g or not identity_uuid:
+        return
+    found = prefetch.load_with_identity(db_session(), client_id, identity_uuid)
+    if found is None:
+        return
+    provider().clients.prime(client_id, found.metadata)
+    adopt_identity(identity_uuid, found.identity)
+    if found.metadata is not None and g.identity is not None:
+        g.oidc_consent = (found.metadata["relying_party_id"], g.identity.id, found.consented_scopes)
+
+
+def _consent_covers(db, identity, relying_party_id, scopes) -> bool:
+    """consent.covers, answered from the prefetched consent when there is one for this pair."""
+    known = g.get("oidc_consent")
+    if known is not None and known[:2] == (relying_party_id, identity.id):
+        return known[2] is not None and set(scopes) <= set(known[2])
+    return consent.covers(db, identity.id, relying_party_id, scopes)
 
 
 def verified_id_token(token: str) -> dict | None:
@@ -249,8 +274,8 @@ def _resume(pending_id):
         return gate
     identity, db = current_identity(), db_session()
     client = checked.client  # the relying party's row, read once for this request (clients.py)
-    if "consent" in checked.prompt or not consent.covers(db, identity.id, client["relying_party_id"],
-                                                         checked.scopes):
+    if "consent" in checked.prompt or not _consent_covers(db, identity, client["relying_party_id"],
+                                                          checked.scopes):
         if "none" in checked.prompt:
             return _refuse(pending_id, checked, "consent_required", "the user has not consented")
         claims = sorted({c for s in checked.scopes for c in CLAIMS_BY_SCOPE.get(s, [])})
@@ -449,11 +474,12 @@ def _bearer_header() -> str | None:
 
 
 def _live_token(header: str | None) -> dict:
-    """The token's record, refused when its client has since been disabled."""
+    """The token's record, refused when unknown or expired. (A token whose client has since been
+    disabled is refused by handle_userinfo_request, in the query that reads the claims.)"""
     scheme, _sep, value = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not value:
         raise InvalidAccessToken("bearer token required")
     info = provider().authz_state.access_tokens.get(value.strip())
-    if info is None or info["exp"] < time.time() or info["client_id"] not in provider().clients:
+    if info is None or info["exp"] < time.time() or not isinstance(info.get("client_id"), str):
         raise InvalidAccessToken("unknown, expired or revoked token")
     return info
