@@ -30,6 +30,8 @@ def load_with_identity(session: Session, client_id: str, identity_uuid: str) -> 
         .where(RelyingParty.protocol == "oidc", RelyingParty.client_id == client_id)).first()
     if row is None:
         return None
-    rp, identity, scopes = row
+    rp: RelyingParty = row[0]
+    identity: Identity | None = row[1]
+    scopes: list[str] | None = row[2]
     return WithIdentity(client_metadata(rp) if rp.enabled else None, identity,
                         list(scopes) if scopes is not None else None)
