@@ -131,13 +131,14 @@ def ours_settings(work: Path, port: int) -> dict:
             "database_url": database_url or f"sqlite:///{work / 'idp.sqlite3'}"}
 
 
-def start_ours(work: Path, settings: dict, app_dir: Path, workers: int = 1, name: str = "ours"):
+def start_ours(work: Path, settings: dict, app_dir: Path, workers: int = 1, name: str = "ours",
+               worker_kind: str | None = None, threads: int = 1):
     env = {key: value for key, value in os.environ.items() if not key.startswith("IDP_")}
     env.update({"IDP_" + key.upper(): value for key, value in settings.items()})
     port = int(settings["issuer"].rsplit(":", 1)[1])
     command = [str(Path(sys.executable).parent / "gunicorn"), "wsgi:app", "--chdir", str(app_dir),
-               "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", worker_class(),
-               "--threads", "1", "--keep-alive", "60", "--timeout", "120", "--log-level", "warning"]
+               "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+               "--worker-class", worker_kind or worker_class(), "--threads", str(threads), "--keep-alive", "60", "--timeout", "120", "--log-level", "warning"]
     return processes.start(name, command, env, app_dir, port, work, "/.well-known/openid-configuration",
                            worker=True, workers=workers)
 
@@ -224,21 +225,30 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+# (workers, worker class, threads): what `--workers` buys, and sync against gthread (the production
+# config's class) under the same concurrent load.
+WORKER_VARIANTS = [(1, "sync", 1), (2, "sync", 1), (1, "gthread", 8), (2, "gthread", 8)]
+CONCURRENT_CLIENTS = 4
+
+
 def measure_workers(work: Path, app_dir: Path, prepared: dict, scale: float) -> dict:
-    """1 and then 2 gunicorn workers, each driven by two clients at once (code flows, RS256)."""
+    """Each variant of WORKER_VARIANTS driven by CONCURRENT_CLIENTS clients at once (code flows, RS256)."""
     results = {}
-    for workers in (1, 2):
-        print(f"bench: {workers} worker(s), two clients at once", flush=True)
+    for workers, kind, threads in WORKER_VARIANTS:
+        label = f"{workers}x{kind}" + (f"x{threads}" if kind == "gthread" else "")
+        print(f"bench: {label} ({workers} worker(s), {kind}), {CONCURRENT_CLIENTS} clients at once", flush=True)
         settings = ours_settings(work, processes.free_port())
-        server = start_ours(work, settings, app_dir, workers=workers, name=f"ours-{workers}w")
+        server = start_ours(work, settings, app_dir, workers=workers, name=f"ours-{label}", worker_kind=kind,
+                            threads=threads)
         try:
             clients = [Target("ours", server.base_url, prepared["username"], prepared["password"],
-                              prepared["clients"]) for _ in range(2)]
+                              prepared["clients"]) for _ in range(CONCURRENT_CLIENTS)]
             for client in clients:
                 client.discover()
                 client.code_flow("RS256")  # signs this client's browser in
-            results[str(workers)] = extras.measure_concurrent(
-                server, clients, max(5, round(extras.WORKERS_FLOWS_PER_CLIENT * scale)))
+            results[label] = {"workers": workers, "worker_class": kind, "threads": threads,
+                              **extras.measure_concurrent(server, clients,
+                                                          max(5, round(extras.WORKERS_FLOWS_PER_CLIENT * scale)))}
         finally:
             server.stop()
     return results
@@ -323,11 +333,12 @@ def table(report: dict) -> str:
     workers = report.get("workers") or {}
     if "skipped" in workers:
         out.append(f"workers: {workers['skipped']}")
-    for count, result in workers.items():
-        if count != "skipped":
-            out.append(f"{count} worker(s), {result['clients']} clients at once, code flows: "
-                       f"{result['ops_per_s']:.1f}/s, {result['cpu_ms_per_op']:.2f} ms CPU/op, "
-                       f"RSS {result['rss_mib']:.0f} MiB")
+    for label, result in workers.items():
+        if label != "skipped":
+            out.append(f"{result['workers']} worker(s), {result['worker_class']}"
+                       f"{' × ' + str(result['threads']) + ' threads' if result['worker_class'] == 'gthread' else ''}"
+                       f", {result['clients']} clients at once, code flows: {result['ops_per_s']:.1f}/s, "
+                       f"{result['cpu_ms_per_op']:.2f} ms CPU/op, RSS {result['rss_mib']:.0f} MiB")
     return "\n".join(out)
 
 

@@ -34,6 +34,19 @@ PING_AFTER_IDLE_SECONDS = 10
 POOL_RECYCLE_SECONDS = 1800
 
 
+REQUEST_SESSION = "idp.request_session"  # Session.info key of a request's own session
+
+
+def commit_unless_request(session: Session) -> None:
+    """Commit a session of one's own; a request's session is only flushed, for the request to
+    commit once with the rest of its work (its audit record): one transaction, not two. The request
+    answers only after that commit, so nothing it hands out (a code, a token) is ever ahead of it."""
+    if session.info.get(REQUEST_SESSION):
+        session.flush()
+    else:
+        session.commit()
+
+
 class Database:
     def __init__(self, url: str):
         self.url = url
@@ -70,7 +83,9 @@ class Database:
         if not holder:
             if not create:
                 return None
-            holder.append(self.sessionmaker())
+            session = self.sessionmaker()
+            session.info[REQUEST_SESSION] = True
+            holder.append(session)
         return holder[0]
 
     @contextlib.contextmanager

@@ -92,6 +92,7 @@ from pyop.message import AccessTokenRequest, AuthorizationRequest
 from pyop.provider import Provider
 from pyop.userinfo import Userinfo
 
+from idp.db import commit_unless_request
 from idp.models import utcnow
 from idp.oidc import token_families
 from idp.oidc.storage import StoreMapping, token_hash
@@ -180,7 +181,7 @@ class StoreAuthorizationState(AuthorizationState):
         with self.session_factory() as session:
             token_families.open_family(session, record["family"], user_id, authorization_request["client_id"],
                                        subject_identifier, self.refresh_token_lifetime)
-            session.commit()
+            commit_unless_request(session)  # in a request: committed with its audit record
         return code
 
     def redeem_code(self, authorization_code, record: dict | None = None) -> dict:
@@ -227,7 +228,7 @@ class StoreAuthorizationState(AuthorizationState):
             token_families.add_refresh_token(session, token, access["family"], access["client_id"],
                                              access["user_id"], access["granted_scope"],
                                              access[self.KEY_AUTHORIZATION_REQUEST])
-            session.commit()
+            commit_unless_request(session)  # in a request: committed with its audit record
         return token
 
     def use_refresh_token(self, refresh_token, scope=None, client_id=None):
@@ -253,9 +254,9 @@ class StoreAuthorizationState(AuthorizationState):
             new_token = secrets.token_urlsafe(32)
             rotated_at = presented.rotated_at
             if rotated_at is None and token_families.rotate(session, row, new_token):
-                session.commit()
+                commit_unless_request(session)  # in a request: committed with its audit record
             elif self._within_grace(rotated_at) and token_families.replace_successor(session, row, new_token):
-                session.commit()
+                commit_unless_request(session)
             else:
                 token_families.revoke_family(session, row.family_id)
                 session.commit()

@@ -21,8 +21,9 @@ def load_with_identity(session: Session, client_id: str, identity_uuid: str) -> 
     """An authorization request's client, the signed-in identity (with its registry person) and its
     consent to that client, in one query instead of three. None when there is no such client (the
     caller then reads the identity alone)."""
-    if not isinstance(client_id, str) or not isinstance(identity_uuid, str) or len(identity_uuid) != 36:
-        return None
+    if not isinstance(identity_uuid, str) or len(identity_uuid) != 36 or not isinstance(client_id, str) \
+            or not 0 < len(client_id) <= 64 or "\x00" in client_id:
+        return None  # as clients.find_oidc: no such id can be registered (PostgreSQL refuses NUL in text)
     row = session.execute(
         select(RelyingParty, Identity, Consent.scopes).select_from(RelyingParty)
         .outerjoin(Identity, Identity.uuid == identity_uuid)

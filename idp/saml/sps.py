@@ -315,4 +315,4 @@ def describe(rp: RelyingParty) -> dict:
     """What an administrator sees of an SP: `clients.describe` plus what its metadata says."""
     # a SAML SP's row always has its metadata
     return {**describe_rp(rp), "acs_urls": acs_urls(rp.saml_metadata),  # type: ignore[arg-type]
-            "wants_encryption": wants_encryption(rp.saml_metadata)}  # type: ignore[arg-type]
+            "wants_encryption": wants_encryption(rp.saml_metadata)}

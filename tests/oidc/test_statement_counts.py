@@ -15,10 +15,10 @@ from sqlalchemy import event
 # The statements each endpoint runs: more fails the test, and so does fewer (lower the bound then,
 # so that it keeps guarding the saving).
 BOUNDS = {"discovery": 0, "jwks": 0, "authorize": 4, "token": 4, "refresh": 4, "userinfo": 1}
-# Most pool checkouts per request: the sign-in session's own (a browser request) plus one per
-# transaction of the request's session (the token family or refresh token, then the audit); where
-# keys are read (JWKS, ID tokens) one more, when the key ring checks for new keys.
-CHECKOUTS = {"discovery": 0, "jwks": 1, "authorize": 3, "token": 3, "refresh": 2, "userinfo": 1}
+# Most pool checkouts per request: the sign-in session's own (a browser request) plus the request's
+# session, whose one transaction writes the token family or refresh token with the audit record;
+# where keys are read (JWKS, ID tokens) one more, when the key ring checks for new keys.
+CHECKOUTS = {"discovery": 0, "jwks": 1, "authorize": 2, "token": 2, "refresh": 1, "userinfo": 1}
 
 
 class StatementLog:
