@@ -157,7 +157,7 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def _ping_when_idle(engine: Engine, idle_seconds: float = PING_AFTER_IDLE_SECONDS) -> None:
+def _ping_when_idle(engine: Engine) -> None:
     """Pessimistic disconnect handling for idle connections only (SQLAlchemy's pool_pre_ping checks
     every checkout: a round trip per request). A connection that fails its check is discarded and
     the pool hands out another (DisconnectionError from a checkout listener). A connection dropped
@@ -171,7 +171,7 @@ def _ping_when_idle(engine: Engine, idle_seconds: float = PING_AFTER_IDLE_SECOND
     @event.listens_for(engine, "checkout")
     def _checked_out(dbapi_connection, record, _proxy):
         since = record.info.get("idp_idle_since")
-        if since is None or time.monotonic() - since < idle_seconds:
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
             return
         try:
             engine.dialect.do_ping(dbapi_connection)
