@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-micro bench-reference install translations extract-messages system-deps clean
+.PHONY: demo test lint bench bench-scale bench-micro bench-reference install translations extract-messages system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,11 @@ test: install
 # in bench/reference/package.json: see README "Performance" and bench/run.py.
 bench: install bench-reference
 	$(BIN)/python -m bench.run
+
+# p50 latency at 1,000 vs 1,000,000 registry people and 1,000 vs 100,000 identities (PostgreSQL +
+# Redis: IDP_BENCH_DATABASE_URL, IDP_BENCH_REDIS_URL); see bench/scale.py. A few minutes.
+bench-scale: install
+	$(BIN)/python -m bench.scale
 
 # Node from the machine; from Debian (as root) when it has none, else the exact command is printed.
 bench-reference:

@@ -71,12 +71,13 @@ class Server:
     log_path: Path
     measured_pid: int = 0
     extra: dict = field(default_factory=dict)
+    measured_pids: list[int] = field(default_factory=list)  # every worker, when there are several
 
     def cpu(self) -> float:
-        return cpu_seconds(self.measured_pid)
+        return sum(cpu_seconds(pid) for pid in self.measured_pids or [self.measured_pid])
 
     def rss(self) -> float:
-        return rss_mib(self.measured_pid)
+        return sum(rss_mib(pid) for pid in self.measured_pids or [self.measured_pid])
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -89,8 +90,9 @@ class Server:
 
 
 def start(name: str, command: list[str], env: dict, cwd: Path, port: int, log_dir: Path,
-          ready_path: str, worker: bool = False, timeout: float = 60) -> Server:
-    """Start `command` and wait until GET ready_path answers 200; with `worker`, measure its one child."""
+          ready_path: str, worker: bool = False, timeout: float = 60, workers: int = 1) -> Server:
+    """Start `command` and wait until GET ready_path answers 200; with `worker`, measure its
+    `workers` children (gunicorn's workers) instead of the process itself."""
     log_path = log_dir / f"{name}.log"
     log = log_path.open("wb")
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -111,11 +113,13 @@ def start(name: str, command: list[str], env: dict, cwd: Path, port: int, log_di
             process.kill()
             raise RuntimeError(f"{name} did not answer within {timeout:.0f} s; see {log_path}")
         time.sleep(0.2)
-    pid = process.pid
+    pid, pids = process.pid, []
     if worker:
-        workers = children(process.pid)
-        if len(workers) != 1:
+        deadline = time.monotonic() + timeout
+        while len(pids := children(process.pid)) < workers and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if len(pids) != workers:
             process.kill()
-            raise RuntimeError(f"{name}: expected one gunicorn worker, found {len(workers)}")
-        pid = workers[0]
-    return Server(name, base_url, process, log_path, pid)
+            raise RuntimeError(f"{name}: expected {workers} gunicorn worker(s), found {len(pids)}")
+        pid = pids[0]
+    return Server(name, base_url, process, log_path, pid, measured_pids=pids)

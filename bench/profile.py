@@ -1,12 +1,13 @@
-"""Where our CPU goes: py-spy (from PyPI) samples gunicorn's worker, holding the GIL (so: Python CPU time,
-not waits for PostgreSQL or Redis), while the
-bench client repeats one operation; prints the top functions by own time and by total time.
+"""Where our CPU goes: py-spy (from PyPI) samples gunicorn's worker while it is on a CPU (waits for
+PostgreSQL or Redis are idle and not sampled; BENCH_PROFILE_GIL=1 samples only while it holds the
+GIL) while the bench client repeats one operation; prints the top functions by own and total time.
 
     .venv/bin/python -m bench.profile code_flow_rs256 userinfo    # IDP_BENCH_* as for make bench
 """
 from __future__ import annotations
 
 import collections
+import os
 import shutil
 import signal
 import subprocess
@@ -101,7 +102,8 @@ def main(operations: list[str]) -> None:
             raw = work / f"{name}.txt"
             spy = subprocess.Popen([shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
                                     "record", "--pid", str(server.measured_pid), "--rate", "1000",
-                                    "--format", "raw", "--output", str(raw), "--gil"],
+                                    "--format", "raw", "--output", str(raw),
+                                    *(["--gil"] if os.environ.get("BENCH_PROFILE_GIL") == "1" else [])],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             time.sleep(1.5)
             for _ in range(COUNTS[name]):

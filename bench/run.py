@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import processes
+from bench import extras, processes
 from bench.driver import REDIRECT_URI, Target
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,15 +131,16 @@ def ours_settings(work: Path, port: int) -> dict:
             "database_url": database_url or f"sqlite:///{work / 'idp.sqlite3'}"}
 
 
-def start_ours(work: Path, settings: dict, app_dir: Path):
+def start_ours(work: Path, settings: dict, app_dir: Path, workers: int = 1, name: str = "ours",
+               worker_kind: str | None = None, threads: int = 1):
     env = {key: value for key, value in os.environ.items() if not key.startswith("IDP_")}
     env.update({"IDP_" + key.upper(): value for key, value in settings.items()})
     port = int(settings["issuer"].rsplit(":", 1)[1])
     command = [str(Path(sys.executable).parent / "gunicorn"), "wsgi:app", "--chdir", str(app_dir),
-               "--bind", f"127.0.0.1:{port}", "--workers", "1", "--worker-class", worker_class(),
-               "--threads", "1", "--keep-alive", "60", "--timeout", "120", "--log-level", "warning"]
-    return processes.start("ours", command, env, app_dir, port, work, "/.well-known/openid-configuration",
-                           worker=True)
+               "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+               "--worker-class", worker_kind or worker_class(), "--threads", str(threads), "--keep-alive", "60", "--timeout", "120", "--log-level", "warning"]
+    return processes.start(name, command, env, app_dir, port, work, "/.well-known/openid-configuration",
+                           worker=True, workers=workers)
 
 
 def worker_class() -> str:
@@ -170,6 +171,7 @@ def main() -> None:
         mode = "PostgreSQL + Redis" if settings["redis_url"] else "SQLite + in-process store"
         print(f"bench: preparing our IdP ({mode}) in {work}", flush=True)
         prepared = prepare(settings)
+        sp = extras.prepare_saml(settings)
         account = {"sub": "bench-citizen", "username": prepared["username"], "password": prepared["password"],
                    "claims": {"name": "Mohammed Abdullah Alqahtani", "given_name": "Mohammed",
                               "family_name": "Alqahtani", "birthdate": "1990-03-15", "gender": "male",
@@ -206,6 +208,13 @@ def main() -> None:
         argon2_ms = argon2_verify_ms()
         report = build_report(summary, argon2_ms, mode, rsa_bits, our_rsa_bits(targets["ours"][1]),
                               repetitions, scale, app_dir)
+        report["password_sign_ins"] = extras.password_sign_ins(summary["ours"]["cold_flow"]["cpu_ms_per_op"],
+                                                               argon2_ms)
+        print("bench: SAML SSO (ours only)", flush=True)
+        report["saml_sso"] = extras.measure_saml(ours, targets["ours"][1], sp,
+                                                 max(5, round(extras.SAML_SSO_COUNT * scale)))
+        report["workers"] = measure_workers(work, app_dir, prepared, scale) if settings["redis_url"] else \
+            {"skipped": "several workers need Redis (IDP_BENCH_REDIS_URL): the in-process store is per worker"}
         print(table(report))
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(report, indent=2) + "\n")
@@ -214,6 +223,35 @@ def main() -> None:
         for server in reversed(servers):
             server.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+# (workers, worker class, threads): what `--workers` buys, and sync against gthread (the production
+# config's class) under the same concurrent load.
+WORKER_VARIANTS = [(1, "sync", 1), (2, "sync", 1), (1, "gthread", 8), (2, "gthread", 8)]
+CONCURRENT_CLIENTS = 4
+
+
+def measure_workers(work: Path, app_dir: Path, prepared: dict, scale: float) -> dict:
+    """Each variant of WORKER_VARIANTS driven by CONCURRENT_CLIENTS clients at once (code flows, RS256)."""
+    results = {}
+    for workers, kind, threads in WORKER_VARIANTS:
+        label = f"{workers}x{kind}" + (f"x{threads}" if kind == "gthread" else "")
+        print(f"bench: {label} ({workers} worker(s), {kind}), {CONCURRENT_CLIENTS} clients at once", flush=True)
+        settings = ours_settings(work, processes.free_port())
+        server = start_ours(work, settings, app_dir, workers=workers, name=f"ours-{label}", worker_kind=kind,
+                            threads=threads)
+        try:
+            clients = [Target("ours", server.base_url, prepared["username"], prepared["password"],
+                              prepared["clients"]) for _ in range(CONCURRENT_CLIENTS)]
+            for client in clients:
+                client.discover()
+                client.code_flow("RS256")  # signs this client's browser in
+            results[label] = {"workers": workers, "worker_class": kind, "threads": threads,
+                              **extras.measure_concurrent(server, clients,
+                                                          max(5, round(extras.WORKERS_FLOWS_PER_CLIENT * scale)))}
+        finally:
+            server.stop()
+    return results
 
 
 def our_rsa_bits(target: Target) -> int | None:
@@ -283,6 +321,24 @@ def table(report: dict) -> str:
                f"{report['argon2id_verify_ms']:.1f} ms; cold-flow target = that + 1.5 × the reference's.")
     out.append("ratio = ours / reference CPU per operation (lower is better); p50/p99 and ops/s are the "
                "one sequential client's view.")
+    signing_in = report.get("password_sign_ins")
+    if signing_in:
+        out.append(f"password sign-ins (cold flow) per core: {signing_in['per_core_per_s']:.1f}/s; the argon2id "
+                   f"bound: {signing_in['argon2id_bound_per_core_per_s']:.1f}/s")
+    saml = report.get("saml_sso")
+    if saml:
+        out.append(f"SAML SSO (signed request, signed + encrypted assertion; CPU with xmlsec1's): "
+                   f"{saml['cpu_ms_per_op']:.1f} ms/op = {saml['responses_per_s_per_core']:.1f} responses/s per "
+                   f"core; p50/p99 {saml['p50_ms']:.1f}/{saml['p99_ms']:.1f} ms; {saml['ops_per_s']:.1f}/s")
+    workers = report.get("workers") or {}
+    if "skipped" in workers:
+        out.append(f"workers: {workers['skipped']}")
+    for label, result in workers.items():
+        if label != "skipped":
+            out.append(f"{result['workers']} worker(s), {result['worker_class']}"
+                       f"{' × ' + str(result['threads']) + ' threads' if result['worker_class'] == 'gthread' else ''}"
+                       f", {result['clients']} clients at once, code flows: {result['ops_per_s']:.1f}/s, "
+                       f"{result['cpu_ms_per_op']:.2f} ms CPU/op, RSS {result['rss_mib']:.0f} MiB")
     return "\n".join(out)
 
 

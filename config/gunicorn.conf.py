@@ -24,7 +24,10 @@ os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 # Threads, not processes alone: most of a request is waiting on PostgreSQL and Redis. argon2
 # (the one CPU-heavy step) releases the GIL, and each worker lets only
 # IDP_PASSWORD_CHECKS_PER_WORKER of them run at once (more get 503 + Retry-After), so the other
-# threads stay free for probes, discovery, JWKS and tokens.
+# threads stay free for probes, discovery, JWKS and tokens. Measured (`make bench`, four clients at
+# once, code flows, one worker on two shared cores): gthread × 8 served 31.4/s at 13.0 ms of CPU
+# each, the sync worker 13.4/s at 15.8 ms (it waits idle on every round trip, and closes every
+# connection, where gthread keeps them alive).
 worker_class = "gthread"
 workers = int(os.environ.get("IDP_WORKERS") or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                                                  else os.cpu_count() or 1))

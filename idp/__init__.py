@@ -1,15 +1,10 @@
 """The national identity provider. create_app() wires every extension and blueprint, in one place."""
 from __future__ import annotations
 
-import logging
+from typing import TYPE_CHECKING
 
-from flask import Flask
-
-from idp import logs, shared_secrets
-from idp.keyring import passphrase_from_environment
-from idp.metrics import observe_engine
-from idp.services import Services
-from idp.settings import load_settings
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(config_overrides: dict | None = None, check_secrets: bool = True) -> Flask:
@@ -19,6 +14,18 @@ def create_app(config_overrides: dict | None = None, check_secrets: bool = True)
     `store` (an already-built store, for tests that share one). Refuses (ConfigError) when a secret
     differs from the one the other instances use (idp.shared_secrets); `check_secrets=False` only
     for `idp secrets …`, which an operator runs to repair exactly that."""
+    # Imported here, not at the top: `import idp` (the CLI's `idp --help`, the gunicorn config)
+    # must not pay for Flask, SQLAlchemy, pysaml2 and pyop before it needs them.
+    import logging
+
+    from flask import Flask
+
+    from idp import logs, shared_secrets
+    from idp.keyring import passphrase_from_environment
+    from idp.metrics import observe_engine
+    from idp.services import Services
+    from idp.settings import load_settings
+
     overrides = dict(config_overrides or {})
     flask_keys = {k: overrides.pop(k) for k in list(overrides) if k.isupper()}
     store = overrides.pop("store", None)

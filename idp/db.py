@@ -5,9 +5,12 @@ import contextlib
 import logging
 import os
 import stat
+import time
+from collections.abc import Iterator
+from contextvars import ContextVar, Token
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, exc, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -23,6 +26,25 @@ POOL_TIMEOUT_SECONDS = 3
 STATEMENT_TIMEOUT_MS = 5000
 # pg_advisory_lock key held while migrating ("idp-migrate"), so upgrades started together queue.
 MIGRATION_LOCK_KEY = 0x6964702D6D6967
+# A pooled PostgreSQL connection is checked (one round trip) only when it has sat unused this long:
+# under load connections are reused every few milliseconds and checking each checkout would cost a
+# round trip per request; an idle one may have been dropped by a restart, a failover or a firewall.
+PING_AFTER_IDLE_SECONDS = 10
+# Connections are replaced after this long whatever their use (server-side memory, idle timeouts).
+POOL_RECYCLE_SECONDS = 1800
+
+
+REQUEST_SESSION = "idp.request_session"  # Session.info key of a request's own session
+
+
+def commit_unless_request(session: Session) -> None:
+    """Commit a session of one's own; a request's session is only flushed, for the request to
+    commit once with the rest of its work (its audit record): one transaction, not two. The request
+    answers only after that commit, so nothing it hands out (a code, a token) is ever ahead of it."""
+    if session.info.get(REQUEST_SESSION):
+        session.flush()
+    else:
+        session.commit()
 
 
 class Database:
@@ -30,9 +52,57 @@ class Database:
         self.url = url
         self.engine: Engine = make_engine(url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        # The session of the request being served (opened by the web layer, see request_scope):
+        # a list so that it is made only when the request first needs the database.
+        self._request: ContextVar[list[Session] | None] = ContextVar(f"idp-db-request-{id(self)}", default=None)
 
     def session(self) -> Session:
         return self.sessionmaker()
+
+    # --- one session per request -----------------------------------------------------------------
+
+    def open_request(self) -> Token:
+        """Start a request: from now until close_request, request_session() and borrow() share one
+        session (one pooled connection, one transaction at a time) instead of a session per lookup."""
+        return self._request.set([])
+
+    def close_request(self, token: Token) -> None:
+        holder = self._request.get()
+        try:
+            self._request.reset(token)
+        except (ValueError, RuntimeError):  # closed from another context, or twice: forget anyway
+            self._request.set(None)
+        if holder:
+            holder[0].close()
+
+    def request_session(self, create: bool = True) -> Session | None:
+        """The request's session (made on first use unless `create` is false), or None outside a request."""
+        holder = self._request.get()
+        if holder is None:
+            return None
+        if not holder:
+            if not create:
+                return None
+            session = self.sessionmaker()
+            session.info[REQUEST_SESSION] = True
+            holder.append(session)
+        return holder[0]
+
+    @contextlib.contextmanager
+    def borrow(self) -> Iterator[Session]:
+        """A session for a lookup or a change: the request's own while a request is served (left
+        open: the request's end closes it), else one of its own, closed at the end. A failure rolls
+        the borrowed session back, so nothing half-done is committed by the request afterwards."""
+        shared = self.request_session()
+        if shared is None:
+            with self.sessionmaker() as session:
+                yield session
+            return
+        try:
+            yield shared
+        except BaseException:
+            shared.rollback()
+            raise
 
     def upgrade(self, revision: str = "head") -> None:
         """Apply Alembic migrations (idp db upgrade). On PostgreSQL under an advisory lock: several
@@ -81,8 +151,34 @@ def make_engine(url: str) -> Engine:
     connect_args: dict[str, int | str] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
     if url.startswith("postgresql"):
         connect_args["options"] = f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, pool_timeout=POOL_TIMEOUT_SECONDS,
-                         connect_args=connect_args)
+    engine = create_engine(url, pool_size=5, max_overflow=10, pool_timeout=POOL_TIMEOUT_SECONDS,
+                           pool_recycle=POOL_RECYCLE_SECONDS, connect_args=connect_args)
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Pessimistic disconnect handling for idle connections only (SQLAlchemy's pool_pre_ping checks
+    every checkout: a round trip per request). A connection that fails its check is discarded and
+    the pool hands out another (DisconnectionError from a checkout listener). A connection dropped
+    while in busy use fails the statement in flight (503, Retry-After) and SQLAlchemy then
+    invalidates the whole pool, so the requests after it reconnect."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection, record):
+        record.info["idp_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection, record, _proxy):
+        since = record.info.get("idp_idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+            dbapi_connection.rollback()
+        except Exception as e:  # any failure: this connection is not usable
+            log.info("pooled connection dropped while idle (%s): reconnecting", e.__class__.__name__)
+            raise exc.DisconnectionError() from e
 
 
 def _private_sqlite_file(url: str) -> None:

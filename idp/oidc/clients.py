@@ -375,6 +375,13 @@ class ClientMetadata(Mapping):
         except (ValueError, RuntimeError):  # closed from another context, or twice: forget anyway
             self._memo.set(None)
 
+    def prime(self, client_id: str, metadata: dict | None) -> None:
+        """Remember a client the caller read itself (in a query that fetched more with it), for the
+        rest of the open scope; nothing outside a scope."""
+        memo = self._memo.get()
+        if memo is not None and isinstance(client_id, str):
+            memo[client_id] = metadata
+
     def __getitem__(self, client_id) -> dict:
         memo = self._memo.get()
         key = client_id if isinstance(client_id, str) else None  # unhashable ids are never ours
@@ -401,3 +408,4 @@ class ClientMetadata(Mapping):
     def __len__(self) -> int:
         with self._session_factory() as session:
             return session.scalar(select(func.count()).select_from(RelyingParty).where(*_enabled_oidc()))
+

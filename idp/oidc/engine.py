@@ -30,7 +30,7 @@ Provider (ours: NationalProvider)
 AuthorizationState (ours: StoreAuthorizationState)
   __init__                           | E | 3,5   | test_refresh::test_refresh_tokens_and_revocations_outlive_the_store
   create_authorization_code          | R | 3,7   | test_code_flow::test_code_flow_id_token_and_userinfo
-  _create_access_token               | C | 3     | test_code_flow::test_code_flow_id_token_and_userinfo
+  _create_access_token               | R | 3     | test_code_flow::test_code_flow_id_token_and_userinfo
   create_refresh_token               | R | 5     | test_token::test_refresh_tokens_rotate_and_reuse_revokes_the_family
   use_refresh_token                  | R | 5     | test_refresh::
                                      |   |       |   test_a_retry_within_the_grace_gets_a_new_pair_of_the_same_family
@@ -90,13 +90,14 @@ from oic.exception import MessageException
 from oic.oic import scope2claims
 from oic.oic.message import AccessTokenResponse, AuthorizationResponse, OpenIDSchema, ProviderConfigurationResponse
 from pyop.access_token import AccessToken, extract_bearer_token_from_http_request
-from pyop.authz_state import AuthorizationState
+from pyop.authz_state import AuthorizationState, rand_str
 from pyop.exceptions import (InvalidAccessToken, InvalidAuthorizationCode, InvalidRefreshToken,
                              InvalidScope, InvalidSubjectIdentifier, InvalidTokenRequest)
-from pyop.message import AccessTokenRequest
+from pyop.message import AccessTokenRequest, AuthorizationRequest
 from pyop.provider import Provider
 from pyop.userinfo import Userinfo
 
+from idp.db import commit_unless_request
 from idp.identity import accounts
 from idp.models import utcnow
 from idp.oidc import backchannel, ciba, ciba_grant, token_families
@@ -186,13 +187,15 @@ class StoreAuthorizationState(AuthorizationState):
         with self.session_factory() as session:
             token_families.open_family(session, record["family"], user_id, authorization_request["client_id"],
                                        subject_identifier, self.refresh_token_lifetime)
-            session.commit()
+            commit_unless_request(session)  # in a request: committed with its audit record
         return code
 
-    def redeem_code(self, authorization_code) -> dict:
+    def redeem_code(self, authorization_code, record: dict | None = None) -> dict:
         """The code's record, once. A code used twice revokes its family (RFC 6749 §4.1.2). After a
-        store loss the record is gone too, so a replayed code mints nothing."""
-        record = self.authorization_codes.get(authorization_code)
+        store loss the record is gone too, so a replayed code mints nothing. `record`: the code's
+        record as the caller already read it (one store round trip fewer)."""
+        if record is None:
+            record = self.authorization_codes.get(authorization_code)
         if record is None:
             raise InvalidAuthorizationCode("unknown or expired code")
         if not self.store.add(f"oidc:code-used:{token_hash(authorization_code)}", b"1",
@@ -208,15 +211,22 @@ class StoreAuthorizationState(AuthorizationState):
     # --- access and refresh tokens (5) -----------------------------------------------------------
 
     def issue_access_token(self, sub, auth_req, granted_scope, family, user_id, scope=None) -> AccessToken:
-        token = self._create_access_token(sub, auth_req, granted_scope, scope)
-        record = self.access_tokens[token.value]
-        record.update(family=family, user_id=user_id)
-        self.access_tokens[token.value] = record
-        return token
+        """pyop's access token record (its _create_access_token: the same keys and token format)
+        with the family and identity added, written once (pyop's writes it, then we rewrote it)."""
+        now = int(time.time())
+        value = rand_str()
+        self.access_tokens[value] = {
+            "iat": now, "exp": now + self.access_token_lifetime, "sub": sub, "client_id": auth_req["client_id"],
+            "aud": [auth_req["client_id"]], "scope": scope or granted_scope, "granted_scope": granted_scope,
+            "token_type": AccessToken.BEARER_TOKEN_TYPE, self.KEY_AUTHORIZATION_REQUEST: auth_req,
+            "family": family, "user_id": user_id}
+        return AccessToken(value, self.access_token_lifetime)
 
-    def create_refresh_token(self, access_token_value):
-        """The first refresh token of a family, for the access token a code was exchanged for."""
-        access = self.access_tokens.get(access_token_value)
+    def create_refresh_token(self, access_token_value, access: dict | None = None):
+        """The first refresh token of a family, for the access token a code was exchanged for
+        (`access`: that token's record, when the caller has it)."""
+        if access is None:
+            access = self.access_tokens.get(access_token_value)
         if access is None:
             raise InvalidAccessToken("unknown access token")
         token = secrets.token_urlsafe(32)
@@ -224,7 +234,7 @@ class StoreAuthorizationState(AuthorizationState):
             token_families.add_refresh_token(session, token, access["family"], access["client_id"],
                                              access["user_id"], access["granted_scope"],
                                              access[self.KEY_AUTHORIZATION_REQUEST])
-            session.commit()
+            commit_unless_request(session)  # in a request: committed with its audit record
         return token
 
     def use_refresh_token(self, refresh_token, scope=None, client_id=None):
@@ -250,9 +260,9 @@ class StoreAuthorizationState(AuthorizationState):
             new_token = secrets.token_urlsafe(32)
             rotated_at = presented.rotated_at
             if rotated_at is None and token_families.rotate(session, row, new_token):
-                session.commit()
+                commit_unless_request(session)  # in a request: committed with its audit record
             elif self._within_grace(rotated_at) and token_families.replace_successor(session, row, new_token):
-                session.commit()
+                commit_unless_request(session)
             else:
                 token_families.revoke_family(session, row.family_id)
                 session.commit()
@@ -349,20 +359,34 @@ class NationalProvider(Provider):
 
     # --- userinfo (10) -------------------------------------------------------------------------------
 
-    def handle_userinfo_request(self, request=None, http_headers=None):
-        """OIDC Core 1.0 §5.3: the claims of the token's scopes, while its family is not revoked."""
-        userinfo_request = dict(parse_qsl(request or ""))
-        bearer = extract_bearer_token_from_http_request(userinfo_request, (http_headers or {}).get("Authorization"))
-        record = self.authz_state.access_tokens.get(bearer)
+    def handle_userinfo_request(self, request=None, http_headers=None, record: dict | None = None):
+        """OIDC Core 1.0 §5.3: the claims of the token's scopes, while its family is not revoked.
+        `record`: the access token's record when the caller has already read it."""
+        if record is None:
+            userinfo_request = dict(parse_qsl(request or ""))
+            bearer = extract_bearer_token_from_http_request(userinfo_request,
+                                                            (http_headers or {}).get("Authorization"))
+            record = self.authz_state.access_tokens.get(bearer)
         if record is None or record["exp"] < int(time.time()):
             raise InvalidAccessToken("unknown or expired access token")
-        claims = self.identity_claims.of_live_family(record.get("family"))  # KeyError when revoked
-        requested = scope2claims(record["scope"].split(), extra_scope_dict=self.extra_scopes)
+        # KeyError when revoked, or when the token's client has since been disabled
+        claims = self.identity_claims.of_live_family(record.get("family"), enabled_client=record.get("client_id"))
+        requested = self._claims_of_scope(record["scope"])
         requested.update(self._get_requested_claims_in(record[self.authz_state.KEY_AUTHORIZATION_REQUEST],
                                                        "userinfo"))
         user_claims = {claim: claims[claim] for claim in requested if claim in claims}
         user_claims["sub"] = record["sub"]
         return OpenIDSchema(**user_claims)
+
+    def _claims_of_scope(self, scope: str) -> dict:
+        """oic's scope2claims, remembered per scope string (a handful per deployment; it was a
+        tenth of userinfo's CPU)."""
+        cache = self.__dict__.setdefault("_scope_claims", {})
+        if scope not in cache:
+            if len(cache) > 256:  # scope strings come from registered clients' grants: few; bound anyway
+                cache.clear()
+            cache[scope] = scope2claims(scope.split(), extra_scope_dict=self.extra_scopes)
+        return dict(cache[scope])
 
     # --- signing (1) ---------------------------------------------------------------------------
 
@@ -401,12 +425,12 @@ class NationalProvider(Provider):
     def handle_token_request(self, request_body, http_headers=None, extra_id_token_claims=None):
         request = self._verify_client_authentication(request_body, http_headers)
         grant_type = request.get("grant_type")
-        if grant_type == "authorization_code":
-            return self._do_code_exchange(request, self.authz_state.extra_claims_for_code(request.get("code")))
-        if grant_type == "refresh_token":
-            return self._do_token_refresh(request)
-        if grant_type == ciba.GRANT_TYPE:
-            return self._do_ciba_grant(request)
+        grants = {"authorization_code": self._do_code_exchange, "refresh_token": self._do_token_refresh,
+                  ciba.GRANT_TYPE: self._do_ciba_grant}
+        if grant_type in grants:
+            response = grants[grant_type](request)
+            response.issued_to = request["client_id"]  # for the audit record, not part of the answer
+            return response
         if not grant_type:
             raise InvalidTokenRequest("grant_type missing", request)
         raise InvalidTokenRequest(f"grant_type {grant_type!r} is not supported", request,
@@ -421,19 +445,28 @@ class NationalProvider(Provider):
         except MessageException as e:
             raise InvalidTokenRequest(str(e), token_request) from e
         code = token_request["code"]
-        authentication_request = self.authz_state.get_authorization_request_for_code(code)
+        # The code's record is read once (pyop's helpers would read it three times).
+        record = self.authz_state.authorization_codes.get(code) if isinstance(code, str) else None
+        if record is None:
+            raise InvalidAuthorizationCode(f"{code} unknown")  # pyop's answer for an unknown code
+        state = self.authz_state
+        authentication_request = AuthorizationRequest().from_dict(record[state.KEY_AUTHORIZATION_REQUEST])
+        if extra_id_token_claims is None:
+            extra_id_token_claims = dict(record.get(state.KEY_EXTRA_ID_TOKEN_CLAIMS) or {})
         self._verify_code_exchange_req(token_request, authentication_request)
-        record = self.authz_state.redeem_code(code)
+        record = state.redeem_code(code, record)
         try:
             claims = self.identity_claims.of_live_family(record["family"])
         except KeyError:
             raise InvalidAuthorizationCode("the tokens of this sign-in were revoked") from None
-        access = self.authz_state.issue_access_token(record["sub"],
-                                                     record[self.authz_state.KEY_AUTHORIZATION_REQUEST],
-                                                     record["granted_scope"], record["family"], record["user_id"])
+        access = state.issue_access_token(record["sub"], record[state.KEY_AUTHORIZATION_REQUEST],
+                                          record["granted_scope"], record["family"], record["user_id"])
         response = AccessTokenResponse()
         self._add_access_token_to_response(response, access)
-        response["refresh_token"] = self.authz_state.create_refresh_token(access.value)
+        response["refresh_token"] = state.create_refresh_token(access.value, {
+            "family": record["family"], "client_id": record[state.KEY_AUTHORIZATION_REQUEST]["client_id"],
+            "user_id": record["user_id"], "granted_scope": record["granted_scope"],
+            state.KEY_AUTHORIZATION_REQUEST: record[state.KEY_AUTHORIZATION_REQUEST]})
         requested = self._get_requested_claims_in(authentication_request, "id_token")
         response["id_token"] = self._create_signed_id_token(
             authentication_request["client_id"], record["sub"],

@@ -68,11 +68,11 @@ class IdentityClaims(Mapping):
         with self.session_factory() as session:
             return self._claims(accounts.get_by_uuid(session, user_id))
 
-    def of_live_family(self, family_id) -> dict:
+    def of_live_family(self, family_id, enabled_client: str | None = None) -> dict:
         """The claims of the identity a token family was issued to, while the family is not
-        revoked: one query for the revocation check and the claims."""
+        revoked (and, with `enabled_client`, that client enabled): one query for the checks and the claims."""
         with self.session_factory() as session:
-            return self._claims(token_families.live_identity(session, family_id))
+            return self._claims(token_families.live_identity(session, family_id, enabled_client))
 
     @staticmethod
     def _claims(identity) -> dict:
@@ -89,7 +89,8 @@ class IdentityClaims(Mapping):
 
 def build_provider(services, keyring) -> NationalProvider:
     settings, store = services.settings, services.store
-    session_factory = services.db.session
+    # Inside a request, the request's own session (one connection, no session per lookup).
+    session_factory = services.db.borrow
     metadata = discovery_metadata(settings.issuer)
     authz_state = StoreAuthorizationState(
         store, session_factory, salt_for(settings.subject_salt, "oidc"),

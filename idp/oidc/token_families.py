@@ -17,7 +17,7 @@ from typing import NamedTuple, overload
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session, aliased
 
-from idp.models import Identity, RefreshToken, TokenFamily, utcnow
+from idp.models import Identity, RefreshToken, RelyingParty, TokenFamily, utcnow
 
 
 def token_hash(value: str) -> str:
@@ -42,12 +42,19 @@ def open_family(session: Session, family_id: str, identity_uuid: str, client_id:
                             created_at=now, expires_at=now + dt.timedelta(seconds=lifetime_seconds)))
 
 
-def live_identity(session: Session, family_id: str) -> Identity | None:
-    """The identity a family was issued to, while the family is not revoked: one indexed query."""
+def live_identity(session: Session, family_id: str, enabled_client: str | None = None) -> Identity | None:
+    """The identity a family was issued to, while the family is not revoked: one indexed query.
+    With `enabled_client`, also only while that OpenID Connect client is registered and enabled
+    (userinfo: a disabled client's tokens stop working), in the same query."""
     if not isinstance(family_id, str):
         return None
-    return session.scalar(select(Identity).join(TokenFamily, TokenFamily.identity_uuid == Identity.uuid)
-                          .where(TokenFamily.id == family_id, TokenFamily.revoked_at.is_(None)))
+    query = select(Identity).join(TokenFamily, TokenFamily.identity_uuid == Identity.uuid) \
+        .where(TokenFamily.id == family_id, TokenFamily.revoked_at.is_(None))
+    if enabled_client is not None:
+        query = query.join(RelyingParty, RelyingParty.client_id == TokenFamily.client_id).where(
+            RelyingParty.client_id == enabled_client, RelyingParty.protocol == "oidc",
+            RelyingParty.enabled.is_(True))
+    return session.scalar(query)
 
 
 def add_refresh_token(session: Session, value: str, family_id: str, client_id: str, identity_uuid: str,

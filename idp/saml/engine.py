@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import subprocess
 from functools import cached_property
@@ -72,10 +73,7 @@ class Xmlsec1(CryptoBackendXmlSec1):
 
     @cached_property
     def version(self) -> str:  # pysaml2 runs `xmlsec1 --version` before every command otherwise
-        completed = subprocess.run([self.xmlsec, "--version"],  # noqa: S603 (the configured xmlsec1, no shell)
-                                   capture_output=True, timeout=XMLSEC_SECONDS)
-        parts = completed.stdout.decode("ascii", "replace").split(" ")
-        return parts[1] if len(parts) > 1 else "0.0.0"
+        return xmlsec1_version(self.xmlsec)
 
     def _run_xmlsec(self, com_list, extra_args, pass_fds=()):
         """pysaml2's own `_run_xmlsec`, with `timeout=`: a run past the limit is killed and raises
@@ -129,6 +127,15 @@ class Xmlsec1(CryptoBackendXmlSec1):
         wrapped = public_key.encrypt(session_key, padding.OAEP(mgf=padding.MGF1(hashes.SHA1()),  # noqa: S303
                                                                algorithm=hashes.SHA256(), label=None))
         return _add_encrypted_key(output.decode("utf-8"), base64.b64encode(wrapped).decode("ascii"))
+
+
+@functools.cache
+def xmlsec1_version(binary: str) -> str:
+    """`xmlsec1 --version` of one binary, asked once per process (not once per server rebuild)."""
+    completed = subprocess.run([binary, "--version"],  # noqa: S603 (the configured xmlsec1, no shell)
+                               capture_output=True, timeout=XMLSEC_SECONDS)
+    parts = completed.stdout.decode("ascii", "replace").split(" ")
+    return parts[1] if len(parts) > 1 else "0.0.0"
 
 
 def _add_encrypted_key(document: str, cipher_value: str) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from xml.etree.ElementTree import ParseError, TreeBuilder
@@ -291,9 +292,11 @@ def _registered_sp(metadata_xml: str):
     return _sp_descriptor(_parse(_decode(metadata_xml)))
 
 
+@functools.lru_cache(maxsize=512)
 def wants_encryption(metadata_xml: str) -> bool:
     """Whether the SP has a key for encrypting assertions to it: a KeyDescriptor with
-    use="encryption" or no use (SAML Metadata §2.4.1.1) holding a certificate."""
+    use="encryption" or no use (SAML Metadata §2.4.1.1) holding a certificate. Remembered per
+    metadata document: asked on every SSO response, it changes only when the SP is re-registered."""
     return any(descriptor.get("use") in (None, "encryption") and descriptor.findall(_CERTIFICATES)
                for descriptor in _registered_sp(metadata_xml).findall(f"{{{MD}}}KeyDescriptor"))
 
@@ -312,4 +315,4 @@ def describe(rp: RelyingParty) -> dict:
     """What an administrator sees of an SP: `clients.describe` plus what its metadata says."""
     # a SAML SP's row always has its metadata
     return {**describe_rp(rp), "acs_urls": acs_urls(rp.saml_metadata),  # type: ignore[arg-type]
-            "wants_encryption": wants_encryption(rp.saml_metadata)}  # type: ignore[arg-type]
+            "wants_encryption": wants_encryption(rp.saml_metadata)}

@@ -213,7 +213,7 @@ def authn_response(servers: SamlServers, request: AuthnRequest, issuer: str, sal
     args.pop("binding", None)
     args.pop("name_id_policy", None)
     # a SAML SP's row always has its metadata
-    encrypt = sps.wants_encryption(request.sp.saml_metadata)  # type: ignore[arg-type]
+    encrypt = sps.wants_encryption(request.sp.saml_metadata)
     response = server.create_authn_response(
         identity=attributes, name_id=name_id,
         authn={"class_ref": (request.authn_context or authn_context.Requirement()).class_for(achieved),

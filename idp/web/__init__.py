@@ -36,7 +36,7 @@ def init_web(app: Flask, services: Services) -> None:
     from idp.web import ciba as oidc_ciba
 
     app.extensions["idp.oidc"] = build_provider(services, services.keyring)
-    app.extensions["idp.saml"] = SamlServers(settings, services.db.session, services.keyring)
+    app.extensions["idp.saml"] = SamlServers(settings, services.db.borrow, services.keyring)
     app.extensions["idp.logout_delivery"] = logout_delivery.start(services)
     for module in (auth, registration, account, recovery, captcha, health, oidc, end_session, saml, passkeys,
                    oidc_tokens, saml_logout, oidc_ciba):
@@ -58,6 +58,8 @@ def init_web(app: Flask, services: Services) -> None:
     # --- end approval app ---
 
     app.before_request(_refuse_without_store)
+    # first of all before_request hooks: every later hook and the view share the request's session
+    app.before_request_funcs.setdefault(None, []).insert(0, _open_db_session)
     app.teardown_appcontext(_close_db_session)
     app.after_request(_security_headers)
     errors.init_app(app)  # the app-wide mappers; the protocol ones are on their blueprints
@@ -76,7 +78,18 @@ def _refuse_without_store():
         raise ServiceUnavailable("session store unreachable")
 
 
+def _open_db_session():
+    from idp.web.context import services
+
+    g.db_scope = services().db.open_request()
+
+
 def _close_db_session(_exc):
+    scope = g.pop("db_scope", None)
+    if scope is not None:
+        from idp.web.context import services
+
+        services().db.close_request(scope)
     db_session = g.pop("db_session", None)
     if db_session is not None:
         db_session.close()

@@ -21,7 +21,12 @@ def services() -> Services:
 
 
 def db_session():
-    if "db_session" not in g:
+    """The request's session: the one idp.oidc and idp.saml borrow too (Database.borrow), so a
+    request uses one pooled connection however many lookups it makes."""
+    shared = services().db.request_session()
+    if shared is not None:
+        return shared
+    if "db_session" not in g:  # outside a request's hooks (a bare app context)
         g.db_session = services().db.session()
     return g.db_session
 
@@ -47,15 +52,26 @@ def current_identity() -> Identity | None:
     The session names the identity by its uuid: an integer id can be handed out again after a
     database restore, and must never lead an old session to another citizen."""
     if "identity" not in g:
-        identity = None
         identity_uuid = session.get("identity_uuid")
-        if identity_uuid is not None:
-            identity = accounts.get_by_uuid(db_session(), identity_uuid)
-            if identity is None or identity.status == "locked":
-                server_session().end()
-                identity = None
-        g.identity = identity
+        _settle_identity(accounts.get_by_uuid(db_session(), identity_uuid) if identity_uuid is not None else None,
+                         identity_uuid is not None)
     return g.identity
+
+
+def adopt_identity(identity_uuid: str, identity: Identity | None) -> None:
+    """The signed-in identity as a view read it in a query of its own (idp.oidc.prefetch): what
+    current_identity() would have read, so it is not read again. Ignored unless `identity_uuid` is
+    the session's."""
+    if "identity" not in g and identity_uuid is not None and session.get("identity_uuid") == identity_uuid:
+        _settle_identity(identity, True)
+
+
+def _settle_identity(identity: Identity | None, named: bool) -> None:
+    if named and (identity is None or identity.status == "locked"):
+        # flask.session is our ServerSession (ServerSessionInterface)
+        session.end()  # type: ignore[attr-defined]
+        identity = None
+    g.identity = identity
 
 
 def signed_in_identity() -> Identity:

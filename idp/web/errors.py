@@ -28,7 +28,7 @@ from werkzeug.exceptions import HTTPException
 
 from idp.errors import ErrorPage, ErrorRedirect, IdpError, OAuthJsonError, ServiceUnavailable
 from idp.saml.guard import MessageRejected
-from idp.web.context import server_session
+from idp.web.context import server_session, services
 from idp.web.responses import json_response
 
 log = logging.getLogger(__name__)
@@ -123,9 +123,9 @@ def init_app(app: Flask) -> None:
     def unavailable(e):
         log.error("backing service unavailable: %s", e)
         server_session().unavailable = True  # nothing more is written to the store for this request
-        db_session = g.get("db_session")
-        if db_session is not None:
-            db_session.rollback()
+        for db_session in (services().db.request_session(create=False), g.get("db_session")):
+            if db_session is not None:
+                db_session.rollback()
         # clients of the token and userinfo endpoints parse JSON
         return json_error(503) or (render_template("error.html", status=503), 503, {"Retry-After": "30"})
 

@@ -20,12 +20,12 @@ from idp import audit
 from idp.attributes import CLAIMS_BY_SCOPE
 from idp.authn.decision import Refusal, Requirements, Step
 from idp.authn.levels import LOA1, LOA2, LOA3
-from idp.oidc import authorization, backchannel, clients, consent
+from idp.oidc import authorization, backchannel, clients, consent, prefetch
 from idp.oidc.ciba import GRANT_TYPE as GRANT_TYPE_CIBA
 from idp.oidc.provider import discovery_metadata
 from idp.errors import ErrorPage, ErrorRedirect, OAuthJsonError
 from idp.web import errors, gate
-from idp.web.context import actor, current_identity, db_session, services, signed_in_identity
+from idp.web.context import actor, adopt_identity, current_identity, db_session, services, signed_in_identity
 from idp.web.forms import ConfirmForm
 from idp.web.i18n import follow_request_locale
 from idp.web.responses import cors, json_response
@@ -124,7 +124,9 @@ def authorize():
         # A cross-site POST arrives without our SameSite=Lax session cookie: answering it here would
         # start a new session over the citizen's. A same-site GET carries the cookie.
         return redirect(url_for("oidc.authorize", **single_valued(request.form)), 303)
-    checked = authorization.check(single_valued(request.args), provider().clients, verified_id_token)
+    params = single_valued(request.args)
+    _prefetch(params.get("client_id"))
+    checked = authorization.check(params, provider().clients, verified_id_token)
     pending_id = gate.remember(PENDING, {"params": checked.params, "ui_locale": checked.ui_locale})
     if checked.ui_locale:  # this request's pages only; the citizen's language cookie is left alone
         follow_request_locale(PENDING, pending_id)
@@ -150,7 +152,31 @@ def _load(pending_id):
     if record is None:
         return None, None, errors.oidc_error_page("no pending authorization request")
     errors.ends_pending(PENDING, pending_id)  # an error answered to the client ends the request
+    _prefetch(record["params"].get("client_id"))
     return record, authorization.check(record["params"], provider().clients, verified_id_token), None
+
+
+def _prefetch(client_id) -> None:
+    """The client, the signed-in identity and its consent to the client in one query, remembered for
+    this request (the client by ClientMetadata, the identity by current_identity, the consent here)."""
+    identity_uuid = session.get("identity_uuid")
+    if "identity" in g or not identity_uuid:
+        return
+    found = prefetch.load_with_identity(db_session(), client_id, identity_uuid)
+    if found is None:
+        return
+    provider().clients.prime(client_id, found.metadata)
+    adopt_identity(identity_uuid, found.identity)
+    if found.metadata is not None and g.identity is not None:
+        g.oidc_consent = (found.metadata["relying_party_id"], g.identity.id, found.consented_scopes)
+
+
+def _consent_covers(db, identity, relying_party_id, scopes) -> bool:
+    """consent.covers, answered from the prefetched consent when there is one for this pair."""
+    known = g.get("oidc_consent")
+    if known is not None and known[:2] == (relying_party_id, identity.id):
+        return known[2] is not None and set(scopes) <= set(known[2])
+    return consent.covers(db, identity.id, relying_party_id, scopes)
 
 
 def verified_id_token(token: str) -> dict | None:
@@ -214,8 +240,8 @@ def _resume(pending_id):
         return answer
     db = db_session()
     client = checked.client  # the relying party's row, read once for this request (clients.py)
-    if "consent" in checked.prompt or not consent.covers(db, identity.id, client["relying_party_id"],
-                                                         checked.scopes):
+    if "consent" in checked.prompt or not _consent_covers(db, identity, client["relying_party_id"],
+                                                          checked.scopes):
         if "none" in checked.prompt:
             return _refuse(pending_id, checked, "consent_required", "the user has not consented")
         claims = sorted({c for s in checked.scopes for c in CLAIMS_BY_SCOPE.get(s, [])})
@@ -347,8 +373,8 @@ def claimed_client(pairs: list[tuple[str, str]], authorization: str | None) -> d
 
 
 def _client_of(response) -> str | None:
-    info = provider().authz_state.access_tokens.get(response["access_token"])
-    return info["client_id"] if info else None
+    """The authenticated client the tokens were issued to (NationalProvider.handle_token_request)."""
+    return getattr(response, "issued_to", None)
 
 
 @bp.route("/oidc/userinfo", methods=["GET", "POST", "OPTIONS"])
@@ -360,7 +386,7 @@ def userinfo():
     header = _bearer_header()
     token_info = _live_token(header)
     try:
-        claims = provider().handle_userinfo_request("", {"Authorization": header})
+        claims = provider().handle_userinfo_request("", {"Authorization": header}, record=token_info)
     except (InvalidAccessToken, KeyError, ValueError):  # pyop's untyped refusals of the token
         raise _invalid_token() from None
     return json_response(claims.to_dict() | {"sub": token_info["sub"]})
@@ -395,11 +421,12 @@ def _bearer_header() -> str | None:
 
 
 def _live_token(header: str | None) -> dict:
-    """The token's record, refused when its client has since been disabled."""
+    """The token's record, refused when unknown or expired. (A token whose client has since been
+    disabled is refused by handle_userinfo_request, in the query that reads the claims.)"""
     scheme, _sep, value = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not value:
         raise _invalid_token()
     info = provider().authz_state.access_tokens.get(value.strip())
-    if info is None or info["exp"] < time.time() or info["client_id"] not in provider().clients:
+    if info is None or info["exp"] < time.time() or not isinstance(info.get("client_id"), str):
         raise _invalid_token()
     return info
