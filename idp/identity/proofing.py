@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from idp.errors import N_, Conflict
 from idp.identity import accounts, devices, mfa, passwords
-from idp.models import Consent, Identity, RegistryPerson, utcnow
+from idp.models import Consent, Identity, Passkey, PasskeyHandle, RegistryPerson, utcnow
 
 LOCKED = N_("This digital identity is locked. Contact support to take it back.")
 
@@ -57,6 +57,9 @@ def reclaim(session: Session, identity: Identity, person: RegistryPerson, userna
     mfa.disable_totp(session, identity)
     devices.forget_all(session, identity.id)
     session.execute(delete(Consent).where(Consent.identity_id == identity.id))
+    # The previous holder's passkeys would otherwise still sign in as the identity taken back.
+    session.execute(delete(Passkey).where(Passkey.identity_id == identity.id))
+    session.execute(delete(PasskeyHandle).where(PasskeyHandle.identity_id == identity.id))
     identity.uuid = str(uuid.uuid4())  # every session and token that referred to it is now dangling
     identity.username = values["username"]
     identity.email = values["email"]
