@@ -140,8 +140,9 @@ def change_email():
         else:
             db = db_session()
             send_email_link(new_email, issue_email_token(identity, new_email))
-            services().mailer.send(identity.email, *emails.email_changed(emails.mask_email(new_email)),
-                                   session=db)
+            hours = services().settings.email_verification_hours
+            services().mailer.send(identity.email, *emails.email_change_requested(emails.mask_email(new_email),
+                                                                                   hours), session=db)
             audit.email_change_requested(db, actor(), identity.id)
             db.commit()
             return _done(_("We sent a link to %(email)s. Your email changes when you open it.",

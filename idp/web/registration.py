@@ -287,8 +287,11 @@ def verify_email(token: str):
     identity = accounts.get_by_uuid(db, payload.get("identity_uuid", "")) if payload else None
     if payload is None or identity is None or payload.get("password_stamp") != password_stamp(identity):
         return _link_dead()
+    old_email = identity.email if identity.email_verified and identity.email != payload["email"] else None
     accounts.activate_email(identity, payload["email"])
     audit.email_verified(db, actor(), identity.id)
+    if old_email is not None:  # a change of address, now done: the old address is told (it was asked first)
+        services().mailer.send(old_email, *emails.email_changed(emails.mask_email(identity.email)), session=db)
     db.commit()
     return render_template("message.html", title=_("Email confirmed"),
                            message=_("Your email address is confirmed. Your digital identity is ready."),

@@ -131,7 +131,7 @@ def test_first_sign_in_asks_for_the_profile_prefilled_then_shows_it(masar, citiz
     assert person.name_ar in profile.text and person.name_en in profile.text
     hijri = Gregorian.fromdate(person.birth_date).to_hijri()
     assert person.birth_date.isoformat() in profile.text
-    assert f"{hijri.year:04d}-{hijri.month:02d}-{hijri.day:02d}" in profile.text
+    assert f"{hijri.day} شعبان {hijri.year} هـ" in profile.text  # the month named (15 March 1990: Shaban)
     assert "مرض مزمن" in profile.text and "بصرية" in profile.text and "حُفظت بياناتك." in profile.text
     assert 'href="/profile/edit"' in profile.text
 

@@ -23,6 +23,7 @@ def test_account_shows_registry_facts_and_activity(web, people, identities):
     html = web.get("/account").get_data(as_text=True)
     assert people["resident"].name_en in html and people["resident"].name_ar in html
     assert ("Resident" in html) or ("مقيم" in html)
+    assert "19 ربيع الآخر 1406 هـ" in html and "1985-12-31" in html  # the Hijri month named
     assert made.email in html
     assert html.count("<tr>") >= 2  # the sign-in shows in recent activity
 
@@ -140,7 +141,9 @@ def test_change_email_takes_effect_when_the_link_is_opened(web, people, identiti
     assert web.submit("/account/email", {"email": "bad"}).status_code == 400
     response = web.submit("/account/email", {"email": "new.address@example.org"})
     assert response.status_code == 200
-    assert smtp.last_to(made.email)                     # the old address is told
+    told = smtp.body(smtp.last_to(made.email))           # the old address is told: a change was asked for
+    assert "was requested" in told and "Nothing has changed yet" in told and "was changed" not in told
+    assert "ne***@example.org" in told                    # enough to tell it from the old address
     db.expire_all()
     assert db.get(Identity, made.identity.id).email == made.email
     link = smtp.link("new.address@example.org", "/register/verify/")
@@ -148,6 +151,8 @@ def test_change_email_takes_effect_when_the_link_is_opened(web, people, identiti
     assert web.submit(path, {}).status_code == 200
     db.expire_all()
     assert db.get(Identity, made.identity.id).email == "new.address@example.org"
+    told = smtp.body(smtp.last_to(made.email))           # and told again once it is done
+    assert "was changed to ne***@example.org" in told
 
 
 def test_connected_services_can_be_disconnected(web, client, rps, people, identities, db):
