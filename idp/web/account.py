@@ -51,13 +51,16 @@ def activity_label(kind: str) -> str:
 @login_required
 def overview():
     identity = current_identity()
+    connected = consent.connected_services(db_session(), identity.id)
     activity = db_session().scalars(
         select(AuditEvent).where(AuditEvent.identity_id == identity.id, AuditEvent.kind.in_(ACTIVITY_KINDS))
         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(10)).all()
     return render_template("account/overview.html", identity=identity, person=identity.person,
                            activity=activity, form=ConfirmForm(),
-                           services=consent.connected_services(db_session(), identity.id),
-                           saml_services=backchannel.saml_services(db_session(), identity.uuid),
+                           services=connected,
+                           # SAML services signed in to before release notices (those have a release now)
+                           saml_services=[sp for sp in backchannel.saml_services(db_session(), identity.uuid)
+                                          if sp.id not in {given.relying_party_id for given in connected}],
                            recovery_left=mfa.unused_recovery_codes(identity),
                            sessions=session_store().count(identity.uuid))
 

@@ -27,7 +27,7 @@ from idp.web.i18n import safe_next, translate
 bp = Blueprint("enrolment", __name__, url_prefix="/two-step/set-up")
 
 KEY = "enrolment"
-SECRET_KEY = "enrolment_totp"
+TOTP_KEY = "enrolment_totp"  # the session key of the key being set up
 # Long enough to install an authenticator app; short enough that a forgotten tab is no way in.
 STEP_SECONDS = 20 * 60
 TOTP_ISSUER_NAME = "National SSO"  # as on the account page: the authenticator app keeps it
@@ -37,7 +37,7 @@ def start(identity, next_url: str, *, registration: bool) -> None:
     """Begin the set-up for `identity` (its password just proven, or just registered)."""
     session[KEY] = {"identity_uuid": identity.uuid, "at": time.time(), "next": next_url,
                     "registration": registration}
-    session.pop(SECRET_KEY, None)
+    session.pop(TOTP_KEY, None)
 
 
 def _pending():
@@ -77,8 +77,8 @@ def authenticator_app():
         return _expired()
     if identity.has_totp:
         return _already_set_up(record)
-    secret = session.get(SECRET_KEY) or totp.new_secret()
-    session[SECRET_KEY] = secret
+    secret = session.get(TOTP_KEY) or totp.new_secret()
+    session[TOTP_KEY] = secret
     form = OtpForm()
     if form.validate_on_submit():
         db = db_session()
@@ -89,7 +89,7 @@ def authenticator_app():
         else:
             audit.totp_enabled(db, actor(), identity.id)
             db.commit()
-            session.pop(SECRET_KEY, None)
+            session.pop(TOTP_KEY, None)
             services().mailer.send(identity.email, *emails.second_factor_changed(enabled=True))
             return _finish(record, identity, codes)
     uri = totp.provisioning_uri(secret, identity.username, TOTP_ISSUER_NAME)

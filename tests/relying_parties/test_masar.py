@@ -9,11 +9,12 @@ import re
 import secrets
 import sqlite3
 from types import SimpleNamespace
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 from hijridate import Gregorian
+from tests import idp_pages
 from tests.live import free_port, serve
 
 from relying_parties.masar import config as masar_config
@@ -64,20 +65,9 @@ def csrf(html: str) -> str:
 
 
 def sign_in(browser: requests.Session, made, decision: str = "allow") -> requests.Response:
-    """Masar's button → the IdP's sign-in form → its consent form (first time) → back at Masar."""
+    """Masar's button → the IdP's sign-in forms → its consent form (first time) → back at Masar."""
     page = browser.get(MASAR + "/login", timeout=10)
-    for _ in range(3):
-        if not page.url.startswith(ISSUER):
-            return page
-        html = page.text
-        if 'name="password"' in html:
-            page = browser.post(page.url, data={"csrf_token": csrf(html), "username": made.username,
-                                                "password": made.password}, timeout=10)
-        else:
-            action = re.search(r'action="(/oidc/consent/[^"]+)"', html).group(1)
-            page = browser.post(urljoin(page.url, action), data={"csrf_token": csrf(html), "decision": decision},
-                                timeout=10)
-    raise AssertionError(f"never came back to Masar: {page.url}")
+    return idp_pages.through(browser, page, made, ISSUER, decision)  # password, code, consent (first time)
 
 
 VALID = {"health": "chronic", "disability": "visual", "email": "m.alqahtani@example.com", "mobile": "0551234567"}

@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from babel.messages.pofile import read_po
+from tests import idp_pages
 from tests.live import free_port, serve
 
 from relying_parties.saml_sp.app import create_app
@@ -118,9 +119,7 @@ def to_the_post_form(browser: requests.Session, made, path="/login") -> dict:
     """The SP's button → the IdP (its sign-in form when needed) → the IdP's auto-posting form."""
     page = browser.get(SP + path, timeout=10)
     assert page.url.startswith(ISSUER), page.url
-    if 'name="password"' in page.text:
-        page = browser.post(page.url, data={"csrf_token": csrf(page.text), "username": made.username,
-                                            "password": made.password}, timeout=10)
+    page = idp_pages.through(browser, page, made, ISSUER)  # password, code, release notice (first time)
     assert page.status_code == 200 and page.url.startswith(ISSUER + "/saml/sso/"), (page.status_code, page.url)
     return post_form(page.text)
 
