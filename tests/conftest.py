@@ -103,10 +103,15 @@ class SmtpSink:
         return message.get_body(("plain",)).get_content()
 
     def link(self, address: str, path_part: str) -> str:
-        body = self.body(self.last_to(address))
-        match = re.search(r"https?://\S*" + re.escape(path_part) + r"\S*", body)
-        assert match, f"no link with {path_part} in: {body}"
-        return match.group(0)
+        """The link in the latest mail to `address` that has one with `path_part` (a notice such as
+        "two-step verification turned on" may have come after it)."""
+        found = self.to(address)
+        assert found, f"no mail to {address}; have {[m['To'] for m in self.messages]}"
+        for message in reversed(found):
+            match = re.search(r"https?://\S*" + re.escape(path_part) + r"\S*", self.body(message))
+            if match:
+                return match.group(0)
+        raise AssertionError(f"no link with {path_part} in: {self.body(found[-1])}")
 
 
 @pytest.fixture(scope="session")
