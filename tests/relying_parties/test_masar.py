@@ -173,6 +173,17 @@ def test_invalid_input_is_refused_next_to_the_field_and_nothing_is_saved(masar, 
     errors = re.search(rf'<ul class="field-errors" id="{field}-errors">(.*?)</ul>', refused.text, re.S)
     assert errors and message in errors.group(1)
     assert refused.text.count('class="field-errors"') == 1  # only the bad field is marked
+    # GOV.UK: "Error:" before the title, a summary (focused) linking to the field, the field tied to
+    # its message.
+    assert re.search(r"<title>خطأ: ", refused.text)
+    summary = re.search(r'<div class="error-summary" tabindex="-1" autofocus[^>]*>(.*?)</div>', refused.text, re.S)
+    anchor = f"{field}-0" if field in ("health", "disability") else field
+    assert summary and f'<a href="#{anchor}">{message}</a>' in summary.group(1)
+    assert re.search(rf'id="{anchor}"[^>]*aria-invalid="true"|aria-invalid="true"[^>]*id="{anchor}"', refused.text)
+    if field in ("health", "disability"):  # the group is described by its message
+        assert f'<fieldset class="field invalid" aria-describedby="{field}-errors">' in refused.text
+    else:
+        assert re.search(rf'aria-describedby="[^"]*{field}-errors"', refused.text)
     assert saved_profiles(masar) == []
 
 
