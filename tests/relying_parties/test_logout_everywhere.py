@@ -14,7 +14,7 @@ import requests
 
 from relying_parties.masar.app import create_app as create_masar
 from relying_parties.saml_sp.app import create_app as create_saml_sp
-from tests import idp_pages
+from tests import idp_pages, second_factor
 from tests.live import free_port, serve
 from tests.relying_parties.test_saml_sp import post_form, sp_instance, sp_key_files  # noqa: F401 (fixtures)
 from tests.web.test_recovery import NEW_PASSWORD, link_path
@@ -121,7 +121,9 @@ def test_a_password_reset_elsewhere_signs_the_citizen_out_of_both(portals, citiz
                                           "email": citizen.email}, timeout=10)
     link = ISSUER + link_path(smtp, citizen.email)
     page = phone.get(link, timeout=10)
-    phone.post(link, data={"csrf_token": csrf(page.text)}, timeout=10)
+    page = phone.post(link, data={"csrf_token": csrf(page.text)}, timeout=10)  # on to the second factor
+    phone.post(ISSUER + "/recover/verify", data={"csrf_token": csrf(page.text), "otp": second_factor.code_for(citizen)},
+               timeout=10)
     page = phone.get(ISSUER + "/recover/password", timeout=10)
     done = phone.post(ISSUER + "/recover/password", data={"csrf_token": csrf(page.text), "new_password": NEW_PASSWORD},
                       timeout=10)
