@@ -168,7 +168,7 @@ def test_connected_services_can_be_disconnected(web, client, rps, people, identi
     assert "Masar" in page
     link = re.search(r'href="(/account/services/\d+/disconnect)"', page).group(1)
     confirm = web.get(link).get_data(as_text=True)             # asked first; a link changes nothing
-    assert "<h1>Disconnect Masar?</h1>" in confirm and db.query(Consent).count() == 1
+    assert "<h1>Disconnect <bdi>Masar</bdi>?</h1>" in confirm and db.query(Consent).count() == 1
     done = web.submit(link, {})
     assert done.status_code == 200 and db.query(Consent).count() == 0
     text = done.get_data(as_text=True)
