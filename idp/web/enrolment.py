@@ -156,9 +156,10 @@ def _finish(record: dict, identity, codes: list[str] | None, amr: list[str] | No
             else redirect(next_url)
     db, throttle = db_session(), auth.login_throttle()
     next_url = safe_next(record.get("next"))
-    # The recovery codes are shown once, on the page that completes the sign-in.
-    page = make_response(render_template("account/recovery_codes.html", codes=codes, next=next_url)) \
-        if codes else None
+    page = make_response() if codes else None
     method = ["otp"] if codes else (amr or [])
-    return auth._signed_in(db, throttle, account_for(identity.id, ""), identity, ["pwd", *method], next_url,
-                           auth._known_device(db, identity.id), second_factor=True, response=page)
+    response = auth._signed_in(db, throttle, account_for(identity.id, ""), identity, ["pwd", *method], next_url,
+                               auth._known_device(db, identity.id), second_factor=True, response=page)
+    if codes:  # shown once, on the page that completes the sign-in (rendered signed in)
+        response.set_data(render_template("account/recovery_codes.html", codes=codes, next=next_url))
+    return response

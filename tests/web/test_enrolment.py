@@ -129,7 +129,9 @@ def test_an_identity_without_a_second_factor_sets_one_up_before_it_is_signed_in(
     assert web.get("/account").status_code == 302                     # not signed in by the password alone
     secret, response = set_up_app(web)
     assert response.status_code == 200 and len(recovery_codes(response)) == 10
-    assert 'href="/account"' in response.get_data(as_text=True)        # on to where the sign-in was going
+    page = response.get_data(as_text=True)
+    assert 'href="/account"' in page                                   # on to where the sign-in was going
+    assert 'href="/logout"' in page                                    # shown signed in
     assert web.get("/account").status_code == 200                     # signed in now
     events = db.scalars(select(AuditEvent.kind).where(AuditEvent.identity_id == made.identity.id)).all()
     assert "mfa.totp_enabled" in events and "sign_in.succeeded" in events
