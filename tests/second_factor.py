@@ -44,3 +44,14 @@ def code_for(made) -> str:
 
 def made_for(login: str):
     return _made.get(login)
+
+
+def turn_on_totp(db, services, identity) -> str:
+    """TOTP for an identity a test made with `accounts.create` (every identity has a second factor);
+    its secret, for `fresh_totp`."""
+    from idp.identity import mfa, totp
+
+    secret, at = totp.new_secret(), time.time() - STEP
+    mfa.enable_totp(db, services.store, services.fernet, identity, secret, pyotp.TOTP(secret).at(at))
+    spent(secret, at)
+    return secret
