@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-scale bench-micro bench-reference install translations extract-messages system-deps clean
+.PHONY: demo test lint bench bench-scale bench-micro bench-reference axe-core install translations extract-messages system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,8 +52,21 @@ lint: $(STAMP)
 
 # redis-server: the resilience and operations tests start (and kill) servers of their own.
 test: SYSTEM_PACKAGES = xmlsec1 espeak-ng chromium redis-server
-test: install
+test: install axe-core
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# axe-core (MPL-2.0), pinned in tests/e2e/axe/package.json, for the browser tests' accessibility
+# checks: npm installs it into the git-ignored tests/e2e/axe/node_modules/. Node as for the bench.
+axe-core:
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing system packages: nodejs npm"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+	  else \
+	    echo "missing node/npm -- run: sudo apt-get install -y nodejs npm" >&2; exit 1; \
+	  fi; \
+	fi
+	@[ -f tests/e2e/axe/node_modules/axe-core/axe.min.js ] || (cd tests/e2e/axe && npm ci --no-audit --no-fund --silent)
 
 # Our IdP (gunicorn, one worker) against the OpenID-certified reference, node oidc-provider, pinned
 # in bench/reference/package.json: see README "Performance" and bench/run.py.

@@ -9,6 +9,7 @@ import hashlib
 import html
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote, urljoin, urlsplit
 
@@ -36,6 +37,9 @@ class Target:
     browser: requests.Session = field(default_factory=requests.Session)  # the signed-in browser
     backend: requests.Session = field(default_factory=requests.Session)  # the relying party's server
     tokens: dict = field(default_factory=dict)
+    # A code for the second-factor form, when the provider asks one after the password (ours does:
+    # every identity has a second factor); None for a provider that never asks.
+    second_factor: Callable[[], str] | None = None
 
     def discover(self) -> None:
         self.endpoints = expect_json(self.backend.get(self.base_url + "/.well-known/openid-configuration"))
@@ -100,15 +104,17 @@ class Target:
         raise Unexpected(f"{self.name}: too many redirects")
 
     def sign_in(self, browser: requests.Session, page: requests.Response) -> requests.Response:
-        """Fill the provider's sign-in form (its CSRF token included, when it has one)."""
+        """Fill the provider's sign-in form (its CSRF token included, when it has one): the password,
+        or the second factor's code when that is the form shown."""
         action = FORM_ACTION.search(page.text)
-        if action is None:
+        second_step = 'name="otp"' in page.text and self.second_factor is not None
+        if action is None and not second_step:
             raise Unexpected(f"{self.name}: no sign-in form at {page.url}")
-        data = {"username": self.username, "password": self.password}
+        data = {"otp": self.second_factor()} if second_step else {"username": self.username, "password": self.password}
         csrf = CSRF.search(page.text)
         if csrf:
             data["csrf_token"] = html.unescape(csrf.group(1))
-        url = urljoin(page.url, html.unescape(action.group(1)) or page.url)
+        url = urljoin(page.url, html.unescape(action.group(1)) or page.url) if action else page.url
         return browser.post(url, data=data, allow_redirects=False)
 
     def exchange(self, alg: str, code: str, verifier: str) -> dict:

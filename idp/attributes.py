@@ -86,3 +86,9 @@ def saml_attributes(identity: Identity, allow_national_id: bool) -> dict[str, li
     data = values(identity)
     return {SAML_PREFIX + a.saml: [str(data[a.internal])] for a in ATTRIBUTES
             if a.saml and data[a.internal] is not None and (allow_national_id or not a.restricted)}
+
+
+def saml_release_names(allow_national_id: bool) -> list[str]:
+    """The SAML attribute short names a service provider may receive (what its release notice
+    lists and the stored release covers), whatever an identity's values are."""
+    return [a.saml for a in ATTRIBUTES if a.saml and (allow_national_id or not a.restricted)]

@@ -21,6 +21,7 @@ from idp import create_app
 from idp.db import Database
 from idp.models import Base, RegistryPerson
 from idp.store.memory import MemoryStore
+from tests import second_factor as second_factor_codes
 
 TEST_DATABASE_URL = os.environ.get("IDP_TEST_DATABASE_URL", "")
 TEST_REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "")
@@ -102,10 +103,15 @@ class SmtpSink:
         return message.get_body(("plain",)).get_content()
 
     def link(self, address: str, path_part: str) -> str:
-        body = self.body(self.last_to(address))
-        match = re.search(r"https?://\S*" + re.escape(path_part) + r"\S*", body)
-        assert match, f"no link with {path_part} in: {body}"
-        return match.group(0)
+        """The link in the latest mail to `address` that has one with `path_part` (a notice such as
+        "two-step verification turned on" may have come after it)."""
+        found = self.to(address)
+        assert found, f"no mail to {address}; have {[m['To'] for m in self.messages]}"
+        for message in reversed(found):
+            match = re.search(r"https?://\S*" + re.escape(path_part) + r"\S*", self.body(message))
+            if match:
+                return match.group(0)
+        raise AssertionError(f"no link with {path_part} in: {self.body(found[-1])}")
 
 
 @pytest.fixture(scope="session")
@@ -216,7 +222,9 @@ class Identities:
         self.services, self.db = services, db
 
     def make(self, person, username="citizen.one", password=STRONG_PASSWORD, email=None,
-             mobile="0551234567", totp=False, active=True):
+             mobile="0551234567", totp=True, active=True):
+        """An identity; with TOTP (as every identity has a second factor) unless `totp=False`, which
+        makes one as registered before registration asked for one: it sets one up at sign-in."""
         import pyotp
 
         from idp.identity import accounts, mfa
@@ -230,15 +238,21 @@ class Identities:
             secret = totp_module.new_secret()
             # Enrol one step in the past so that the current code stays usable by the test.
             import time
+            at = time.time() - 30
             codes = mfa.enable_totp(self.db, self.services.store, self.services.fernet, identity, secret,
-                                    pyotp.TOTP(secret).at(time.time() - 30))
+                                    pyotp.TOTP(secret).at(at))
+            second_factor_codes.spent(secret, at)
             made.update(secret=secret, recovery_codes=codes)
         self.db.commit()
-        return type("MadeIdentity", (), made)
+        made = type("MadeIdentity", (), made)
+        if totp:
+            second_factor_codes.remember(made)
+        return made
 
 
 @pytest.fixture
 def identities(services, db):
+    second_factor_codes.forget_all()
     return Identities(services, db)
 
 
@@ -264,9 +278,15 @@ class Web:
         return self.client.post(url, data={"csrf_token": token, **data}, follow_redirects=follow,
                                 headers=headers)
 
-    def login(self, username, password, otp=None, next_url=None):
+    def login(self, username, password, otp=None, next_url=None, second_factor=True):
+        """Password, then `otp` — or, for an identity made by `identities`, a fresh code of its
+        own unless `second_factor=False` (to stop at the second step)."""
         url = "/login" + (f"?next={next_url}" if next_url else "")
         response = self.submit(url, {"username": username, "password": password})
+        made = second_factor_codes.made_for(username)
+        if otp is None and second_factor and made is not None and response.status_code == 302 and \
+                "/login/verify" in response.location:
+            otp = second_factor_codes.code_for(made)
         if otp is not None:
             assert response.status_code == 302 and "/login/verify" in response.location, response.status_code
             response = self.submit("/login/verify", {"otp": otp})
@@ -282,9 +302,10 @@ def web(client):
 
 
 def current_totp(secret: str) -> str:
+    """A code for `secret` not used before in this run (see tests/second_factor.py)."""
     import pyotp
 
-    return pyotp.TOTP(secret).now()
+    return second_factor_codes.fresh_totp(secret) or pyotp.TOTP(secret).now()
 
 
 # --- OpenID Connect relying parties -----------------------------------------------------------

@@ -1,6 +1,8 @@
 """Mail over real SMTP (aiosmtpd on loopback), or to the outbox folder when no server is set."""
 from email import message_from_bytes, policy
 
+import pytest
+
 from idp.identity import emails
 from idp.mail import Mailer
 
@@ -27,3 +29,15 @@ def test_unreachable_server_is_logged_not_raised(caplog):
     mailer = Mailer("IdP <no-reply@idp.test>", "smtp://127.0.0.1:1")
     assert mailer.send("citizen@example.com", "subject", "body") is False
     assert "not sent" in caplog.text and "citizen@example.com" not in caplog.text
+
+
+@pytest.mark.parametrize("address, masked", [
+    ("noura@example.com", "no***@example.com"),
+    ("nasser@example.com", "na***@example.com"),   # told apart from noura@ by the second letter
+    ("abc@example.com", "a***@example.com"),       # a short name shows less
+    ("a@example.com", "a***@example.com"),
+])
+def test_masked_addresses_can_be_told_apart(address, masked):
+    from idp.identity.emails import mask_email
+
+    assert mask_email(address) == masked

@@ -106,3 +106,14 @@ def _sign_in(required: Requirements, reason: str) -> Decision:
 
 def _refuse(refusal: Refusal, reason: str) -> Decision:
     return Decision(Step.REFUSE, refusal, reason)
+
+
+def after_password(*, has_totp: bool, has_passkey: bool) -> Step:
+    """What follows a correct password (NIST SP 800-63B §4.2.1: a national identity is
+    multi-factor). A second factor the identity has is asked for; an identity without one (made
+    before registration asked for one) sets one up before it is signed in — never skipped."""
+    if has_totp:
+        return Step.SECOND_FACTOR
+    if has_passkey:
+        return Step.PASSKEY
+    return Step.ENROL_SECOND_FACTOR

@@ -110,3 +110,24 @@ def format_hijri(date: dt.date) -> str | None:
         return None
     year, month, day = hijri
     return f"{year:04d}-{month:02d}-{day:02d}"
+
+
+# The Umm al-Qura months, as the Saudi calendar names them (Arabic) and as they are usually
+# transliterated (English).
+HIJRI_MONTHS = {
+    "ar": ("محرم", "صفر", "ربيع الأول", "ربيع الآخر", "جمادى الأولى", "جمادى الآخرة", "رجب", "شعبان",
+           "رمضان", "شوال", "ذو القعدة", "ذو الحجة"),
+    "en": ("Muharram", "Safar", "Rabi al-Awwal", "Rabi al-Thani", "Jumada al-Ula", "Jumada al-Akhirah",
+           "Rajab", "Shaban", "Ramadan", "Shawwal", "Dhu al-Qadah", "Dhu al-Hijjah"),
+}
+
+
+def hijri_in_words(date: dt.date, lang: str) -> str | None:
+    """The Umm al-Qura date with its month named: "15 رمضان 1410 هـ" or "15 Ramadan 1410 AH"."""
+    hijri = to_hijri(date)
+    if hijri is None:
+        return None
+    year, month, day = hijri
+    if lang == "ar":
+        return f"{day} {HIJRI_MONTHS['ar'][month - 1]} {year} هـ"
+    return f"{day} {HIJRI_MONTHS['en'][month - 1]} {year} AH"

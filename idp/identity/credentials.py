@@ -52,7 +52,7 @@ def request_email_change(db: Session, mailer: Mailer, identity: Identity, new_em
     except ValidationError as e:
         return Outcome.refused("email", e.message, identity.id)
     email_links.send(db, mailer, identity, hours, link_for, address)
-    mailer.send(identity.email, *emails.email_changed(emails.mask_email(address)), session=db)
+    mailer.send(identity.email, *emails.email_change_requested(emails.mask_email(address), hours), session=db)
     return Outcome.done("identity.email_change_requested", identity.id, value=emails.mask_email(address))
 
 

@@ -53,7 +53,22 @@ def second_factor_changed(enabled: bool) -> tuple[str, str]:
         f"Two-step verification was {'turned on' if enabled else 'turned off'} for your digital identity.")
 
 
+def email_change_requested(new_email_masked: str, hours: int) -> tuple[str, str]:
+    """To the old address when a change is asked for: nothing has changed yet (the new address
+    must be confirmed first), so the owner can still stop it."""
+    return _compose(
+        "طلب تغيير البريد الإلكتروني", "A change of your email address was requested",
+        f"طُلب تغيير البريد الإلكتروني لهويتك الرقمية إلى {new_email_masked}. لم يتغير شيء بعد: يتم التغيير "
+        f"فقط عند فتح الرابط المرسل إلى العنوان الجديد خلال {hours} ساعة. إذا لم تطلب ذلك فغيّر كلمة "
+        "المرور الآن (فيتوقف الرابط عن العمل) وتواصل مع الدعم.",
+        f"A change of the email address of your digital identity to {new_email_masked} was requested. "
+        f"Nothing has changed yet: it changes only if the link sent to the new address is opened within "
+        f"{hours} hours. If this was not you, change your password now (the link then stops working) "
+        "and contact support.")
+
+
 def email_changed(new_email_masked: str) -> tuple[str, str]:
+    """To the old address once the new one is confirmed."""
     return _security_change(
         "تغيير البريد الإلكتروني", "Your email address was changed",
         f"تم تغيير البريد الإلكتروني لهويتك الرقمية إلى {new_email_masked}.",
@@ -61,8 +76,11 @@ def email_changed(new_email_masked: str) -> tuple[str, str]:
 
 
 def mask_email(email: str) -> str:
+    """The first two characters and the domain (the first one of a short name): enough to tell
+    two addresses apart, too little to read one out."""
     local, _, domain = email.partition("@")
-    return f"{local[:1]}***@{domain}"
+    shown = local[:2] if len(local) > 3 else local[:1]
+    return f"{shown}***@{domain}"
 
 
 def identity_reclaimed() -> tuple[str, str]:

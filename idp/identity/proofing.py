@@ -24,7 +24,7 @@ from idp.identity import accounts, devices, mfa, passwords
 from idp.identity.registry import Person
 from idp.identity.sessions import SessionStore
 from idp.identity.sign_out import sign_out_everywhere
-from idp.models import Consent, Identity, utcnow
+from idp.models import Consent, Identity, Passkey, PasskeyHandle, utcnow
 from idp.outcomes import WHOLE, Outcome
 
 LOCKED = N_("This digital identity is locked. Contact support to take it back.")
@@ -62,6 +62,9 @@ def reclaim(session: Session, identity: Identity, person: Person, username: str,
     mfa.disable_totp(session, identity)
     devices.forget_all(session, identity.id)
     session.execute(delete(Consent).where(Consent.identity_id == identity.id))
+    # The previous holder's passkeys would otherwise still sign in as the identity taken back.
+    session.execute(delete(Passkey).where(Passkey.identity_id == identity.id))
+    session.execute(delete(PasskeyHandle).where(PasskeyHandle.identity_id == identity.id))
     identity.uuid = str(uuid.uuid4())  # every session and token that referred to it is now dangling
     identity.username = values["username"]
     identity.email = values["email"]

@@ -32,14 +32,14 @@ def init_web(app: Flask, services: Services) -> None:
     from idp.saml.server import SamlServers
     from idp.web import account, auth, captcha, end_session, health, oidc, passkeys, recovery, registration, saml
     from idp.web import revocation as oidc_tokens
-    from idp.web import saml_logout
+    from idp.web import enrolment, saml_logout, saml_release
     from idp.web import ciba as oidc_ciba
 
     app.extensions["idp.oidc"] = build_provider(services, services.keyring)
     app.extensions["idp.saml"] = SamlServers(settings, services.db.borrow, services.keyring)
     app.extensions["idp.logout_delivery"] = logout_delivery.start(services)
     for module in (auth, registration, account, recovery, captcha, health, oidc, end_session, saml, passkeys,
-                   oidc_tokens, saml_logout, oidc_ciba):
+                   oidc_tokens, saml_logout, oidc_ciba, enrolment, saml_release):
         app.register_blueprint(module.bp)
     # Relying parties post to these from their own pages: they carry no CSRF token of ours;
     # the protocol's own checks (client authentication, PKCE, state) stand in.

@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from idp import audit
-from idp.identity import accounts, credentials, emails, mfa, totp
+from idp.identity import accounts, credentials, emails, mfa, passkeys, totp
 from idp.identity.throttle import account_for
 from idp.models import AuditEvent
 from idp.oidc import backchannel, consent, token_families
@@ -54,13 +54,16 @@ def activity_label(kind: str) -> str:
 @login_required
 def overview():
     identity = signed_in_identity()
+    connected = consent.connected_services(db_session(), identity.id)
     activity = db_session().scalars(
         select(AuditEvent).where(AuditEvent.identity_id == identity.id, AuditEvent.kind.in_(ACTIVITY_KINDS))
         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(10)).all()
     return render_template("account/overview.html", identity=identity, person=identity,
                            activity=activity, form=ConfirmForm(),
-                           services=consent.connected_services(db_session(), identity.id),
-                           saml_services=backchannel.saml_services(db_session(), identity.uuid),
+                           services=connected,
+                           # SAML services signed in to before release notices (those have a release now)
+                           saml_services=[sp for sp in backchannel.saml_services(db_session(), identity.uuid)
+                                          if sp.id not in {given.relying_party_id for given in connected}],
                            recovery_left=mfa.unused_recovery_codes(identity),
                            sessions=session_store().count(identity.uuid))
 
@@ -146,12 +149,12 @@ def change_email():
 @bp.route("/two-step", methods=["GET", "POST"])
 @recent_auth_required
 def two_step():
-    """Turn on TOTP: scan the QR code, then prove it with a code. Shows recovery codes once."""
+    """Turn on TOTP (or, with `replace`, move it to a new phone): scan the QR code, then prove it
+    with a code; the old key keeps working until then. Shows recovery codes once."""
     identity = signed_in_identity()
     next_url = safe_next(request.args.get("next") or url_for("account.overview"))
-    if identity.has_totp:
-        return render_template("account/two_step_on.html", form=ConfirmForm(),
-                               recovery_left=mfa.unused_recovery_codes(identity))
+    if identity.has_totp and not request.args.get("replace"):
+        return _two_step_on(identity)
     secret = session.get("totp_enrolment") or totp.new_secret()
     session["totp_enrolment"] = secret
     form = OtpForm()
@@ -175,11 +178,21 @@ def two_step():
 @recent_auth_required
 def two_step_off():
     identity, db = signed_in_identity(), db_session()
+    if identity.has_totp and not passkeys.has_any(db, identity):  # every identity keeps a second factor
+        return _two_step_on(identity, _(
+            "Two-step verification is your only second step, so it cannot be turned off. Add a passkey "
+            "first, or move it to a new phone."), 409)
     if ConfirmForm().validate_on_submit() and identity.has_totp:
         audit.record_outcome(db, actor(), credentials.disable_totp(db, identity))
         db.commit()
         services().mailer.send(identity.email, *emails.second_factor_changed(enabled=False))
     return redirect(url_for("account.overview"))
+
+
+def _two_step_on(identity, error: str | None = None, status: int = 200):
+    return render_template("account/two_step_on.html", form=ConfirmForm(), error=error,
+                           recovery_left=mfa.unused_recovery_codes(identity),
+                           can_turn_off=passkeys.has_any(db_session(), identity)), status
 
 
 @bp.post("/two-step/recovery-codes")
@@ -194,24 +207,29 @@ def new_recovery_codes():
     return render_template("account/recovery_codes.html", codes=result.value, next=url_for("account.overview"))
 
 
-@bp.post("/services/<int:relying_party_id>/disconnect")
+@bp.route("/services/<int:relying_party_id>/disconnect", methods=["GET", "POST"])
 @login_required
 def disconnect(relying_party_id: int):
-    """Withdraw consent: the service must ask again, and its tokens stop working now."""
-    identity, db = signed_in_identity(), db_session()
-    if ConfirmForm().validate_on_submit():
-        given = consent.find(db, identity.id, relying_party_id)
-        if given is not None:
-            rp = given.relying_party
-            consent.revoke(db, identity.id, relying_party_id)
-            if rp.client_id:
-                token_families.revoke_client_tokens(db, identity.uuid, rp.client_id)
-                backchannel.sessions_ended(db, identity, client_id=rp.client_id)
-            audit.record(db, "oidc.consent_revoked", actor(), identity.id, client_id=rp.client_id)
-            db.commit()
-    return redirect(url_for("account.overview"))
+    """Withdraw consent (or, for a SAML service, the release notice): asked first, then done; the
+    service must ask again, and its tokens stop working now."""
+    identity, db, form = signed_in_identity(), db_session(), ConfirmForm()
+    given = consent.find(db, identity.id, relying_party_id)
+    if given is None:  # nothing (or no longer anything) to disconnect
+        return redirect(url_for("account.overview"))
+    rp = given.relying_party
+    if not form.validate_on_submit():
+        return render_template("account/disconnect.html", form=form, service=rp.name,
+                               saml=rp.protocol == "saml"), 400 if form.errors else 200
+    consent.revoke(db, identity.id, relying_party_id)
+    if rp.client_id:
+        token_families.revoke_client_tokens(db, identity.uuid, rp.client_id)
+        backchannel.sessions_ended(db, identity, client_id=rp.client_id)
+    audit.record(db, "oidc.consent_revoked", actor(), identity.id, client_id=rp.client_id or rp.entity_id)
+    db.commit()
+    return _done(_("%(service)s is disconnected. It no longer receives your information, and it will ask "
+                   "you again the next time you sign in to it.", service=rp.name), title=_("Disconnected"))
 
 
-def _done(message: str):
-    return render_template("message.html", title=_("Done"), message=message,
+def _done(message: str, title: str | None = None):
+    return render_template("message.html", title=title or _("Done"), message=message,
                            link=url_for("account.overview"), link_text=_("Back to your account"))

@@ -7,6 +7,7 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from flask_babel import gettext as _
 
 from idp import audit
+from idp.authn.decision import Step, after_password
 from idp.identity import accounts, devices, mfa, passkeys, totp
 from idp.identity.throttle import CaptchaRequired, account_for
 from idp.oidc import backchannel
@@ -66,8 +67,7 @@ def login():
     if identity is None:
         return _failed(db, throttle, account, candidate.id if candidate else None, device, form, next_url)
     has_passkey = not identity.has_totp and passkeys.has_any(db, identity)
-    if identity.status != "active" or identity.has_totp or has_passkey:
-        throttle.release(account)  # the password was right; what follows is not a guess
+    throttle.release(account)  # the password was right; what follows is not a guess
     if identity.status == "locked":
         audit.sign_in_failed(db, actor(), identity.id, "locked")
         db.commit()
@@ -77,15 +77,18 @@ def login():
         session["resend_for"] = identity.uuid
         return _login_page(form, next_url, 403, pending=True,
                            error=_("Confirm your email address first: open the link we sent you."))
-    if identity.has_totp:
-        db.commit()
+    db.commit()
+    step = after_password(has_totp=identity.has_totp, has_passkey=has_passkey)
+    if step is Step.SECOND_FACTOR:
         session["mfa_pending"] = {"identity_uuid": identity.uuid, "at": time.time(), "next": next_url}
         return redirect(url_for("auth.second_factor"))
-    if has_passkey:  # the passkey is this identity's second factor: the password alone is not enough
-        db.commit()
+    if step is Step.PASSKEY:  # the passkey is this identity's second factor: the password alone is not enough
         session["passkey_expected"] = {"identity_uuid": identity.uuid, "at": time.time(), "next": next_url}
         return redirect(url_for("passkeys.sign_in_page", next=next_url))
-    return complete_sign_in(db, throttle, account, identity, ["pwd"], next_url, device)
+    # No second factor yet (made before registration asked for one): set one up, then signed in.
+    from idp.web import enrolment  # enrolment signs in through this module
+    enrolment.start(identity, next_url, registration=False)
+    return redirect(url_for("enrolment.choose"))
 
 
 @bp.route("/login/verify", methods=["GET", "POST"])

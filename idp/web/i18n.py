@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app, redirect, request, session, url_for
 from flask_babel import Babel, get_locale, gettext
 
+from idp.identity import birthdate
+
 LOCALES = ("ar", "en")
 LOCALE_COOKIE = "idp_lang"
 RTL = {"ar"}
@@ -55,6 +57,12 @@ def riyadh_time(moment: dt.datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(RIYADH).strftime("%Y-%m-%d %H:%M")
+
+
+@bp.app_template_filter("hijri_in_words")
+def hijri_in_words(date: dt.date) -> str:
+    """A date in the Umm al-Qura calendar, its month named in the page's language."""
+    return birthdate.hijri_in_words(date, str(get_locale() or "ar")) or ""
 
 
 def init_app(app) -> None:

@@ -1,7 +1,7 @@
 """Registration wizard: who you are (checked against the civil registry, behind a captcha) →
 a code sent by SMS to the mobile the registry holds for you (proofing: only you have it) →
 username, password and contact details (taking back an identity someone else registered for
-you, if there is one) → a link to confirm the email → an active identity."""
+you, if there is one) → a second factor (idp.web.enrolment) → a link to confirm the email → an active identity."""
 from __future__ import annotations
 
 import hashlib
@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from idp import audit
 from idp.errors import Throttled, ValidationError
-from idp.identity import accounts, email_links, emails, national_id, proofing, sms
+from idp.identity import accounts, email_links, emails, national_id, passkeys, proofing, sms
 from idp.identity.birthdate import parse_birth_date
 from idp.identity.mobile_proof import MobileProof, new_flow_id, sms_text
 from idp.identity.registry import RegistryUnavailable
@@ -218,6 +218,22 @@ def credentials():
         _after_reclaim(identity, old_email)
     session.pop("registration", None)
     session["resend_for"] = identity.uuid
+    # The last step: a second factor, before "confirm your email". (Imported here: enrolment uses
+    # the passkey views, which use recovery, which uses this module.)
+    from idp.web import enrolment
+    enrolment.start(identity, url_for("registration.done"), registration=True)
+    return redirect(url_for("enrolment.choose"))
+
+
+@bp.get("/done")
+def done():
+    """After the second factor: the link to confirm the email is on its way."""
+    identity_uuid = session.get("resend_for")
+    identity = accounts.get_by_uuid(db_session(), identity_uuid) if identity_uuid else None
+    if identity is None or identity.email_verified:
+        return redirect(url_for("auth.login"))
+    if not (identity.has_totp or passkeys.has_any(db_session(), identity)):
+        return redirect(url_for("enrolment.choose"))  # registration is not finished without one
     return render_template("register/sent.html", email=emails.mask_email(identity.email))
 
 
@@ -262,11 +278,14 @@ def resend():
 def verify_email(token: str):
     """The link in the mail. GET only asks to confirm: mail scanners open links on their own."""
     db = db_session()
-    identity, answer = use_link(email_links.is_live(db, token), lambda: email_links.confirm(db, token),
-                                _("Confirm your email address"), _("Confirm"), _link_dead)
+    confirmed, answer = use_link(email_links.is_live(db, token), lambda: email_links.confirm(db, token),
+                                 _("Confirm your email address"), _("Confirm"), _link_dead)
     if answer is not None:
         return answer
+    identity, old_email = confirmed
     audit.email_verified(db, actor(), identity.id)
+    if old_email is not None:  # a change of address, now done: the old address is told (it was asked first)
+        services().mailer.send(old_email, *emails.email_changed(emails.mask_email(identity.email)), session=db)
     db.commit()
     return render_template("message.html", title=_("Email confirmed"),
                            message=_("Your email address is confirmed. Your digital identity is ready."),

@@ -16,9 +16,10 @@ from idp.oidc import backchannel
 from idp.attributes import saml_attributes
 from idp.authn.decision import Refusal, Requirements, Step
 from idp.authn import levels
+from idp.models import RelyingParty
 from idp.saml import authn_context, sps, sso
 from idp.subject_salt import salt_for
-from idp.web import errors, gate, saml_logout
+from idp.web import errors, gate, saml_logout, saml_release
 from idp.web.context import actor, current_identity, db_session, server_session, services, signed_in_identity
 from idp.web.i18n import follow_request_locale
 
@@ -128,12 +129,19 @@ def resume(pending_id):
     return _resume(pending_id)
 
 
-def _resume(pending_id):
+@dataclasses.dataclass(frozen=True)
+class Pending:
+    sp: RelyingParty
+    request: sso.AuthnRequest
+    created: float
+
+
+def load(pending_id):
+    """The pending request (a `Pending`), or the page refusing it."""
     record = gate.recall(PENDING, pending_id)
     if record is None:
         return _refuse("no pending SAML request")
-    db = db_session()
-    sp = sps.find_saml(db, record["sp"])
+    sp = sps.find_saml(db_session(), record["sp"])
     if sp is None or not sp.enabled:
         return _refuse("service provider disabled")
     request_ = sso.AuthnRequest(sp=sp, request_id=record["request_id"], force_authn=record["force_authn"],
@@ -141,11 +149,20 @@ def _resume(pending_id):
                                 transient=record["transient"], relay_state=record["relay_state"],
                                 response_args=record["response_args"],
                                 authn_context=_requirement(record.get("authn_context")))
+    return Pending(sp, request_, record["created"])
+
+
+def _resume(pending_id):
+    loaded = load(pending_id)
+    if not isinstance(loaded, Pending):
+        return loaded
+    sp, request_, created = loaded.sp, loaded.request, loaded.created
+    db = db_session()
     # SAML Profiles §4.1.4.1, through the one sign-in decision (idp.authn): IsPassive refusals are
     # NoPassive; the AuthnContext was checked for satisfiability when the request arrived.
     decision = gate.decide_now(Requirements(
         level=_level(request_), force=request_.force_authn, passive=request_.is_passive,
-        requested_at=record["created"]))
+        requested_at=created))
     if decision.step is Step.REFUSE:
         status = sso.NO_AUTHN_CONTEXT if decision.refusal is Refusal.UNSATISFIABLE else sso.NO_PASSIVE
         return _answer_error(pending_id, request_, status, decision.reason)
@@ -153,6 +170,9 @@ def _resume(pending_id):
     if step is not None:
         return step
     identity = signed_in_identity()
+    shown = saml_release.notice(pending_id, sp, identity, request_)  # the first time: what it will receive
+    if shown is not None:
+        return shown
     destination, response, name_id = sso.authn_response(
         servers(), request_, services().settings.issuer, _salt(), identity.subject_seed,
         saml_attributes(identity, sp.allow_national_id), levels.rank(session.get("acr")) + 1,

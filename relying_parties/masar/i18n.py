@@ -33,11 +33,34 @@ def other_language(message: str) -> str:
         return gettext(message)
 
 
+# The Umm al-Qura months (as idp/identity/birthdate.py names them; a portal never imports the IdP).
+HIJRI_MONTHS = {
+    "ar": ("محرم", "صفر", "ربيع الأول", "ربيع الآخر", "جمادى الأولى", "جمادى الآخرة", "رجب", "شعبان",
+           "رمضان", "شوال", "ذو القعدة", "ذو الحجة"),
+    "en": ("Muharram", "Safar", "Rabi al-Awwal", "Rabi al-Thani", "Jumada al-Ula", "Jumada al-Akhirah",
+           "Rajab", "Shaban", "Ramadan", "Shawwal", "Dhu al-Qadah", "Dhu al-Hijjah"),
+}
+
+
+def hijri_in_words(claim: str | None) -> str:
+    """The IdP's `birthdate_hijri` claim ("1410-09-15") with its month named in the page's language;
+    anything else as it came."""
+    try:
+        year, month, day = (int(part) for part in str(claim or "").split("-"))
+        name = HIJRI_MONTHS[current()][month - 1] if 1 <= month <= 12 else None
+    except (ValueError, KeyError):
+        name = None
+    if name is None:
+        return str(claim or "")
+    return f"{day} {name} {year} هـ" if current() == "ar" else f"{day} {name} {year} AH"
+
+
 def init_app(app) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", "ar")
     babel.init_app(app, locale_selector=select_locale)
     app.register_blueprint(bp)
     app.add_template_global(other_language)
+    app.add_template_filter(hijri_in_words)
     # Marks a msgid for extraction (pybabel -k N_) where it is translated later, by _ or other_language.
     app.add_template_global(lambda message: message, "N_")
 

@@ -70,3 +70,15 @@ def test_levels_are_ordered_and_reached_by_methods():
     assert levels.highest() == levels.ORDER[-1]
     for level in levels.ORDER:
         assert levels.SAML_LEVEL_OF[levels.SAML_CLASS_FOR[level]] == level
+
+
+@pytest.mark.parametrize("has_totp, has_passkey, step", [
+    (True, False, Step.SECOND_FACTOR),
+    (True, True, Step.SECOND_FACTOR),        # the code first; the passkey button is on the login page
+    (False, True, Step.PASSKEY),
+    (False, False, Step.ENROL_SECOND_FACTOR),  # never signed in by the password alone
+])
+def test_after_the_password_a_second_factor_is_asked_or_set_up(has_totp, has_passkey, step):
+    from idp.authn.decision import after_password
+
+    assert after_password(has_totp=has_totp, has_passkey=has_passkey) is step

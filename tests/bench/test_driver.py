@@ -5,6 +5,7 @@ import pytest
 
 from bench.driver import REDIRECT_URI, Target, Unexpected
 from idp.oidc import clients, consent
+from tests import second_factor
 from tests.live import free_port, serve
 
 PORT = free_port()
@@ -29,7 +30,8 @@ def target(app, signing_keys, services, people, identities):
             registered[alg] = {"client_id": rp.client_id, "client_secret": secret}
         session.commit()
     stop = serve(app, ISSUER)
-    target = Target("ours", ISSUER, made.username, made.password, registered)
+    target = Target("ours", ISSUER, made.username, made.password, registered,
+                    second_factor=lambda: second_factor.code_for(made))
     target.discover()
     yield target
     target.close()

@@ -1,6 +1,8 @@
-"""Journey (a), in Arabic: a person of the civil registry gets a digital identity, turns on the
-second factor, and uses it to sign up at Masar; then signs out everywhere."""
+"""Journey (a), in Arabic: a person of the civil registry gets a digital identity — its last step
+the second factor — and uses it to sign up at Masar; then signs out everywhere."""
 from __future__ import annotations
+
+import re
 
 from hijridate import Gregorian
 
@@ -45,28 +47,16 @@ def test_a_new_citizen_registers_turns_on_two_step_and_signs_up_at_masar(
     fill(page, username="noura.alotaibi", password=PASSWORD, email=email, mobile="0551234567")
     shot(page, "credentials")
     submit(page, "username")
-    expect_page(page, "تأكيد البريد الإلكتروني")
-    shot(page, "email-sent")
 
-    # Step 4: the link in the mail; opening it only asks, pressing the button confirms.
-    page.goto(link_in_mail(smtp, email, "/register/verify/"))
-    expect_page(page, "تأكيد البريد الإلكتروني")
-    shot(page, "confirm-email")
-    page.get_by_role("button", name="تأكيد").click()
-    expect_page(page, "تم تأكيد البريد الإلكتروني")
-    shot(page, "email-confirmed")
-
-    # Her first sign-in leads to her account page.
-    page.get_by_role("link", name="تسجيل الدخول").last.click()
-    sign_in_at_idp(page, "noura.alotaibi", PASSWORD, shot=shot)
-    expect_page(page, "حسابي")
-    expect(page.locator("main")).to_contain_text(noura.name_ar)
-    expect(page.locator("main")).to_contain_text(noura.name_en)
-
-    # Two-step verification: her authenticator app takes the key shown on the page.
-    page.get_by_role("link", name="إدارة التحقق الثنائي").click()
+    # Step 4, the last: a second factor, with why it is needed. Her authenticator app takes the key.
+    expect_page(page, "احمِ هويتك بخطوة ثانية")
+    expect(page.locator('.steps [aria-current="step"]')).to_have_text("التحقق الثنائي")
+    shot(page, "second-factor-choice")
+    page.get_by_role("link", name="استخدام تطبيق مصادقة").click()
     expect_page(page, "تفعيل التحقق الثنائي")
     expect(page.locator("figure.qr svg")).to_be_visible()
+    expect(page.locator('a[href^="otpauth://totp/"]')).to_be_visible()
+    expect(page.locator("code.secret .key-group").first).to_have_text(re.compile(r"^[A-Z2-7]{4}$"))
     authenticator = Authenticator(page.locator("code.secret").inner_text().replace(" ", ""))
     shot(page, "two-step-enrol")
     enter_code(page, authenticator.code())
@@ -74,7 +64,23 @@ def test_a_new_citizen_registers_turns_on_two_step_and_signs_up_at_masar(
     expect(page.locator("ul.codes li")).to_have_count(10)
     shot(page, "recovery-codes")
     page.get_by_role("link", name="حفظت الرموز").click()
+    expect_page(page, "تأكيد البريد الإلكتروني")
+    shot(page, "email-sent")
+
+    # Then the link in the mail; opening it only asks, pressing the button confirms.
+    page.goto(link_in_mail(smtp, email, "/register/verify/"))
+    expect_page(page, "تأكيد البريد الإلكتروني")
+    shot(page, "confirm-email")
+    page.get_by_role("button", name="تأكيد").click()
+    expect_page(page, "تم تأكيد البريد الإلكتروني")
+    shot(page, "email-confirmed")
+
+    # Her first sign-in asks for the code from her app, and leads to her account page.
+    page.get_by_role("link", name="تسجيل الدخول").last.click()
+    sign_in_at_idp(page, "noura.alotaibi", PASSWORD, authenticator, shot=shot)
     expect_page(page, "حسابي")
+    expect(page.locator("main")).to_contain_text(noura.name_ar)
+    expect(page.locator("main")).to_contain_text(noura.name_en)
     expect(page.locator("main")).to_contain_text("مفعّل. رموز الاسترداد المتبقية: 10.")
     shot(page, "account")
 

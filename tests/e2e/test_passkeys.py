@@ -15,7 +15,7 @@ import requests
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from tests.e2e.conftest import CAPTCHA_ANSWER, expect, expect_page, sign_in_at_idp
+from tests.e2e.conftest import CAPTCHA_ANSWER, Authenticator, expect, expect_page, sign_in_at_idp
 from tests.live import free_port
 
 
@@ -51,7 +51,7 @@ def test_a_citizen_adds_a_passkey_and_signs_in_with_it_alone(
     virtual_authenticator(browser_context, page)
 
     page.goto(live_idp + "/login")
-    sign_in_at_idp(page, citizen.username, citizen.password, shot=shot)
+    sign_in_at_idp(page, citizen.username, citizen.password, Authenticator(citizen.secret), shot=shot)
     expect_page(page, "حسابي")
     page.get_by_role("link", name="إدارة مفاتيح المرور").click()
     expect_page(page, "مفاتيح المرور")
@@ -95,3 +95,28 @@ def test_a_citizen_adds_a_passkey_and_signs_in_with_it_alone(
     claims = jwt.decode(tokens["id_token"], keys).claims
     assert claims["acr"] == "urn:idp:loa:3"
     assert "user" in claims["amr"] and {"hwk", "swk"} & set(claims["amr"]) and "pwd" not in claims["amr"]
+
+
+def test_an_identity_without_a_second_factor_makes_a_passkey_at_sign_in(
+        browser_context, page, live_idp, people, identities, screenshots):
+    """Made before registration asked for a second factor: right after the password, the citizen
+    chooses a passkey, makes it, and is signed in; the next password sign-in asks for it."""
+    shot = screenshots.journey("p2")
+    citizen = identities.make(people["citizen"], totp=False)
+    virtual_authenticator(browser_context, page)
+    page.goto(live_idp + "/login?next=/account")
+    sign_in_at_idp(page, citizen.username, citizen.password)
+    expect_page(page, "احمِ هويتك بخطوة ثانية")
+    shot(page, "second-factor-choice")
+    page.locator("[data-passkey-name]").fill("هاتفي")
+    page.get_by_role("button", name="إنشاء مفتاح مرور").click()
+    expect_page(page, "حسابي")
+    shot(page, "signed-in-after-making-a-passkey")
+    page.get_by_role("link", name="إدارة مفاتيح المرور").click()
+    expect(page.locator("ul.passkeys")).to_contain_text("هاتفي")
+    sign_out(page, live_idp)
+    page.context.clear_cookies()
+    page.goto(live_idp + "/login/passkey")
+    expect_page(page, "الدخول بمفتاح مرور")
+    page.get_by_role("button", name="الدخول بمفتاح مرور").click()
+    expect_page(page, "حسابي")

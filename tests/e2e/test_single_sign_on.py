@@ -1,7 +1,7 @@
 """Journey (b), in Arabic: a returning citizen with two-step verification signs in to Masar
 (OpenID Connect), then to the SAML portal without typing the password again (single sign-on:
-the IdP's form posts the SAML Response by itself), and sees what was released; then signs out
-of all devices."""
+the IdP's form posts the SAML Response by itself) after a first-time notice of what it will
+receive, and sees what was released; then signs out of all devices."""
 from __future__ import annotations
 
 from tests.e2e.conftest import (Authenticator, complete_masar_profile, consent, expect, expect_page,
@@ -36,6 +36,14 @@ def test_a_citizen_signs_in_once_for_masar_and_the_saml_portal(
     expect_page(page, "بوابة اختبار SAML")
     shot(page, "saml-home")
     page.get_by_role("link", name="الدخول عبر النفاذ الوطني الموحد").click()
+
+    # The first time: what the SAML portal will receive, before it receives anything.
+    expect_page(page, "مشاركة بياناتك؟")
+    for label in ("الاسم بالعربية", "تاريخ الميلاد (هجري)", "البريد الإلكتروني", "رقم الجوال"):
+        expect(page.locator("ul.claims")).to_contain_text(label)
+    expect(page.locator("ul.claims")).not_to_contain_text("رقم الهوية")
+    shot(page, "saml-release-notice")
+    page.locator('button[name="decision"][value="allow"]').click()
 
     expect_page(page, "ما أفصح عنه النفاذ الوطني الموحد")
     assert any(url.startswith("/saml/sso/") for url in idp_pages), idp_pages  # the auto-posting form

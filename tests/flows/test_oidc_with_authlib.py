@@ -9,6 +9,7 @@ from authlib.integrations.requests_client import OAuth2Session
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from tests import second_factor
 from tests.live import free_port, serve
 
 
@@ -30,7 +31,7 @@ def live_idp(app, signing_keys):
 
 
 def browse_to_callback(browser: requests.Session, url: str, made) -> str:
-    """What a citizen's browser does: sign in, allow, and land on the RP's callback."""
+    """What a citizen's browser does: sign in (password, then code), allow, and land on the RP's callback."""
     for _ in range(10):
         response = browser.get(url, allow_redirects=False, timeout=10)
         if response.is_redirect:
@@ -43,6 +44,9 @@ def browse_to_callback(browser: requests.Session, url: str, made) -> str:
         if 'name="password"' in page:
             response = browser.post(url, data={"csrf_token": token, "username": made.username,
                                                "password": made.password}, allow_redirects=False, timeout=10)
+        elif 'name="otp"' in page:  # every identity has a second factor
+            response = browser.post(url, data={"csrf_token": token, "otp": second_factor.code_for(made)},
+                                    allow_redirects=False, timeout=10)
         else:
             action = re.search(r'action="(/oidc/consent/[^"]+)"', page).group(1)
             response = browser.post(urljoin(url, action), data={"csrf_token": token, "decision": "allow"},

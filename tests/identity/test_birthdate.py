@@ -143,3 +143,15 @@ def test_round_trip(hijri):
     born = parse("-".join(f"{part:02d}" for part in hijri), "hijri")
     assert to_hijri(born) == hijri
     assert Hijri(*hijri).to_gregorian() == born
+
+
+@pytest.mark.parametrize("date, lang, words", [
+    (dt.date(1990, 3, 15), "ar", "18 شعبان 1410 هـ"),
+    (dt.date(1990, 3, 15), "en", "18 Shaban 1410 AH"),
+    (dt.date(1985, 12, 31), "en", "19 Rabi al-Thani 1406 AH"),
+    (dt.date(1990, 4, 15), "ar", "20 رمضان 1410 هـ"),
+])
+def test_hijri_dates_are_shown_with_month_names(date, lang, words):
+    from idp.identity.birthdate import hijri_in_words
+
+    assert hijri_in_words(date, lang) == words

@@ -16,7 +16,8 @@ RP = passkeys.relying_party(ISSUER, "National SSO")
 
 @pytest.fixture
 def citizen(people, identities):
-    return identities.make(people["citizen"]).identity
+    """Without TOTP: its passkeys are its only second factor."""
+    return identities.make(people["citizen"], totp=False).identity
 
 
 @contextlib.contextmanager

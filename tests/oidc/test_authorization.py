@@ -143,10 +143,23 @@ def test_max_age_forces_a_fresh_sign_in(web, rps, people, identities):
     assert get(web, params).status_code == 303
 
 
-def test_loa2_requested_leads_to_enrolment_without_totp(web, rps, people, identities):
+def password_only_session(web, db, made) -> None:
+    """A session signed in with the password alone, of an identity without a second factor: as
+    kept from before every identity had one (new sign-ins set one up first, idp.web.enrolment)."""
+    from idp.identity import mfa
+    from idp.models import Identity
+
+    web.login(made.username, made.password)
+    with web.client.session_transaction() as session:
+        session.update(acr="urn:idp:loa:1", amr=["pwd"])
+    mfa.disable_totp(db, db.get(Identity, made.identity.id))
+    db.commit()
+
+
+def test_loa2_requested_leads_to_enrolment_without_totp(web, rps, people, identities, db):
     made = identities.make(people["citizen"])
     client = rps.register()
-    web.login(made.username, made.password)
+    password_only_session(web, db, made)
     params, _ = rps.authorize_params(client, acr_values="urn:idp:loa:2")
     response = get(web, params)
     assert "/account/two-step" in response.location
@@ -195,12 +208,12 @@ def _consent_action(page):
     return re.search(r'action="(/oidc/consent/[^"]+)"', page).group(1)
 
 
-def test_consent_post_cannot_skip_the_second_factor(web, rps, people, identities):
+def test_consent_post_cannot_skip_the_second_factor(web, rps, people, identities, db):
     """A password-only session must not get a code for a LoA 2 client by posting consent directly."""
     from tests.conftest import csrf_token
     made = identities.make(people["citizen"])
     client = rps.register()
-    web.login(made.username, made.password)
+    password_only_session(web, db, made)
     params, _ = rps.authorize_params(client)
     page = get(web, params).get_data(as_text=True)           # a consent page for a LoA 1 request
     pending = _consent_action(page)

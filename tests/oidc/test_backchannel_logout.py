@@ -136,6 +136,7 @@ def test_signing_out_tells_every_portal_the_session_signed_in_to(web, client, ap
 
 
 def test_a_password_reset_on_another_device_tells_the_portals(web, app, client, rps, citizen, portals, people, smtp):
+    from tests import second_factor
     from tests.conftest import Web
     from tests.web.test_recovery import NEW_PASSWORD, ask, link_path
     portal = portals()
@@ -144,7 +145,7 @@ def test_a_password_reset_on_another_device_tells_the_portals(web, app, client, 
     other = Web(app.test_client())
     ask(other, people["citizen"].national_id, citizen.email)
     other.submit(link_path(smtp, citizen.email), {})
-    other.get("/recover/verify")
+    assert other.submit("/recover/verify", {"otp": second_factor.code_for(citizen)}).status_code == 302
     assert other.submit("/recover/password", {"new_password": NEW_PASSWORD}).status_code == 200
     [token] = portal.wait()
     verified(client, app, rp, token)

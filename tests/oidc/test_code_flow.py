@@ -15,8 +15,9 @@ def test_code_flow_id_token_and_userinfo(web, client, rps, people, identities, a
     jwks = client.get("/oidc/jwks").json
     claims = jwt.decode(tokens["id_token"], KeySet.import_key_set(jwks)).claims
     assert claims["iss"] == "http://127.0.0.1:5000" and claims["aud"] == rp.client_id
-    assert claims["nonce"] == params["nonce"] and claims["acr"] == "urn:idp:loa:1"
-    assert claims["amr"] == ["pwd"] and isinstance(claims["auth_time"], int) and claims["at_hash"]
+    # Every identity signs in with its second factor (idp.web.enrolment): LoA 2.
+    assert claims["nonce"] == params["nonce"] and claims["acr"] == "urn:idp:loa:2"
+    assert claims["amr"] == ["pwd", "otp"] and isinstance(claims["auth_time"], int) and claims["at_hash"]
     info = client.get("/oidc/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert info.status_code == 200, info.json
     assert info.json["sub"] == claims["sub"]

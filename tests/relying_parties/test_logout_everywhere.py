@@ -8,13 +8,13 @@ import re
 import secrets
 import time
 from types import SimpleNamespace
-from urllib.parse import urljoin
 
 import pytest
 import requests
 
 from relying_parties.masar.app import create_app as create_masar
 from relying_parties.saml_sp.app import create_app as create_saml_sp
+from tests import idp_pages, second_factor
 from tests.live import free_port, serve
 from tests.relying_parties.test_saml_sp import post_form, sp_instance, sp_key_files  # noqa: F401 (fixtures)
 from tests.web.test_recovery import NEW_PASSWORD, link_path
@@ -69,19 +69,10 @@ def csrf(page: str) -> str:
 
 
 def sign_in_to_both(browser: requests.Session, made) -> None:
-    page = browser.get(MASAR + "/login", timeout=10)
-    for _ in range(3):
-        if not page.url.startswith(ISSUER):
-            break
-        if 'name="password"' in page.text:
-            page = browser.post(page.url, data={"csrf_token": csrf(page.text), "username": made.username,
-                                                "password": made.password}, timeout=10)
-        else:
-            action = re.search(r'action="(/oidc/consent/[^"]+)"', page.text).group(1)
-            page = browser.post(urljoin(page.url, action), data={"csrf_token": csrf(page.text), "decision": "allow"},
-                                timeout=10)
+    page = idp_pages.through(browser, browser.get(MASAR + "/login", timeout=10), made, ISSUER)
     assert page.url.startswith(MASAR + "/profile"), page.url
-    form = post_form(browser.get(SP + "/login", timeout=10).text)  # already signed in at the IdP
+    page = browser.get(SP + "/login", timeout=10)  # already signed in at the IdP: the release notice, once
+    form = post_form(idp_pages.through(browser, page, made, ISSUER).text)
     answer = browser.post(form["action"], data={k: form[k] for k in ("SAMLResponse", "RelayState") if k in form},
                           timeout=10)
     assert answer.url.startswith(SP + "/attributes"), answer.url
@@ -130,7 +121,9 @@ def test_a_password_reset_elsewhere_signs_the_citizen_out_of_both(portals, citiz
                                           "email": citizen.email}, timeout=10)
     link = ISSUER + link_path(smtp, citizen.email)
     page = phone.get(link, timeout=10)
-    phone.post(link, data={"csrf_token": csrf(page.text)}, timeout=10)
+    page = phone.post(link, data={"csrf_token": csrf(page.text)}, timeout=10)  # on to the second factor
+    phone.post(ISSUER + "/recover/verify", data={"csrf_token": csrf(page.text), "otp": second_factor.code_for(citizen)},
+               timeout=10)
     page = phone.get(ISSUER + "/recover/password", timeout=10)
     done = phone.post(ISSUER + "/recover/password", data={"csrf_token": csrf(page.text), "new_password": NEW_PASSWORD},
                       timeout=10)

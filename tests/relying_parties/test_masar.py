@@ -9,11 +9,12 @@ import re
 import secrets
 import sqlite3
 from types import SimpleNamespace
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 from hijridate import Gregorian
+from tests import idp_pages
 from tests.live import free_port, serve
 
 from relying_parties.masar import config as masar_config
@@ -64,20 +65,9 @@ def csrf(html: str) -> str:
 
 
 def sign_in(browser: requests.Session, made, decision: str = "allow") -> requests.Response:
-    """Masar's button → the IdP's sign-in form → its consent form (first time) → back at Masar."""
+    """Masar's button → the IdP's sign-in forms → its consent form (first time) → back at Masar."""
     page = browser.get(MASAR + "/login", timeout=10)
-    for _ in range(3):
-        if not page.url.startswith(ISSUER):
-            return page
-        html = page.text
-        if 'name="password"' in html:
-            page = browser.post(page.url, data={"csrf_token": csrf(html), "username": made.username,
-                                                "password": made.password}, timeout=10)
-        else:
-            action = re.search(r'action="(/oidc/consent/[^"]+)"', html).group(1)
-            page = browser.post(urljoin(page.url, action), data={"csrf_token": csrf(html), "decision": decision},
-                                timeout=10)
-    raise AssertionError(f"never came back to Masar: {page.url}")
+    return idp_pages.through(browser, page, made, ISSUER, decision)  # password, code, consent (first time)
 
 
 VALID = {"health": "chronic", "disability": "visual", "email": "m.alqahtani@example.com", "mobile": "0551234567"}
@@ -131,7 +121,7 @@ def test_first_sign_in_asks_for_the_profile_prefilled_then_shows_it(masar, citiz
     assert person.name_ar in profile.text and person.name_en in profile.text
     hijri = Gregorian.fromdate(person.birth_date).to_hijri()
     assert person.birth_date.isoformat() in profile.text
-    assert f"{hijri.year:04d}-{hijri.month:02d}-{hijri.day:02d}" in profile.text
+    assert f"{hijri.day} شعبان {hijri.year} هـ" in profile.text  # the month named (15 March 1990: Shaban)
     assert "مرض مزمن" in profile.text and "بصرية" in profile.text and "حُفظت بياناتك." in profile.text
     assert 'href="/profile/edit"' in profile.text
 
@@ -183,6 +173,17 @@ def test_invalid_input_is_refused_next_to_the_field_and_nothing_is_saved(masar, 
     errors = re.search(rf'<ul class="field-errors" id="{field}-errors">(.*?)</ul>', refused.text, re.S)
     assert errors and message in errors.group(1)
     assert refused.text.count('class="field-errors"') == 1  # only the bad field is marked
+    # GOV.UK: "Error:" before the title, a summary (focused) linking to the field, the field tied to
+    # its message.
+    assert re.search(r"<title>خطأ: ", refused.text)
+    summary = re.search(r'<div class="error-summary" tabindex="-1" autofocus[^>]*>(.*?)</div>', refused.text, re.S)
+    anchor = f"{field}-0" if field in ("health", "disability") else field
+    assert summary and f'<a href="#{anchor}">{message}</a>' in summary.group(1)
+    assert re.search(rf'id="{anchor}"[^>]*aria-invalid="true"|aria-invalid="true"[^>]*id="{anchor}"', refused.text)
+    if field in ("health", "disability"):  # the group is described by its message
+        assert f'<fieldset class="field invalid" aria-describedby="{field}-errors">' in refused.text
+    else:
+        assert re.search(rf'aria-describedby="[^"]*{field}-errors"', refused.text)
     assert saved_profiles(masar) == []
 
 

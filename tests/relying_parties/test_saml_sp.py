@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from babel.messages.pofile import read_po
+from tests import idp_pages
 from tests.live import free_port, serve
 
 from relying_parties.saml_sp.app import create_app
@@ -118,9 +119,7 @@ def to_the_post_form(browser: requests.Session, made, path="/login") -> dict:
     """The SP's button → the IdP (its sign-in form when needed) → the IdP's auto-posting form."""
     page = browser.get(SP + path, timeout=10)
     assert page.url.startswith(ISSUER), page.url
-    if 'name="password"' in page.text:
-        page = browser.post(page.url, data={"csrf_token": csrf(page.text), "username": made.username,
-                                            "password": made.password}, timeout=10)
+    page = idp_pages.through(browser, page, made, ISSUER)  # password, code, release notice (first time)
     assert page.status_code == 200 and page.url.startswith(ISSUER + "/saml/sso/"), (page.status_code, page.url)
     return post_form(page.text)
 
@@ -246,7 +245,8 @@ def test_sign_in_shows_the_released_attributes(portal, citizen, people):
     assert person.national_id not in page.text
     assert "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent" in page.text
     assert re.search(r'<code dir="ltr" class="name-id">[A-Za-z0-9_-]{40,}</code>', page.text)
-    assert "كلمة المرور (المستوى الأول)" in page.text and "PasswordProtectedTransport" in page.text
+    # Every identity has a second factor, and signs in with it: level 2.
+    assert "كلمة المرور وعامل تحقق ثانٍ (المستوى الثاني)" in page.text
 
     # The session cookie holds a token, not the attributes.
     cookie = next(c for c in browser.cookies if c.name == "saml_sp_session")
@@ -314,7 +314,7 @@ def test_the_english_switch(portal, citizen, people):
     assert 'href="/lang/ar?next=/"' in home.text
     page = sign_in(browser, citizen)
     assert "What the National SSO released" in page.text and "Name in English" in page.text
-    assert "Male" in page.text and "Password (level 1)" in page.text
+    assert "Male" in page.text and "Password and a second factor (level 2)" in page.text
     assert people["citizen"].name_ar in page.text  # the Arabic name stays Arabic
     assert browser.get(SP + "/lang/ar", params={"next": "https://evil.example/"}, allow_redirects=False,
                        timeout=10).headers["Location"] == "/"

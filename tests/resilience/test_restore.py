@@ -13,6 +13,7 @@ from idp import create_app
 from idp.db import Database
 from idp.identity import accounts
 from idp.models import RegistryPerson
+from tests import second_factor
 from tests.conftest import STRONG_PASSWORD, Web, make_national_id
 
 PEOPLE = [("1", 1001, "Mohammed Abdullah Alqahtani"), ("1", 1002, "Noura Saad Alotaibi"),
@@ -45,13 +46,17 @@ def register(app, index: int, username: str):
         person = db.get(RegistryPerson, make_national_id(prefix, serial))
         identity = accounts.create(db, person, username, STRONG_PASSWORD, f"{username}@example.com",
                                    f"05512345{index:02d}", active=True)
+        SECRETS[username] = second_factor.turn_on_totp(db, app.extensions["idp"], identity)
         db.commit()
         return identity.id, name
 
 
+SECRETS: dict[str, str] = {}  # username → TOTP secret
+
+
 def signed_in_device(app, username: str) -> Web:
     device = Web(app.test_client())
-    assert device.login(username, STRONG_PASSWORD).status_code == 302
+    assert device.login(username, STRONG_PASSWORD, otp=second_factor.fresh_totp(SECRETS[username])).status_code == 302
     return device
 
 

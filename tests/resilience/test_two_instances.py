@@ -21,6 +21,7 @@ from idp.db import Database
 from idp.identity import accounts
 from idp.models import RegistryPerson
 from idp.store.redis import RedisStore
+from tests import second_factor
 from tests.conftest import STRONG_PASSWORD, make_national_id
 from tests.live import free_port
 
@@ -74,7 +75,7 @@ def two_instances(pg_cluster, redis_server, tmp_path, smtp):
     try:
         for url, process in zip(urls, processes):
             wait_until_up(url, process)
-        yield urls, database_url
+        yield urls, database_url, shared["IDP_DATA_KEY"]
     finally:
         for process in processes:
             process.terminate()
@@ -88,19 +89,21 @@ def two_instances(pg_cluster, redis_server, tmp_path, smtp):
             log.close()
 
 
-def make_citizen(database_url: str, redis_url: str, tmp_path) -> str:
-    app = create_app({"instance_path": str(tmp_path / "admin"), "database_url": database_url,
+def make_citizen(database_url: str, redis_url: str, tmp_path, data_key: str) -> tuple[str, str]:
+    """The citizen, with TOTP encrypted under the instances' data key; (name, TOTP secret)."""
+    app = create_app({"instance_path": str(tmp_path / "admin"), "database_url": database_url, "data_key": data_key,
                       "store": RedisStore.from_url(redis_url)}, check_secrets=False)  # a helper, not an instance
     services = app.extensions["idp"]
     with services.db.session() as db:
         person = RegistryPerson(national_id=make_national_id("1", 1001), birth_date=dt.date(1990, 3, 15),
                                 gender="M", name_ar="محمد", name_en="Mohammed Alqahtani", nationality="SAU")
         db.add(person)
-        accounts.create(db, person, "citizen.one", STRONG_PASSWORD, "citizen.one@example.com", "0551234567",
-                        active=True)
+        identity = accounts.create(db, person, "citizen.one", STRONG_PASSWORD, "citizen.one@example.com",
+                                   "0551234567", active=True)
+        secret = second_factor.turn_on_totp(db, services, identity)
         db.commit()
     services.db.dispose()
-    return "Mohammed Alqahtani"
+    return "Mohammed Alqahtani", secret
 
 
 def csrf(html: str) -> str:
@@ -108,13 +111,18 @@ def csrf(html: str) -> str:
 
 
 def test_two_instances_one_session_requests_alternating(two_instances, redis_server, tmp_path):
-    (first, second), database_url = two_instances
-    name = make_citizen(database_url, redis_server.url, tmp_path)
+    (first, second), database_url, data_key = two_instances
+    name, secret = make_citizen(database_url, redis_server.url, tmp_path, data_key)
     browser = requests.Session()  # cookies are not per port: both instances see the one cookie
 
     page = browser.get(first + "/login", timeout=10)
     response = browser.post(second + "/login", data={"csrf_token": csrf(page.text), "username": "citizen.one",
                                                      "password": STRONG_PASSWORD},
+                            allow_redirects=False, timeout=10)
+    assert response.status_code == 302 and response.headers["Location"].endswith("/login/verify")
+    page = browser.get(first + "/login/verify", timeout=10)  # the second factor, on the other instance
+    response = browser.post(first + "/login/verify", data={"csrf_token": csrf(page.text),
+                                                           "otp": second_factor.fresh_totp(secret)},
                             allow_redirects=False, timeout=10)
     assert response.status_code == 302, response.status_code
 

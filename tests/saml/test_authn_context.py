@@ -9,7 +9,7 @@ from idp.saml.authn_context import (LOA1, LOA2, MOBILE_TWO_FACTOR, PASSWORD, PAS
                                     REFEDS_MFA, requirement)
 from tests.saml import crafted
 from tests.saml.service_provider import post_form
-from tests.saml.test_sso import follow_to_form
+from tests.saml.test_sso import answer_release, follow_to_form
 
 SMARTCARD = "urn:oasis:names:tc:SAML:2.0:ac:classes:Smartcard"
 NO_AUTHN_CONTEXT = b"urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext"
@@ -94,7 +94,8 @@ def test_better_than_a_password_asks_for_the_second_factor(web, saml_sp, people,
     assert response.status_code == 302 and "/login" in response.location
     next_url = unquote(response.location.split("next=", 1)[1])
     response = web.login(made.username, made.password, otp=pyotp.TOTP(made.secret).now(), next_url=next_url)
-    assertion = sp.accept(post_form(web.get(response.location).get_data(as_text=True))["SAMLResponse"])
+    page = answer_release(web, web.get(response.location))  # the first time: the release notice
+    assertion = sp.accept(post_form(page.get_data(as_text=True))["SAMLResponse"])
     assert assertion.get_errors() == [], assertion.get_last_error_reason()
     assert assertion.get_last_authn_contexts() == [LOA2]
 

@@ -11,8 +11,9 @@ def local(url: str) -> str:
     return url.replace("http://127.0.0.1:5000", "")
 
 
-def follow_to_form(web, url, made=None, otp=None):
-    """The citizen's browser: to the IdP, through sign-in if asked, to the auto-posting form."""
+def follow_to_form(web, url, made=None, otp=None, release="allow"):
+    """The citizen's browser: to the IdP, through sign-in if asked, through the release notice the
+    first time (answered with `release`), to the auto-posting form."""
     response = web.get(local(url))
     if response.status_code == 302 and "/login" in response.location:
         next_url = response.location.split("next=", 1)[1]
@@ -20,7 +21,23 @@ def follow_to_form(web, url, made=None, otp=None):
         response = web.login(made.username, made.password, otp=otp, next_url=unquote(next_url))
         response = web.get(response.location)
     assert response.status_code == 200, (response.status_code, response.headers.get("Location"))
+    response = answer_release(web, response, release)
     return post_form(response.get_data(as_text=True)), response
+
+
+def answer_release(web, response, decision="allow"):
+    """The first-time release notice, if this is it: allowed or declined."""
+    import re
+
+    from tests.conftest import csrf_token
+
+    page = response.get_data(as_text=True)
+    action = re.search(r'action="(/saml/sso/release/[^"]+)"', page)
+    if action is None:
+        return response
+    answered = web.client.post(action.group(1), data={"csrf_token": csrf_token(page), "decision": decision})
+    assert answered.status_code == 200, answered.status_code
+    return answered
 
 
 def test_metadata(client, saml_keys):

@@ -1,12 +1,13 @@
 """The account page: identity facts, credentials changes behind re-authentication, two-step setup."""
 import contextlib
+import time
 import re
 
 import pyotp
 from sqlalchemy import select, text
 
 from idp.models import Identity
-from tests.conftest import Web
+from tests.conftest import Web, current_totp
 
 NEW_PASSWORD = "Frankincense-And-Myrrh-Road"
 
@@ -22,6 +23,7 @@ def test_account_shows_registry_facts_and_activity(web, people, identities):
     html = web.get("/account").get_data(as_text=True)
     assert people["resident"].name_en in html and people["resident"].name_ar in html
     assert ("Resident" in html) or ("مقيم" in html)
+    assert "19 ربيع الآخر 1406 هـ" in html and "1985-12-31" in html  # the Hijri month named
     assert made.email in html
     assert html.count("<tr>") >= 2  # the sign-in shows in recent activity
 
@@ -33,7 +35,8 @@ def test_changing_the_password_asks_for_it_again_after_a_while(web, app, people,
         session["auth_time"] -= 3600
     response = web.get("/account/password")
     assert response.status_code == 302 and "/account/confirm" in response.location
-    response = web.submit("/account/confirm?next=/account/password", {"password": made.password})
+    response = web.submit("/account/confirm?next=/account/password",
+                          {"password": made.password, "otp": current_totp(made.secret)})
     assert response.location == "/account/password"
     assert web.get("/account/password").status_code == 200
 
@@ -99,15 +102,17 @@ def test_a_password_change_whose_revocation_fails_changes_nothing(web, app, serv
     assert response.status_code == 200                            # once revocation works, it works
     assert other.get("/account").status_code == 302
 
-def test_enrol_totp_then_sign_in_with_it(web, app, people, identities, db):
+def test_move_totp_to_a_new_phone_then_sign_in_with_it(web, app, people, identities, db):
     made = identities.make(people["citizen"])
     web.login(made.username, made.password)
-    page = web.get("/account/two-step").get_data(as_text=True)
+    assert "<svg" not in web.get("/account/two-step").get_data(as_text=True)  # on: no new key unasked
+    page = web.get("/account/two-step?replace=1").get_data(as_text=True)
     assert "<svg" in page
     secret = "".join(re.findall(r'<span class="key-group">([A-Z2-7]+)</span>', page))  # shown in groups of four
-    response = web.submit("/account/two-step", {"otp": "000000"})
+    response = web.submit("/account/two-step?replace=1", {"otp": "000000"})
     assert response.status_code == 400
-    response = web.submit("/account/two-step", {"otp": pyotp.TOTP(secret).now()})
+    # The next step's code: this identity's current step was spent signing in (one code per step).
+    response = web.submit("/account/two-step?replace=1", {"otp": pyotp.TOTP(secret).at(time.time() + 30)})
     assert response.status_code == 200
     codes = re.findall(r"<code>([A-Z0-9-]+)</code>", response.get_data(as_text=True))
     assert len(codes) == 10
@@ -115,16 +120,19 @@ def test_enrol_totp_then_sign_in_with_it(web, app, people, identities, db):
     db.refresh(identity)
     assert identity.has_totp and secret not in (identity.totp_secret or "")  # encrypted at rest
     fresh = Web(app.test_client())
-    assert fresh.login(made.username, made.password).location.endswith("/login/verify")
+    assert fresh.login(made.username, made.password, second_factor=False).location.endswith("/login/verify")
+    assert fresh.submit("/login/verify", {"otp": made.recovery_codes[0]}).status_code == 401  # the old ones died
     assert fresh.submit("/login/verify", {"otp": codes[0]}).status_code == 302
 
 
-def test_turn_off_totp_needs_recent_sign_in(web, people, identities, db):
+def test_the_only_second_factor_cannot_be_turned_off(web, people, identities, db):
     made = identities.make(people["citizen"], totp=True)
-    web.login(made.username, made.password, otp=pyotp.TOTP(made.secret).now())
-    assert web.submit("/account/two-step/off", {}, page="/account/two-step").status_code == 302
+    web.client.set_cookie("idp_lang", "en")
+    web.login(made.username, made.password)
+    response = web.submit("/account/two-step/off", {}, page="/account/two-step")
+    assert response.status_code == 409 and "only second step" in response.get_data(as_text=True)
     db.expire_all()
-    assert not db.get(Identity, made.identity.id).has_totp
+    assert db.get(Identity, made.identity.id).has_totp
 
 
 def test_change_email_takes_effect_when_the_link_is_opened(web, people, identities, smtp, db):
@@ -133,7 +141,9 @@ def test_change_email_takes_effect_when_the_link_is_opened(web, people, identiti
     assert web.submit("/account/email", {"email": "bad"}).status_code == 400
     response = web.submit("/account/email", {"email": "new.address@example.org"})
     assert response.status_code == 200
-    assert smtp.last_to(made.email)                     # the old address is told
+    told = smtp.body(smtp.last_to(made.email))           # the old address is told: a change was asked for
+    assert "was requested" in told and "Nothing has changed yet" in told and "was changed" not in told
+    assert "ne***@example.org" in told                    # enough to tell it from the old address
     db.expire_all()
     assert db.get(Identity, made.identity.id).email == made.email
     link = smtp.link("new.address@example.org", "/register/verify/")
@@ -141,6 +151,8 @@ def test_change_email_takes_effect_when_the_link_is_opened(web, people, identiti
     assert web.submit(path, {}).status_code == 200
     db.expire_all()
     assert db.get(Identity, made.identity.id).email == "new.address@example.org"
+    told = smtp.body(smtp.last_to(made.email))           # and told again once it is done
+    assert "was changed to ne***@example.org" in told
 
 
 def test_connected_services_can_be_disconnected(web, client, rps, people, identities, db):
@@ -151,11 +163,18 @@ def test_connected_services_can_be_disconnected(web, client, rps, people, identi
     rp = rps.register()
     code, verifier, _ = rps.sign_in_and_authorize(web, rp, made)
     tokens = rps.exchange(client, rp, code, verifier).json
+    web.client.set_cookie("idp_lang", "en")
     page = web.get("/account").get_data(as_text=True)
     assert "Masar" in page
-    action = re.search(r'action="(/account/services/\d+/disconnect)"', page).group(1)
-    assert web.submit(action, {}, page="/account").status_code == 302
-    assert db.query(Consent).count() == 0
+    link = re.search(r'href="(/account/services/\d+/disconnect)"', page).group(1)
+    confirm = web.get(link).get_data(as_text=True)             # asked first; a link changes nothing
+    assert "<h1>Disconnect <bdi>Masar</bdi>?</h1>" in confirm and db.query(Consent).count() == 1
+    done = web.submit(link, {})
+    assert done.status_code == 200 and db.query(Consent).count() == 0
+    text = done.get_data(as_text=True)
+    assert "Masar is disconnected" in text and "No service has received" not in text
+    assert "No service is connected" in web.get("/account").get_data(as_text=True)
+    assert web.get(link).location.endswith("/account")         # nothing left to disconnect
     info = client.get("/oidc/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert info.status_code == 401
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from idp.identity import devices
 from idp.models import AuditEvent, KnownDevice, SignInLock
-from tests.conftest import Web, csrf_token
+from tests.conftest import Web, csrf_token, current_totp
 
 CAPTCHA = "48213"
 ATTACKER_IP, OWNER_IP = "203.0.113.66", "198.51.100.20"
@@ -31,9 +31,10 @@ def browser(app, ip: str) -> Web:
     return Web(client)
 
 
-def sign_in(web: Web, username: str, password: str):
-    """Sign in as a person would: when the page shows a captcha, solve it and send again."""
-    response = web.login(username, password)
+def sign_in(web: Web, username: str, password: str, second_factor: bool = True):
+    """Sign in as a person would: when the page shows a captcha, solve it and send again. With
+    `second_factor=False`, stop at the second factor's page."""
+    response = web.login(username, password, second_factor=second_factor)
     page = response.get_data(as_text=True)
     if response.status_code == 401 and "Type the digits in the picture as well" in page:
         challenge = re.search(r'name="captcha_id" type="hidden" value="([^"]+)"', page).group(1)
@@ -139,7 +140,7 @@ def test_the_device_cookie_is_opaque_httponly_and_kept_only_as_a_hash(app, peopl
 def test_a_correct_code_after_three_slips_is_accepted(app, people, identities):
     made = identities.make(people["citizen"], totp=True)
     web = browser(app, OWNER_IP)
-    assert web.login(made.username, made.password).location.endswith("/login/verify")
+    assert web.login(made.username, made.password, second_factor=False).location.endswith("/login/verify")
     for _ in range(3):
         assert web.submit("/login/verify", {"otp": "000000"}).status_code == 401
     assert web.submit("/login/verify", {"otp": pyotp.TOTP(made.secret).now()}).status_code == 302
@@ -150,17 +151,17 @@ def test_totp_guessing_is_hard_capped_until_a_recovery_code(app, store, people, 
     cap = app.extensions["idp"].settings.totp_max_failures
     for n in range(cap):  # from many sources: the cap is per identity
         guesser = browser(app, f"192.0.2.{n + 1}")
-        assert sign_in(guesser, made.username, made.password).status_code == 302
+        assert sign_in(guesser, made.username, made.password, second_factor=False).status_code == 302
         assert guesser.submit("/login/verify", {"otp": "000000"}).status_code == 401
     flush(store)  # the lock is in the database
     owner = browser(app, OWNER_IP)
-    assert sign_in(owner, made.username, made.password).status_code == 302
+    assert sign_in(owner, made.username, made.password, second_factor=False).status_code == 302
     refused = owner.submit("/login/verify", {"otp": pyotp.TOTP(made.secret).now()})
     assert refused.status_code == 403 and "recovery codes" in refused.get_data(as_text=True)
     assert owner.submit("/login/verify", {"otp": made.recovery_codes[0]}).status_code == 302
     owner.logout()
     again = browser(app, OWNER_IP)  # the recovery code lifted the lock
-    assert sign_in(again, made.username, made.password).status_code == 302
+    assert sign_in(again, made.username, made.password, second_factor=False).status_code == 302
     assert again.submit("/login/verify", {"otp": pyotp.TOTP(made.secret).now()}).status_code in (302, 401)
 
 
@@ -183,14 +184,15 @@ def test_an_account_under_attack_asks_no_captcha_of_its_signed_in_owner(app, peo
     owner = browser(app, OWNER_IP)
     assert owner.login(made.username, made.password).status_code == 302
     attack(app, made.username, 5)
-    response = owner.submit("/account/confirm", {"password": made.password})  # re-authentication
+    response = owner.submit("/account/confirm", {"password": made.password,  # re-authentication
+                                                 "otp": current_totp(made.secret)})
     assert response.status_code == 302
 
 
 def test_idp_user_unlock_lifts_the_second_factor_lock(app, people, identities, runner):
     made = identities.make(people["citizen"], totp=True)
     owner = browser(app, OWNER_IP)
-    assert sign_in(owner, made.username, made.password).status_code == 302
+    assert sign_in(owner, made.username, made.password, second_factor=False).status_code == 302
     for _ in range(app.extensions["idp"].settings.totp_max_failures):
         owner.submit("/login/verify", {"otp": "000000"})
     assert owner.submit("/login/verify", {"otp": pyotp.TOTP(made.secret).now()}).status_code == 403

@@ -8,7 +8,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import select
 
-from idp.models import AuditEvent, Passkey
+from idp.models import AuditEvent, Identity, Passkey
 from tests.identity.softkey import SoftKey
 
 ISSUER = "http://localhost"
@@ -57,6 +57,17 @@ def with_passkey(web, made):
     assert add_passkey(web, key).status_code == 200
     web.logout()
     return key
+
+
+@pytest.fixture
+def passkey_only(web, made, with_passkey, db):
+    """`made` keeps only its passkey: TOTP is turned off, which a passkey allows (one second factor stays)."""
+    web.login(made.username, made.password)
+    assert web.submit("/account/two-step/off", {}, page="/account/two-step").status_code == 302
+    db.expire_all()
+    assert not db.get(Identity, made.identity.id).has_totp
+    web.logout()
+    return with_passkey
 
 
 def events(db, kind):
@@ -149,7 +160,7 @@ def test_adding_needs_a_recent_sign_in(web, made):
     assert "/account/confirm" in web.get("/account/passkeys").location
 
 
-def test_a_passkey_only_identitys_password_is_not_enough(web, made, with_passkey, people, identities):
+def test_a_passkey_only_identitys_password_is_not_enough(web, made, passkey_only, people, identities):
     response = web.login(made.username, made.password)
     assert response.status_code == 302 and "/login/passkey" in response.location
     assert web.get("/account").status_code == 302  # not signed in yet
@@ -160,7 +171,7 @@ def test_a_passkey_only_identitys_password_is_not_enough(web, made, with_passkey
     add_passkey(web2, other)
     assert passkey_sign_in(web, other, page=response.location)[0].status_code == 401
     response = web.login(made.username, made.password)
-    response, _, _ = passkey_sign_in(web, with_passkey, page=response.location)
+    response, _, _ = passkey_sign_in(web, passkey_only, page=response.location)
     assert response.status_code == 200
     with web.client.session_transaction() as session:
         assert session["amr"] == ["pwd", "hwk", "user", "mfa"]
@@ -182,9 +193,9 @@ def test_manage_rename_remove(web, made, db, people, identities):
     assert db.scalar(select(Passkey.id)) is None  # TOTP remains: the passkey may go
 
 
-def test_the_last_second_factor_is_not_removed(web, made, with_passkey, db):
+def test_the_last_second_factor_is_not_removed(web, made, passkey_only, db):
     response = web.login(made.username, made.password)
-    passkey_sign_in(web, with_passkey, page=response.location)
+    passkey_sign_in(web, passkey_only, page=response.location)
     passkey_id = db.scalar(select(Passkey.id))
     response = web.submit(f"/account/passkeys/{passkey_id}/remove", {}, page="/account")
     assert response.status_code == 400
@@ -255,7 +266,7 @@ def test_discovery_advertises_loa3(client):
 
 # --- password recovery: a passkey-only identity proves its passkey ---------------------------
 
-def test_recovery_asks_a_passkey_only_identity_for_its_passkey(web, made, with_passkey, people, smtp):
+def test_recovery_asks_a_passkey_only_identity_for_its_passkey(web, made, passkey_only, people, smtp):
     from tests.web.test_recovery import NEW_PASSWORD, ask, link_path
     ask(web, people["citizen"].national_id, made.email)
     web.submit(link_path(smtp, made.email), {})
@@ -267,6 +278,6 @@ def test_recovery_asks_a_passkey_only_identity_for_its_passkey(web, made, with_p
     kwargs = dict(url="/recover/passkey", options_url="/recover/passkey/options", page="/recover/verify")
     assert passkey_sign_in(web, stranger, **kwargs)[0].status_code == 401
     assert web.get("/recover/password").location.endswith("/recover/verify")
-    response, _, _ = passkey_sign_in(web, with_passkey, **kwargs)
+    response, _, _ = passkey_sign_in(web, passkey_only, **kwargs)
     assert response.status_code == 200 and response.json["redirect"].endswith("/recover/password")
     assert web.submit("/recover/password", {"new_password": NEW_PASSWORD}).status_code == 200

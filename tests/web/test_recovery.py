@@ -1,7 +1,7 @@
 """Password recovery through the registered email, over a real SMTP server on loopback."""
 import pyotp
 
-from tests.conftest import Web
+from tests.conftest import Web, current_totp
 
 NEW_PASSWORD = "Camels-Cross-The-Nafud-At-Dawn"
 
@@ -14,7 +14,14 @@ def link_path(smtp, address):
     return "/" + smtp.link(address, "/recover/link/").split("://", 1)[1].split("/", 1)[1]
 
 
-def test_recovery_without_second_factor(web, app, people, identities, smtp):
+def to_new_password(web, made, smtp):
+    """The link from the mail, then the second factor: at the new-password form."""
+    ask(web, made.identity.national_id, made.email)
+    assert web.submit(link_path(smtp, made.email), {}).location.endswith("/recover/verify")
+    assert web.submit("/recover/verify", {"otp": current_totp(made.secret)}).location.endswith("/recover/password")
+
+
+def test_recovery_ends_every_session_and_tells_the_citizen(web, app, people, identities, smtp):
     made = identities.make(people["citizen"])
     other_device = Web(app.test_client())
     other_device.login(made.username, made.password)
@@ -24,14 +31,25 @@ def test_recovery_without_second_factor(web, app, people, identities, smtp):
     assert web.get(path).status_code == 200          # GET asks to confirm
     response = web.submit(path, {})
     assert response.status_code == 302 and response.location.endswith("/recover/verify")
-    response = web.get("/recover/verify")
-    assert response.location.endswith("/recover/password")  # no second factor to ask
+    assert web.get("/recover/password").location.endswith("/recover/verify")  # the second factor first
+    assert web.submit("/recover/verify", {"otp": current_totp(made.secret)}).location.endswith("/recover/password")
     response = web.submit("/recover/password", {"new_password": NEW_PASSWORD})
     assert response.status_code == 200
     assert other_device.get("/account").status_code == 302     # every session revoked
     assert "password" in smtp.last_to(made.email)["Subject"].lower()  # notified
     assert web.login(made.username, made.password).status_code == 401
     assert web.login(made.username, NEW_PASSWORD).status_code == 302
+
+
+def test_recovery_of_an_identity_without_a_second_factor_then_sets_one_up(web, people, identities, smtp):
+    """Made before registration asked for a second factor: nothing to ask at recovery; the sign-in
+    that follows sets one up before anything else."""
+    made = identities.make(people["citizen"], totp=False)
+    ask(web, people["citizen"].national_id, made.email)
+    web.submit(link_path(smtp, made.email), {})
+    assert web.get("/recover/verify").location.endswith("/recover/password")  # no second factor to ask
+    assert web.submit("/recover/password", {"new_password": NEW_PASSWORD}).status_code == 200
+    assert web.login(made.username, NEW_PASSWORD).location.endswith("/two-step/set-up")
 
 
 def test_same_answer_whether_or_not_details_match(web, people, identities, smtp):
@@ -101,8 +119,7 @@ def test_a_link_outlives_the_store(web, people, identities, smtp, store):
 
 def test_weak_new_password_is_refused_and_the_old_one_kept(web, people, identities, smtp):
     made = identities.make(people["citizen"])
-    ask(web, people["citizen"].national_id, made.email)
-    web.submit(link_path(smtp, made.email), {})
+    to_new_password(web, made, smtp)
     response = web.submit("/recover/password", {"new_password": "password1234"})
     assert response.status_code == 400
     assert Web(web.client.application.test_client()).login(made.username, made.password).status_code == 302
@@ -126,8 +143,7 @@ def test_a_reset_whose_revocation_fails_changes_nothing(web, app, services, peop
     made = identities.make(people["citizen"])
     other_device = Web(app.test_client())
     other_device.login(made.username, made.password)
-    ask(web, people["citizen"].national_id, made.email)
-    web.submit(link_path(smtp, made.email), {})
+    to_new_password(web, made, smtp)
     smtp.messages.clear()
     with database_refusing_session_revocation(services.db.engine):
         assert web.submit("/recover/password", {"new_password": NEW_PASSWORD}).status_code == 500

@@ -103,3 +103,12 @@ def test_metrics_with_a_token(tmp_path, database_url, migrated_database, store, 
         assert app.test_client().get("/metrics", headers=headers).status_code == status
     finally:
         app.extensions["idp"].db.dispose()  # the scrape read the mail queue's depth
+
+
+def test_error_pages_are_titled_by_what_happened(client):
+    client.set_cookie("idp_lang", "en")
+    html = client.get("/no-such-page").get_data(as_text=True)
+    assert "<title>Page not found — National Single Sign-On</title>" in html
+    client.set_cookie("idp_lang", "ar")
+    html = client.get("/no-such-page").get_data(as_text=True)
+    assert "<title>الصفحة غير موجودة" in html and "<title>خطأ" not in html
