@@ -20,7 +20,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy import update
 
 from idp.models import Approval
-from tests.e2e.conftest import CAPTCHA_ANSWER, TIMEOUT_MS, expect, expect_page, sign_in_at_idp
+from tests.e2e.conftest import CAPTCHA_ANSWER, TIMEOUT_MS, Authenticator, expect, expect_page, sign_in_at_idp
 from tests.e2e.test_passkeys import sign_out, virtual_authenticator
 from tests.live import free_port
 
@@ -48,7 +48,7 @@ def phone(chromium):
 
 def enrol_the_phone(page, phone, live_idp, citizen, shot):
     page.goto(live_idp + "/login")
-    sign_in_at_idp(page, citizen.username, citizen.password)
+    sign_in_at_idp(page, citizen.username, citizen.password, Authenticator(citizen.secret))
     expect_page(page, "حسابي")
     page.get_by_role("link", name="إدارة التطبيق").click()
     expect_page(page, "تطبيق النفاذ الوطني")

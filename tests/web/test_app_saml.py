@@ -8,6 +8,7 @@ import pytest
 
 from idp.authn import levels
 from tests.saml.service_provider import post_form
+from tests.saml.test_sso import answer_release
 from tests.web.test_app import ISSUER, Phone, enrolment_link, finish, start_sign_in
 
 
@@ -39,7 +40,7 @@ def test_a_saml_loa3_request_is_answered_through_the_app(app, web, saml_sp, peop
     assert phone.pick(shown["id"], number).json == {"status": "approved"}
     response = finish(web)
     assert response.status_code == 302 and response.location == resume
-    page = web.get(resume)
+    page = answer_release(web, web.get(resume))  # the first time: what the SP will receive
     assert page.status_code == 200, page.headers.get("Location")
     form = post_form(page.get_data(as_text=True))
     auth = sp.accept(form["SAMLResponse"], sp.last_request_id)
