@@ -42,7 +42,7 @@ OPERATIONS = {
     "code_flow_es256": (40, 0.6, "signed-in code flow (authorize + token), ES256"),
     "refresh": (80, 1.0, "refresh grant (rotating)"),
     "userinfo": (200, 1.0, "userinfo (bearer)"),
-    "cold_flow": (10, None, "cold flow: sign-in form + password + code + token"),
+    "cold_flow": (10, None, "cold flow: sign-in form + password (+ TOTP, ours) + code + token"),
 }
 
 
@@ -331,6 +331,11 @@ def table(report: dict) -> str:
                f"{report['argon2id_verify_ms']:.1f} ms; cold-flow target = that + 1.5 × the reference's.")
     out.append("ratio = ours / reference CPU per operation (lower is better); p50/p99 and ops/s are the "
                "one sequential client's view.")
+    pool = report.get("totp_pool")
+    if pool:
+        out.append(f"ours' cold flow also answers a TOTP code (a second page, which the reference does not "
+                   f"have): {pool['identities']} identities, each code used once; "
+                   f"{pool['waits_for_a_step']} waits for a TOTP step.")
     signing_in = report.get("password_sign_ins")
     if signing_in:
         out.append(f"password sign-ins (cold flow) per core: {signing_in['per_core_per_s']:.1f}/s; the argon2id "

@@ -28,3 +28,27 @@ def test_prepare_makes_a_pool_of_identities_with_totp(tmp_path):
             assert mfa.verify(session, services.store, services.fernet, identity, taken.code) == "otp"
             assert mfa.verify(session, services.store, services.fernet, identity, taken.code) is None  # replay
     services.db.dispose()
+
+
+def test_prepare_saml_gives_every_bench_identity_s_release(tmp_path):
+    """The SAML SSO measurement gets the assertion, not the first-time release notice."""
+    from idp import create_app
+    from idp.attributes import saml_release_names
+    from idp.models import Identity, RelyingParty
+    from idp.oidc import consent
+
+    from bench.extras import prepare_saml
+
+    settings = {"issuer": "http://127.0.0.1:9", "instance_path": str(tmp_path / "instance"),
+                "keys_path": str(tmp_path / "keys"), "redis_url": "",
+                "database_url": f"sqlite:///{tmp_path / 'idp.sqlite3'}"}
+    prepare(settings, identities=2)
+    prepare_saml(settings)
+    services = create_app(dict(settings), check_secrets=False).extensions["idp"]
+    with services.db.session() as session:
+        sp = session.scalars(select(RelyingParty).where(RelyingParty.name == "Bench SP")).one()
+        names = saml_release_names(bool(sp.allow_national_id))
+        identity_ids = session.scalars(select(Identity.id)).all()
+        assert len(identity_ids) == 2
+        assert all(consent.covers(session, identity_id, sp.id, names) for identity_id in identity_ids)
+    services.db.dispose()
