@@ -2,8 +2,16 @@
 the pool's codes are the ones the IdP accepts (once)."""
 from sqlalchemy import select
 
+from bench.extras import prepare_saml
 from bench.setup_ours import prepare
 from bench.totp_pool import TotpPool
+
+
+def bench_settings(tmp_path) -> dict:
+    """What bench/run.py's ours_settings gives without IDP_BENCH_*: SQLite in a folder of its own."""
+    return {"issuer": "http://127.0.0.1:9", "instance_path": str(tmp_path / "instance"),
+            "keys_path": str(tmp_path / "keys"), "redis_url": "",
+            "database_url": f"sqlite:///{tmp_path / 'idp.sqlite3'}"}
 
 
 def test_prepare_makes_a_pool_of_identities_with_totp(tmp_path):
@@ -11,9 +19,7 @@ def test_prepare_makes_a_pool_of_identities_with_totp(tmp_path):
     from idp.identity import mfa
     from idp.models import Identity
 
-    settings = {"issuer": "http://127.0.0.1:9", "instance_path": str(tmp_path / "instance"),
-                "keys_path": str(tmp_path / "keys"), "redis_url": "",
-                "database_url": f"sqlite:///{tmp_path / 'idp.sqlite3'}"}
+    settings = bench_settings(tmp_path)
     prepared = prepare(settings, identities=3)
     assert [p["username"] for p in prepared["totp"]] == ["bench.citizen", "bench.citizen1", "bench.citizen2"]
     assert prepared["username"] == "bench.citizen" and set(prepared["clients"]) == {"RS256", "ES256"}
@@ -37,11 +43,7 @@ def test_prepare_saml_gives_every_bench_identity_s_release(tmp_path):
     from idp.models import Identity, RelyingParty
     from idp.oidc import consent
 
-    from bench.extras import prepare_saml
-
-    settings = {"issuer": "http://127.0.0.1:9", "instance_path": str(tmp_path / "instance"),
-                "keys_path": str(tmp_path / "keys"), "redis_url": "",
-                "database_url": f"sqlite:///{tmp_path / 'idp.sqlite3'}"}
+    settings = bench_settings(tmp_path)
     prepare(settings, identities=2)
     prepare_saml(settings)
     services = create_app(dict(settings), check_secrets=False).extensions["idp"]
