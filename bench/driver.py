@@ -11,9 +11,13 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, quote, urljoin, urlsplit
 
 import requests
+
+if TYPE_CHECKING:
+    from bench.totp_pool import SignIn
 
 REDIRECT_URI = "http://127.0.0.1/callback"
 SCOPE = "openid profile email"
@@ -40,6 +44,10 @@ class Target:
     # A code for the second-factor form, when the provider asks one after the password (ours does:
     # every identity has a second factor); None for a provider that never asks.
     second_factor: Callable[[], str] | None = None
+    # Or, for a provider that takes a TOTP code once per time step per identity: each sign-in's
+    # identity and code from a pool (bench.totp_pool.TotpPool.take), instead of username/password.
+    sign_ins: Callable[[], SignIn] | None = None
+    _code: str | None = field(default=None, repr=False)  # the code reserved with the last password
 
     def discover(self) -> None:
         self.endpoints = expect_json(self.backend.get(self.base_url + "/.well-known/openid-configuration"))
@@ -107,10 +115,18 @@ class Target:
         """Fill the provider's sign-in form (its CSRF token included, when it has one): the password,
         or the second factor's code when that is the form shown."""
         action = FORM_ACTION.search(page.text)
-        second_step = 'name="otp"' in page.text and self.second_factor is not None
+        second_step = 'name="otp"' in page.text and (self.second_factor is not None or self._code is not None)
         if action is None and not second_step:
             raise Unexpected(f"{self.name}: no sign-in form at {page.url}")
-        data = {"otp": self.second_factor()} if second_step else {"username": self.username, "password": self.password}
+        if second_step:
+            code = self._code if self._code is not None else self.second_factor() if self.second_factor else ""
+            data = {"otp": code}
+            self._code = None  # spent: a second code page is answered with a new one, or fails
+        elif self.sign_ins is not None:
+            taken = self.sign_ins()
+            data, self._code = {"username": taken.username, "password": taken.password}, taken.code
+        else:
+            data = {"username": self.username, "password": self.password}
         csrf = CSRF.search(page.text)
         if csrf:
             data["csrf_token"] = html.unescape(csrf.group(1))

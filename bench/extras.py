@@ -29,8 +29,15 @@ def password_sign_ins(cold_flow_cpu_ms: float, argon2_ms: float) -> dict:
 
 def prepare_saml(app_settings: dict) -> object:
     """A python3-saml service provider (the tests' one) registered with our IdP: signed requests,
-    encrypted assertions. Returns it (it makes the AuthnRequests)."""
+    encrypted assertions; every bench identity's release to it already given (as the OIDC clients'
+    consent is), so no first-time release notice stands between the signed-in browser and the
+    assertion. Returns it (it makes the AuthnRequests)."""
+    from sqlalchemy import select
+
     from idp import create_app
+    from idp.attributes import saml_release_names
+    from idp.models import Identity
+    from idp.oidc import consent
     from idp.saml import sps
     from tests.saml.service_provider import ServiceProvider
 
@@ -42,7 +49,9 @@ def prepare_saml(app_settings: dict) -> object:
     sp = ServiceProvider(idp_metadata, sign_requests=True, want_encryption=True,
                          entity_id="http://127.0.0.1:5002/saml/metadata")
     with services.db.session() as session:
-        sps.register_saml(session, name="Bench SP", metadata_xml=sp.metadata(), require_signed_requests=True)
+        rp = sps.register_saml(session, name="Bench SP", metadata_xml=sp.metadata(), require_signed_requests=True)
+        for identity_id in session.scalars(select(Identity.id)):
+            consent.grant(session, identity_id, rp.id, saml_release_names(bool(rp.allow_national_id)))
         session.commit()
     services.db.dispose()
     return sp

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from bench import processes
-from bench.driver import Target
-from bench.run import ROOT, ours_settings, run_operation, start_ours
+from bench.run import ROOT, ours_settings, ours_target, run_operation, start_ours
+from bench.totp_pool import TotpPool
 
 COUNTS = {"code_flow_rs256": 300, "code_flow_es256": 300, "refresh": 600, "userinfo": 1500,
           "discovery": 3000, "jwks": 3000, "cold_flow": 40}
@@ -92,8 +92,7 @@ def main(operations: list[str]) -> None:
         settings = ours_settings(work, processes.free_port())
         prepared = prepare(settings)
         server = start_ours(work, settings, ROOT)
-        target = Target("ours", server.base_url, prepared["username"], prepared["password"],
-                        prepared["clients"])
+        target = ours_target(server.base_url, prepared, TotpPool.from_prepared(prepared["totp"]))
         target.discover()
         target.code_flow("RS256")
         for name in operations:

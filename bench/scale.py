@@ -24,7 +24,8 @@ from sqlalchemy import text
 
 from bench import processes
 from bench.driver import Target
-from bench.run import ROOT, ours_settings, run_operation, start_ours
+from bench.run import ROOT, ours_settings, ours_target, run_operation, start_ours
+from bench.totp_pool import TotpPool
 
 OPERATIONS = {"code_flow_rs256": 60, "refresh": 80, "userinfo": 150, "cold_flow": 8}
 TARGET_RATIO = 1.2  # issue 10: p50 within 20%
@@ -95,7 +96,7 @@ def main() -> None:
         prepared = prepare(settings)
         sizes = {"small": (1000, 1000), "large": (people, identities)}
         server = start_ours(work, settings, ROOT)
-        target = Target("ours", server.base_url, prepared["username"], prepared["password"], prepared["clients"])
+        target = ours_target(server.base_url, prepared, TotpPool.from_prepared(prepared["totp"]))
         target.discover()
         target.code_flow("RS256")
         report = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "repetitions": repetitions,

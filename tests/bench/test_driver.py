@@ -4,6 +4,7 @@ bench breaks this test first (the reference provider is not needed for it)."""
 import pytest
 
 from bench.driver import REDIRECT_URI, Target, Unexpected
+from bench.totp_pool import PoolIdentity, TotpPool
 from idp.oidc import clients, consent
 from tests import second_factor
 from tests.live import free_port, serve
@@ -18,22 +19,42 @@ def app_overrides():
     return {"issuer": ISSUER}
 
 
-@pytest.fixture
-def target(app, signing_keys, services, people, identities):
-    made = identities.make(people["citizen"])
+def register(services, made_identities) -> dict:
     registered = {}
     with services.db.session() as session:
         for alg in ("RS256", "ES256"):
             rp, secret = clients.register_oidc(session, name=f"Bench {alg}", redirect_uris=[REDIRECT_URI],
                                                scopes=SCOPES, id_token_alg=alg)
-            consent.grant(session, made.identity.id, rp.id, SCOPES)
+            for made in made_identities:
+                consent.grant(session, made.identity.id, rp.id, SCOPES)
             registered[alg] = {"client_id": rp.client_id, "client_secret": secret}
         session.commit()
+    return registered
+
+
+@pytest.fixture
+def target(app, signing_keys, services, people, identities):
+    made = identities.make(people["citizen"])
+    registered = register(services, [made])
     stop = serve(app, ISSUER)
     target = Target("ours", ISSUER, made.username, made.password, registered,
                     second_factor=lambda: second_factor.code_for(made))
     target.discover()
     yield target
+    target.close()
+    stop()
+
+
+@pytest.fixture
+def pooled(app, signing_keys, services, people, identities):
+    """The driver as `make bench` runs it: each sign-in's identity and TOTP code from a pool."""
+    made = [identities.make(people["citizen"]), identities.make(people["citizen2"], username="citizen.two")]
+    registered = register(services, made)
+    stop = serve(app, ISSUER)
+    pool = TotpPool([PoolIdentity(m.username, m.password, m.secret) for m in made])
+    target = Target("ours", ISSUER, "unused", "unused", registered, sign_ins=pool.take)
+    target.discover()
+    yield target, pool
     target.close()
     stop()
 
@@ -53,5 +74,26 @@ def test_every_operation_of_the_bench_succeeds(target):
 
 def test_a_wrong_password_is_reported_not_ignored(target):
     target.password = "not-the-password-at-all"
+    with pytest.raises(Unexpected):
+        target.cold_flow()
+
+
+def test_cold_flows_take_their_identity_and_a_real_totp_code_from_the_pool(pooled):
+    """Four cold flows with two identities: each identity answers the current step's code and then
+    the next step's (the IdP accepts one step of drift), and never one it already spent."""
+    target, pool = pooled
+    for _ in range(4):
+        target.cold_flow()
+    assert all(len(identity.spent) == 2 for identity in pool.identities)
+    assert pool.waits == 0
+
+
+def test_a_pool_code_already_spent_is_refused_by_the_idp(pooled):
+    """What the pool's bookkeeping prevents: the same identity's same code again is a replay."""
+    target, pool = pooled
+    taken = []
+    target.sign_ins = lambda: taken.append(pool.take()) or taken[-1]
+    target.cold_flow()
+    target.sign_ins = lambda: taken[0]
     with pytest.raises(Unexpected):
         target.cold_flow()
