@@ -21,15 +21,14 @@ import webauthn
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url, parse_authentication_credential_json
-from webauthn.helpers.exceptions import InvalidAuthenticationResponse, InvalidJSONStructure, \
-    InvalidRegistrationResponse
+from webauthn.helpers.exceptions import InvalidAuthenticationResponse, InvalidJSONStructure
 from webauthn.helpers.structs import (AttestationConveyancePreference, AuthenticatorSelectionCriteria,
                                       PublicKeyCredentialDescriptor, ResidentKeyRequirement,
                                       UserVerificationRequirement)
 
 from idp.approval import requests
 from idp.errors import N_, ValidationError
-from idp.identity import accounts, tokens
+from idp.identity import accounts, passkeys, tokens
 from idp.identity.passkeys import ALGORITHMS, TIMEOUT_MS, PasskeyRefused, RelyingParty, _challenge, _state, \
     clean_name
 from idp.models import AppDevice, Identity, utcnow
@@ -84,13 +83,7 @@ def enrol(db: Session, rp: RelyingParty, link_token: str, credential: dict, stat
                                  "from your account page."))
     challenge = _challenge(state, now, identity.uuid)
     name = clean_name(name)
-    try:
-        verified = webauthn.verify_registration_response(
-            credential=credential, expected_challenge=challenge, expected_rp_id=rp.rp_id,
-            expected_origin=rp.origin, require_user_verification=True, supported_pub_key_algs=ALGORITHMS)
-    except (InvalidRegistrationResponse, InvalidJSONStructure, ValueError, KeyError, TypeError) as e:
-        raise PasskeyRefused(f"app registration: {e}", identity_id=identity.id) from None
-    credential_id = bytes_to_base64url(verified.credential_id)
+    verified, credential_id = passkeys.verify_registration(rp, credential, challenge, identity, "app registration")
     if db.scalar(select(AppDevice.id).where(AppDevice.credential_id == credential_id)) is not None:
         raise PasskeyRefused("app registration: credential already registered", identity_id=identity.id)
     if tokens.redeem(db, ENROLMENT, link_token) is None:  # a second phone raced us to the same link

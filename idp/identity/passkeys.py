@@ -101,18 +101,25 @@ def registration_options(session: Session, rp: RelyingParty, identity: Identity,
     return webauthn.options_to_json(options), _state(options.challenge, now, identity.uuid)
 
 
-def register(session: Session, rp: RelyingParty, identity: Identity, credential: dict, state: dict | None,
-             name: str, now: float) -> Passkey:
-    """Verify a new credential (attestation "none": we trust no vendor statement) and keep it."""
-    challenge = _challenge(state, now, identity.uuid)
-    name = clean_name(name)
+def verify_registration(rp: RelyingParty, credential: dict, challenge: bytes, identity: Identity, what: str):
+    """A new credential checked by py_webauthn (our challenge, RP ID and origin, user verification,
+    our algorithms): (the verified registration, its credential id in base64url). `what` names the
+    ceremony in the refusal (a passkey's "registration", the app's "app registration")."""
     try:
         verified = webauthn.verify_registration_response(
             credential=credential, expected_challenge=challenge, expected_rp_id=rp.rp_id,
             expected_origin=rp.origin, require_user_verification=True, supported_pub_key_algs=ALGORITHMS)
     except (InvalidRegistrationResponse, InvalidJSONStructure, ValueError, KeyError, TypeError) as e:
-        raise PasskeyRefused(f"registration: {e}", identity_id=identity.id) from None
-    credential_id = bytes_to_base64url(verified.credential_id)
+        raise PasskeyRefused(f"{what}: {e}", identity_id=identity.id) from None
+    return verified, bytes_to_base64url(verified.credential_id)
+
+
+def register(session: Session, rp: RelyingParty, identity: Identity, credential: dict, state: dict | None,
+             name: str, now: float) -> Passkey:
+    """Verify a new credential (attestation "none": we trust no vendor statement) and keep it."""
+    challenge = _challenge(state, now, identity.uuid)
+    name = clean_name(name)
+    verified, credential_id = verify_registration(rp, credential, challenge, identity, "registration")
     if session.scalar(select(Passkey.id).where(Passkey.credential_id == credential_id)) is not None:
         raise PasskeyRefused("registration: credential already registered", identity_id=identity.id)
     transports = credential.get("response", {}).get("transports") if isinstance(credential, dict) else None
