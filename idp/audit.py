@@ -44,26 +44,18 @@ def record(session: Session, kind: str, actor: Actor, identity_id: int | None = 
 
 
 def email_verified(s, actor, identity_id): record(s, "identity.email_verified", actor, identity_id)
-def registry_mismatch(s, actor): record(s, "registration.registry_mismatch", actor)
-def sign_in_succeeded(s, actor, identity_id, method): record(s, "sign_in.succeeded", actor, identity_id, method=method)
-def sign_in_failed(s, actor, identity_id, reason): record(s, "sign_in.failed", actor, identity_id, reason=reason)
-def account_locked(s, actor, identity_id): record(s, "sign_in.locked", actor, identity_id)
-def signed_out(s, actor, identity_id, everywhere=False):
-    record(s, "sign_out", actor, identity_id, everywhere=everywhere)
-def recovery_requested(s, actor, identity_id): record(s, "recovery.requested", actor, identity_id)
-def recovery_code_used(s, actor, identity_id, left): record(s, "mfa.recovery_code_used", actor, identity_id, left=left)
 def admin_action(s, actor, identity_id, action): record(s, f"admin.{action}", actor, identity_id)
 # proofing and lockout
 def mobile_code_sent(s, actor): record(s, "registration.mobile_code_sent", actor)
 def mobile_proven(s, actor): record(s, "registration.mobile_proven", actor)
-def registry_has_no_mobile(s, actor): record(s, "registration.registry_has_no_mobile", actor)
 def pending_expired(s, actor): record(s, "registration.pending_expired", actor)
 def registry_unavailable(s, actor, reason): record(s, "registration.registry_unavailable", actor, reason=reason)
-def second_factor_locked(s, actor, identity_id): record(s, "mfa.locked", actor, identity_id)
-def captcha_required(s, actor, identity_id): record(s, "sign_in.captcha_required", actor, identity_id)
 
 
 def record_outcome(s, actor, outcome) -> None:
-    """Record a service's `idp.outcomes.Outcome` under the event the service named (if any)."""
+    """Record a service's `idp.outcomes.Outcome` under the event the service named (if any), then
+    the further events it carries, in order."""
     if outcome.event:
         record(s, outcome.event, actor, outcome.identity_id, **outcome.extra)
+    for event, extra in outcome.also:
+        record(s, event, actor, outcome.identity_id, **extra)

@@ -12,7 +12,6 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-
 WHOLE = ""  # the errors key of a refusal no single form field caused (the request as a whole)
 
 
@@ -24,6 +23,7 @@ class Outcome:
     errors: Mapping[str, str] = dataclasses.field(default_factory=dict)  # form field → message msgid
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # audit details
     value: Any = None  # for the caller to show; not recorded
+    also: tuple[tuple[str, Mapping[str, Any]], ...] = ()  # further (event, extra), recorded after `event`
 
     @classmethod
     def done(cls, event: str, identity_id: int | None, value: Any = None, **extra: Any) -> Outcome:
@@ -33,3 +33,7 @@ class Outcome:
     def refused(cls, field: str, message: str, identity_id: int | None = None, event: str | None = None,
                 **extra: Any) -> Outcome:
         return cls(False, event, identity_id, {field: message}, extra)
+
+    def then(self, event: str, **extra: Any) -> Outcome:
+        """This outcome with one more event to record after its own (a failure that also locked)."""
+        return dataclasses.replace(self, also=(*self.also, (event, extra)))

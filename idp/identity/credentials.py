@@ -14,12 +14,13 @@ from cryptography.fernet import Fernet, MultiFernet
 from sqlalchemy.orm import Session
 
 from idp.errors import ValidationError
-from idp.identity import accounts, contact, email_links, emails, mfa, recovery
+from idp.approval import devices as phones
+from idp.identity import accounts, contact, email_links, emails, mfa, passkeys, recovery
 from idp.identity.sessions import SessionStore
 from idp.identity.sign_out import sign_out_everywhere
 from idp.mail import Mailer
 from idp.models import Identity
-from idp.outcomes import Outcome
+from idp.outcomes import WHOLE, Outcome
 from idp.store import Store
 
 
@@ -75,3 +76,62 @@ def regenerate_recovery_codes(db: Session, identity: Identity) -> Outcome:
     """`value`: the new codes, shown once; the old ones stop working."""
     codes = mfa.regenerate_recovery_codes(db, identity)
     return Outcome.done("mfa.recovery_codes_regenerated", identity.id, value=codes)
+
+
+# --- passkeys (WebAuthn §7.1) and the approval app's phones ----------------------------------------
+
+def add_passkey(db: Session, rp: passkeys.RelyingParty, identity: Identity, credential: dict, state: dict | None,
+                name: str, now: float) -> Outcome:
+    """Keep a passkey the citizen just made. `value`: the passkey. A refused credential is
+    recorded (`reason` for logs only); a bad name is not."""
+    try:
+        made = passkeys.register(db, rp, identity, credential, state, name, now)
+    except passkeys.PasskeyRefused as e:
+        return Outcome.refused(WHOLE, e.message, identity.id, "passkey.refused", reason=e.reason[:200])
+    except ValidationError as e:
+        return Outcome.refused(WHOLE, e.message, identity.id)
+    return Outcome.done("passkey.added", identity.id, made, passkey_id=made.id,
+                        backup_eligible=made.backup_eligible, aaguid=made.aaguid)
+
+
+def rename_passkey(db: Session, identity: Identity, passkey_id: int, name: str) -> Outcome:
+    return _passkey_change(identity, passkey_id, "passkey.renamed",
+                           lambda: passkeys.rename(db, identity, passkey_id, name))
+
+
+def remove_passkey(db: Session, identity: Identity, passkey_id: int) -> Outcome:
+    """Never the last second factor (idp.identity.passkeys.remove says why)."""
+    return _passkey_change(identity, passkey_id, "passkey.removed", lambda: passkeys.remove(db, identity, passkey_id))
+
+
+def phone_link(db: Session, identity: Identity) -> Outcome:
+    """A single-use enrolment link's token for a new phone. `value`: the token, shown once."""
+    return Outcome.done("app.link_issued", identity.id, phones.enrolment_link_token(db, identity))
+
+
+def enrol_phone(db: Session, rp: passkeys.RelyingParty, link_token: str, credential: dict, state: dict | None,
+                name: str, now: float) -> Outcome:
+    """The phone's credential, through its enrolment link. `value`: the enrolment (the app's token)."""
+    try:
+        enrolled = phones.enrol(db, rp, link_token, credential, state, name, now)
+    except passkeys.PasskeyRefused as e:
+        return Outcome.refused(WHOLE, e.message, e.identity_id, "app.refused", reason=e.reason[:200])
+    except ValidationError as e:
+        return Outcome.refused(WHOLE, e.message)
+    return Outcome.done("app.enrolled", enrolled.device.identity_id, enrolled, device_id=enrolled.device.id)
+
+
+def remove_phone(db: Session, identity: Identity, device_id: int) -> Outcome:
+    try:
+        phones.remove(db, identity, device_id)
+    except ValidationError as e:
+        return Outcome.refused(WHOLE, e.message, identity.id)
+    return Outcome.done("app.removed", identity.id, device_id=device_id)
+
+
+def _passkey_change(identity: Identity, passkey_id: int, event: str, change: Callable[[], object]) -> Outcome:
+    try:
+        change()
+    except ValidationError as e:
+        return Outcome.refused(WHOLE, e.message, identity.id)
+    return Outcome.done(event, identity.id, passkey_id=passkey_id)

@@ -19,15 +19,46 @@ import uuid
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from idp.errors import N_, Conflict
+from idp.errors import N_, Conflict, Throttled
 from idp.identity import accounts, devices, mfa, passwords
-from idp.identity.registry import Person
+from idp.identity.registry import CivilRegistry, Person
 from idp.identity.sessions import SessionStore
 from idp.identity.sign_out import sign_out_everywhere
+from idp.identity.throttle import LoginThrottle
 from idp.models import Consent, Identity, Passkey, PasskeyHandle, utcnow
 from idp.outcomes import WHOLE, Outcome
 
 LOCKED = N_("This digital identity is locked. Contact support to take it back.")
+
+
+# Why step 1 refused (`Outcome.value` of a refusal): the web picks the page for each.
+THROTTLED, MISMATCH, NO_MOBILE = "throttled", "mismatch", "no_mobile"
+DETAILS_DO_NOT_MATCH = N_("These details do not match the civil registry. Check them and try again.")
+NO_MOBILE_ON_RECORD = N_("We cannot confirm it is you online")
+
+
+def check_person(registry: CivilRegistry, throttle: LoginThrottle, national_id: str, birth_date: dt.date,
+                 gender: str, ip: str) -> Outcome:
+    """Registration's step 1: do the three details name one registry person? Birth dates are
+    guessable, so misses are counted per national ID like sign-in failures (NIST SP 800-63B
+    §5.2.2), and one message never says which detail did not match. `value`: the person; for a
+    refusal, (why, the throttle's answer or None): THROTTLED, MISMATCH or NO_MOBILE. RegistryUnavailable
+    goes to the caller: nothing of the step is kept."""
+    guesses = f"registration:{national_id}"
+    try:
+        throttle.check(guesses, ip)
+    except Throttled as e:
+        return Outcome(False, errors={WHOLE: e.message}, value=(THROTTLED, e))
+    person = registry.match(national_id, birth_date, gender)
+    if person is None:
+        throttle.record_failure(guesses, ip)
+        return Outcome(False, "registration.registry_mismatch", errors={WHOLE: DETAILS_DO_NOT_MATCH},
+                       value=(MISMATCH, None))
+    throttle.release(guesses)
+    if person.mobile is None:  # the mobile is what proves the person (module docstring): none, no proof online
+        return Outcome(False, "registration.registry_has_no_mobile", errors={WHOLE: NO_MOBILE_ON_RECORD},
+                       value=(NO_MOBILE, None))
+    return Outcome(True, value=person)
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:

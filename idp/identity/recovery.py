@@ -17,6 +17,7 @@ from idp.identity.sessions import SessionStore
 from idp.identity.sign_out import sign_out_everywhere
 from idp.mail import Mailer
 from idp.models import Identity
+from idp.outcomes import Outcome
 from idp.store import Store
 
 PURPOSE = "recovery"
@@ -24,13 +25,14 @@ LINKS_PER_HOUR = 5
 
 
 def request_link(session: Session, store: Store, mailer: Mailer, national_id: str, email: str,
-                 link_for, minutes: int) -> Identity | None:
+                 link_for, minutes: int) -> Outcome:
     """Queue a recovery link when national ID and email belong to one active identity.
 
-    `link_for(token)` makes the absolute URL. Returns the identity (for the audit log only;
-    the page shown must not depend on it). Matched or not, the request does the same work — a
-    lookup, a counter, a row added to the caller's transaction (the mail is queued, not sent) —
-    so its timing does not tell whether the two belong together either."""
+    `link_for(token)` makes the absolute URL. The outcome is "recovery.requested", with the
+    identity when a link was sent (for the audit log only: the page shown must not depend on it).
+    Matched or not, the request does the same work — a lookup, a counter, a row added to the
+    caller's transaction (the mail is queued, not sent) — so its timing does not tell whether the
+    two belong together either."""
     national_id = normalise_digits(national_id or "")
     identity = accounts.find_by_login(session, national_id) if is_valid(national_id) else None
     given = (email or "").strip().lower().encode()
@@ -39,12 +41,12 @@ def request_link(session: Session, store: Store, mailer: Mailer, national_id: st
     counter = f"recovery:identity:{identity.id}" if matched and identity is not None else \
         f"recovery:unmatched:{hashlib.sha256(national_id.encode()).hexdigest()[:32]}"
     if store.incr(counter, 3600) > LINKS_PER_HOUR or not matched or identity is None:
-        return None  # the same answer, no more mail: a citizen's inbox is not a target
+        return Outcome.done("recovery.requested", None)  # the same answer, no more mail: inboxes are no target
     # The uuid, not the id: an identity taken back by the person in the civil registry gets a new
     # uuid, so a link its previous holder asked for dies with it.
     token = tokens.issue(session, PURPOSE, {"identity_uuid": identity.uuid}, minutes * 60)
     mailer.send(identity.email, *emails.password_recovery(link_for(token), minutes), session=session)
-    return identity
+    return Outcome.done("recovery.requested", identity.id)
 
 
 def open_link(session: Session, token: str) -> str | None:

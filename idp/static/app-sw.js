@@ -2,8 +2,8 @@
 // without a network, fresh when there is one. It never answers, or caches, an API call: those go
 // to the network as they are, so a request's state is never read from a cache.
 "use strict";
-var CACHE = "idp-app-shell-v1";
-var SHELL = ["/app/", "/static/style.css", "/static/app.js", "/static/app-icon.svg"];
+var CACHE = "idp-app-shell-v2";
+var SHELL = ["/app/", "/static/style.css", "/static/webauthn-json.js", "/static/app.js", "/static/app-icon.svg"];
 
 self.addEventListener("install", function (event) {
   event.waitUntil(caches.open(CACHE).then(function (cache) { return cache.addAll(SHELL); }));

@@ -9,15 +9,17 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from idp import audit
-from idp.identity import accounts, credentials, emails, mfa, passkeys, totp
+from idp.authn import sign_in as sign_in_steps
+from idp.identity import credentials, emails, mfa, passkeys, totp
 from idp.identity.throttle import account_for
 from idp.models import AuditEvent
 from idp.oidc import backchannel, consent, token_families
+from idp.outcomes import WHOLE
 from idp.web import throttling
 from idp.web.context import (actor, db_session, login_required, recent_auth_required,
                              server_session, services, session_store, signed_in_identity)
 from idp.web.forms import ChangePasswordForm, ConfirmForm, EmailForm, OtpForm, PasswordForm, show_errors
-from idp.web.i18n import safe_next
+from idp.web.i18n import safe_next, translate
 from idp.web.urls import absolute_url
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -75,25 +77,18 @@ def reauth():
     identity, form = signed_in_identity(), PasswordForm()
     next_url = safe_next(request.args.get("next"))
     if form.validate_on_submit():
-        db, throttle = db_session(), throttling.login_throttle()
-        account = account_for(identity.id, "")
-        # the same counters as sign-in: a stolen session gives no free guesses
-        if (refused := throttling.refusal(throttle, account)) is not None:
-            return render_template("account/reauth.html", form=form, identity=identity, next=next_url,
-                                   error=throttling.message(refused)), throttling.STATUS
-        password_ok = accounts.check_password(identity, form.password.data) is identity
-        otp_ok = password_ok and (not identity.has_totp or mfa.verify(
-            db, services().store, services().fernet, identity, form.otp.data or "") is not None)
-        if password_ok and otp_ok:
-            throttle.release(account)
-            db.commit()
+        db = db_session()
+        result = sign_in_steps.reauthenticated(db, services().store, services().fernet, throttling.login_throttle(),
+                                               identity, form.password.data, form.otp.data or "", throttling.attempt())
+        audit.record_outcome(db, actor(), result)
+        db.commit()
+        if result.success:
             session["auth_time"] = int(time.time())
             return redirect(next_url)
-        throttle.record_failure(account, request.remote_addr or "")
-        audit.sign_in_failed(db, actor(), identity.id, "reauthentication")
-        db.commit()
+        throttled = result.value.throttled
         return render_template("account/reauth.html", form=form, identity=identity, next=next_url,
-                               error=_("That was not correct. Try again.")), 401
+                               error=throttling.message(throttled) if throttled else translate(result.errors[WHOLE])), \
+            throttling.STATUS if throttled else 401
     return render_template("account/reauth.html", form=form, identity=identity, next=next_url), \
         400 if form.errors else 200
 
@@ -158,16 +153,8 @@ def two_step():
     secret = session.get("totp_enrolment") or totp.new_secret()
     session["totp_enrolment"] = secret
     form = OtpForm()
-    if form.validate_on_submit():
-        db = db_session()
-        result = credentials.enable_totp(db, services().store, services().fernet, identity, secret, form.otp.data)
-        show_errors(form, result)
-        if result.success:
-            audit.record_outcome(db, actor(), result)
-            db.commit()
-            session.pop("totp_enrolment", None)
-            services().mailer.send(identity.email, *emails.second_factor_changed(enabled=True))
-            return render_template("account/recovery_codes.html", codes=result.value, next=next_url)
+    if form.validate_on_submit() and (codes := turn_on_totp(identity, secret, form, "totp_enrolment")):
+        return render_template("account/recovery_codes.html", codes=codes, next=next_url)
     # A fixed issuer name: the authenticator app keeps it, whatever language the page was in.
     uri = totp.provisioning_uri(secret, identity.username, TOTP_ISSUER_NAME)
     return render_template("account/two_step_enrol.html", form=form, secret=secret, otpauth_uri=uri,
@@ -187,6 +174,21 @@ def two_step_off():
         db.commit()
         services().mailer.send(identity.email, *emails.second_factor_changed(enabled=False))
     return redirect(url_for("account.overview"))
+
+
+def turn_on_totp(identity, secret: str, form, session_key: str) -> list[str] | None:
+    """TOTP on once the form's code proves the app holds `secret` (kept under `session_key` until
+    then): recorded, committed, the owner mailed; the new recovery codes, or None (the form says why)."""
+    db = db_session()
+    result = credentials.enable_totp(db, services().store, services().fernet, identity, secret, form.otp.data)
+    show_errors(form, result)
+    if not result.success:
+        return None
+    audit.record_outcome(db, actor(), result)
+    db.commit()
+    session.pop(session_key, None)
+    services().mailer.send(identity.email, *emails.second_factor_changed(enabled=True))
+    return result.value
 
 
 def _two_step_on(identity, error: str | None = None, status: int = 200):

@@ -22,9 +22,13 @@ from sqlalchemy import select
 
 from idp import audit
 from idp.approval import devices, requests
+from idp.authn import app as app_steps
+from idp.authn.sign_in import EXPIRED, PASSKEY_REFUSED, WRONG
 from idp.errors import ValidationError
-from idp.identity.passkeys import PasskeyRefused, RelyingParty
+from idp.identity import credentials
+from idp.identity.passkeys import RelyingParty
 from idp.models import AppDevice, Identity
+from idp.outcomes import WHOLE
 from idp.web.context import actor, db_session, services
 from idp.web.i18n import RIYADH, translate
 from idp.web.passkeys import relying_party
@@ -130,18 +134,12 @@ def enrol():
     if not isinstance(credential, dict):
         return _error(_("That passkey could not be used. Try again."), 400)
     name = str(body.get("name") or "").strip() or _("My phone")
-    try:
-        enrolled = devices.enrol(db, rp, str(body.get("link") or ""), credential, state, name,
-                                 time.time())
-    except PasskeyRefused as e:
-        audit.record(db, "app.refused", actor(), e.identity_id, reason=e.reason[:200])
-        db.commit()
-        return _error(translate(e.message), 400)
-    except ValidationError as e:
-        db.rollback()
-        return _error(translate(e.message), 400)
-    audit.record(db, "app.enrolled", actor(), enrolled.device.identity_id, device_id=enrolled.device.id)
+    result = credentials.enrol_phone(db, rp, str(body.get("link") or ""), credential, state, name, time.time())
+    audit.record_outcome(db, actor(), result)
     db.commit()
+    if not result.success:
+        return _error(translate(result.errors[WHOLE]), 400)
+    enrolled = result.value
     return _json(token=enrolled.token, name=enrolled.device.name)
 
 
@@ -213,26 +211,15 @@ def approve(request_id: str):
     credential = body.get("credential") if isinstance(body.get("credential"), dict) else None
     if credential is None:
         return _error(_("That passkey could not be used. Try again."), 400)
-    try:
-        devices.approve(db, rp, device, request_id, _number(), credential)
-    except requests.WrongNumber as e:  # the request is denied; that and the event are kept together
-        audit.record(db, "approval.wrong_number", actor(), device.identity_id, device_id=device.id)
-        db.commit()
-        return _json(409, status="denied", error=translate(e.message))
-    except requests.NotPending as e:
-        db.rollback()
-        return _error(translate(e.message), 409)
-    except PasskeyRefused as e:
-        db.rollback()
-        audit.record(db, "approval.assertion_refused", actor(), device.identity_id, reason=e.reason[:200])
-        db.commit()
-        return _error(translate(e.message), 401)
-    except ValidationError as e:
-        db.rollback()
-        return _error(translate(e.message), 400)
-    audit.record(db, "approval.approved", actor(), device.identity_id, device_id=device.id)
-    db.commit()
-    return _json(status="approved")
+    result = app_steps.approve(db, rp, device, request_id, _number(), credential)
+    audit.record_outcome(db, actor(), result)
+    db.commit()  # a wrong number's denial of the request, with its event
+    if result.success:
+        return _json(status="approved")
+    message, refusal = translate(result.errors[WHOLE]), result.value.refusal
+    if refusal == WRONG:
+        return _json(409, status="denied", error=message)
+    return _error(message, {EXPIRED: 409, PASSKEY_REFUSED: 401}.get(refusal, 400))
 
 
 @bp.post("/api/requests/<request_id>/deny")
@@ -243,13 +230,11 @@ def deny(request_id: str):
     if refused:
         return refused
     db = db_session()
-    try:
-        requests.deny(db, request_id, device)
-    except requests.NotPending as e:
-        db.rollback()
-        return _error(translate(e.message), 409)
-    audit.record(db, "approval.denied", actor(), device.identity_id, device_id=device.id)
+    result = app_steps.deny(db, device, request_id)
+    audit.record_outcome(db, actor(), result)
     db.commit()
+    if not result.success:
+        return _error(translate(result.errors[WHOLE]), 409)
     return _json(status="denied")
 
 

@@ -7,8 +7,8 @@ from flask_babel import gettext as _
 
 from idp import audit
 from idp.approval import devices
-from idp.errors import ValidationError
-from idp.identity import totp
+from idp.identity import credentials, totp
+from idp.outcomes import WHOLE
 from idp.web.context import actor, db_session, recent_auth_required, signed_in_identity
 from idp.web.forms import ConfirmForm
 from idp.web.i18n import translate
@@ -38,9 +38,10 @@ def enrolment_link():
     if not ConfirmForm().validate_on_submit() or relying_party() is None:
         return _page(400, error=_("The enrolment link could not be made. Try again."))
     identity, db = signed_in_identity(), db_session()
-    link = absolute_url("app.enrol_page", link=devices.enrolment_link_token(db, identity))
-    audit.record(db, "app.link_issued", actor(), identity.id)
+    result = credentials.phone_link(db, identity)
+    audit.record_outcome(db, actor(), result)
     db.commit()
+    link = absolute_url("app.enrol_page", link=result.value)
     return _page(link=link, qr=totp.qr_svg(link))
 
 
@@ -49,10 +50,9 @@ def enrolment_link():
 def remove(device_id: int):
     identity, db = signed_in_identity(), db_session()
     if ConfirmForm().validate_on_submit():
-        try:
-            devices.remove(db, identity, device_id)
-        except ValidationError as e:
-            return _page(400, error=translate(e.message))
-        audit.record(db, "app.removed", actor(), identity.id, device_id=device_id)
+        result = credentials.remove_phone(db, identity, device_id)
+        if not result.success:
+            return _page(400, error=translate(result.errors[WHOLE]))
+        audit.record_outcome(db, actor(), result)
         db.commit()
     return redirect(url_for("app_account.manage"))

@@ -9,31 +9,24 @@ this browser's server-side session; an approval signs in once (`requests.redeem`
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 import time
 
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _
 
 from idp import audit
-from idp.approval import devices, requests
-from idp.errors import Throttled
-from idp.identity import accounts
-from idp.identity.throttle import account_for, normalise_account
-from idp.models import Identity
+from idp.approval import requests
+from idp.authn import app as app_steps
+from idp.outcomes import WHOLE
 from idp.web import auth, throttling
 from idp.web.context import actor, current_identity, db_session, services
 from idp.web.forms import AppSignInForm, ConfirmForm
-from idp.web.i18n import safe_next
+from idp.web.i18n import safe_next, translate
 from idp.web.passkeys import relying_party
 from idp.web.requesting import service_name
 
 bp = Blueprint("app_sign_in", __name__)
 
 KEY = "app_sign_in"
-STARTS_PER_IP_HOUR = 30  # many citizens share an address (carrier-grade NAT): generous, still bounded
 IDP_NAME_AR, IDP_NAME_EN = "النفاذ الوطني الموحد", "National Single Sign-On"
 
 
@@ -55,16 +48,17 @@ def start():
         return render_template("app_sign_in.html", form=form, next=next_url, service=service_name(next_url)), \
             400 if form.errors else 200
     db = db_session()
-    identity = accounts.find_by_login(db, form.username.data)
-    # This browser signed in as that identity before: the limits that guard a citizen's phone
-    # against strangers do not apply to the citizen (an attacker's requests never lock them out).
-    known = identity is not None and throttling.known_device(db, identity.id) is not None
-    if not known and _too_many(form.username.data):
-        return render_template("app_sign_in.html", form=form, next=next_url, service=service_name(next_url),
-                               error=_("Too many attempts. Please wait a few minutes and try again.")), 429
-    request_id, number = _start(identity, next_url, known)
-    session[KEY] = {"id": request_id, "number": number, "expires": time.time() + requests.LIFETIME.total_seconds(),
-                    "next": next_url}
+    portal = service_name(next_url)
+    result = app_steps.request(db, services().store, services().settings.secret_key.encode(),
+                                       form.username.data, (portal or IDP_NAME_AR, portal or IDP_NAME_EN),
+                                       throttling.attempt())
+    audit.record_outcome(db, actor(), result)
+    db.commit()
+    if not result.success:
+        return render_template("app_sign_in.html", form=form, next=next_url, service=portal,
+                               error=translate(result.errors[WHOLE])), 429
+    session[KEY] = {"id": result.value.request_id, "number": result.value.number,
+                    "expires": time.time() + requests.LIFETIME.total_seconds(), "next": next_url}
     return redirect(url_for(".wait"))
 
 
@@ -90,58 +84,19 @@ def finish():
     if _status() != "approved":
         return _wait_page(status=200)
     db = db_session()
-    approval = requests.redeem(db, pending["id"])
-    identity = accounts.get_by_uuid(db, approval.identity_uuid) if approval else None
-    if approval is None or identity is None or not identity.is_active:
+    result = app_steps.redeem(db, throttling.login_throttle(), pending["id"], throttling.attempt())
+    audit.record_outcome(db, actor(), result)
+    if not result.success:
         db.commit()
         session.pop(KEY, None)
+        if result.value.throttled is not None:
+            return _wait_page(status=429, final="expired", error=throttling.message(result.value.throttled))
         return _wait_page(status=409, final="expired")
-    throttle, account = throttling.login_throttle(), account_for(identity.id, "")
-    device = throttling.known_device(db, identity.id)
-    try:  # a locked-out identity stays locked out, whichever way it signs in
-        throttle.check(account, request.remote_addr or "", device=device, captcha_solved=True, delay=False)
-    except Throttled as e:
-        db.commit()
-        session.pop(KEY, None)
-        return _wait_page(status=429, final="expired", error=throttling.message(e))
-    audit.record(db, "approval.used", actor(), identity.id, origin="web", device_id=approval.device_id)
-    return auth.complete_sign_in(db, throttle, account, identity, approval.amr, pending.get("next"), device,
-                           second_factor=True)
+    return auth.complete_sign_in(db, result.value.identity, result.value.amr, pending.get("next"),
+                                 result.value.device)
 
 
 # --- internals -----------------------------------------------------------------------------------
-
-def _start(identity: Identity | None, next_url: str, known: bool) -> tuple[str | None, str]:
-    """A request for an active identity with an enrolled phone; otherwise nothing, and a number
-    that looks the same, so the page never tells who has an account."""
-    db = db_session()
-    if identity is None or not identity.is_active or not devices.has_any(db, identity):
-        return None, str(10 + secrets.randbelow(90))
-    portal = service_name(next_url)
-    try:
-        approval = requests.start(db, identity, portal_name_ar=portal or IDP_NAME_AR,
-                                  portal_name_en=portal or IDP_NAME_EN, origin="web", place=None,
-                                  rate_limited=not known)
-    except Throttled:  # looks like any other request that is never approved
-        db.rollback()
-        audit.record(db, "approval.throttled", actor(), identity.id, origin="web")
-        db.commit()
-        return None, str(10 + secrets.randbelow(90))
-    audit.record(db, "approval.requested", actor(), identity.id, origin="web")
-    db.commit()
-    return approval.id, approval.binding_number
-
-
-def _too_many(login: str) -> bool:
-    """Per client IP and per name typed (known or not alike): a stranger's browser meets the same
-    limit whether or not the name has an account."""
-    store, secret = services().store, services().settings.secret_key.encode()
-    ip = hmac.new(secret, b"app-ip:" + (request.remote_addr or "").encode(), hashlib.sha256).hexdigest()
-    name = hmac.new(secret, b"app-login:" + normalise_account(login).encode(), hashlib.sha256).hexdigest()
-    window = int(requests.WINDOW.total_seconds())
-    return store.incr(f"app-sign-in:ip:{ip}", 3600) > STARTS_PER_IP_HOUR or \
-        store.incr(f"app-sign-in:login:{name}", window) > requests.MAX_STARTS
-
 
 def _status() -> str:
     pending = session.get(KEY)

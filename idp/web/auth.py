@@ -7,17 +7,17 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from flask_babel import gettext as _
 
 from idp import audit
-from idp.authn.decision import Step, after_password
-from idp.identity import accounts, devices, mfa, passkeys, totp
-from idp.identity.throttle import CaptchaRequired, account_for
+from idp.authn import sign_in as sign_in_steps
+from idp.authn.decision import Step
+from idp.identity import accounts, devices
 from idp.oidc import backchannel
-from idp.identity.sign_out import sign_out_everywhere
+from idp.outcomes import WHOLE
 from idp.web import saml_logout, throttling
 from idp.web.captcha import captcha_service, wants_new_challenge
-from idp.web.requesting import service_name
 from idp.web.context import actor, current_identity, db_session, services, session_store, sign_in
 from idp.web.forms import ConfirmForm, LoginForm, OtpForm
 from idp.web.i18n import safe_next, translate
+from idp.web.requesting import service_name
 
 bp = Blueprint("auth", __name__)
 
@@ -41,8 +41,8 @@ def _login_page(form, next_url, status=200, error=None, captcha=False, **extra):
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Step 1: username (or national ID) and password. NIST SP 800-63B §5.2.2: failures slow and
-    lock only the source they come from; under attack, unknown sources solve a captcha first."""
+    """Step 1: username (or national ID) and password (idp.authn.sign_in.password). Failures slow
+    and lock only the source they come from; under attack, unknown sources solve a captcha first."""
     form = LoginForm()
     next_url = safe_next(request.args.get("next"))
     if request.method == "GET" and request.args.get("login_hint"):
@@ -51,38 +51,20 @@ def login():
         return _login_page(form, next_url, captcha=True)
     if not form.validate_on_submit():
         return _login_page(form, next_url, 400 if form.errors else 200, captcha=bool(form.captcha_id.data))
-    db, throttle = db_session(), throttling.login_throttle()
-    candidate = accounts.find_by_login(db, form.username.data)
-    account = account_for(candidate.id if candidate else None, form.username.data)
-    device = throttling.known_device(db, candidate.id if candidate else None)
+    db = db_session()
     solved = bool(form.captcha_id.data) and captcha_service().verify(form.captcha_id.data, form.captcha.data)
-    refused = throttling.refusal(throttle, account, device=device, captcha_solved=solved)
-    if isinstance(refused, CaptchaRequired):
-        wrong = bool(form.captcha.data)
-        return _login_page(form, next_url, 401, captcha=True, error=_(
-            "The digits do not match the picture. Try the new picture.") if wrong else translate(refused.message))
-    if refused is not None:
-        return _login_page(form, next_url, throttling.STATUS, error=throttling.message(refused))
-    identity = accounts.check_password(candidate, form.password.data)
-    if identity is None:
-        return _failed(db, throttle, account, candidate.id if candidate else None, device, form, next_url)
-    has_passkey = not identity.has_totp and passkeys.has_any(db, identity)
-    throttle.release(account)  # the password was right; what follows is not a guess
-    if identity.status == "locked":
-        audit.sign_in_failed(db, actor(), identity.id, "locked")
-        db.commit()
-        return _login_page(form, next_url, 403, error=_("This identity is locked. Contact support."))
-    if identity.status == "pending":
-        db.commit()  # a rehashed password is kept
-        session["resend_for"] = identity.uuid
-        return _login_page(form, next_url, 403, pending=True,
-                           error=_("Confirm your email address first: open the link we sent you."))
-    db.commit()
-    step = after_password(has_totp=identity.has_totp, has_passkey=has_passkey)
-    if step is Step.SECOND_FACTOR:
+    result = sign_in_steps.password(db, throttling.login_throttle(), form.username.data, form.password.data,
+                                    throttling.attempt(captcha_solved=solved))
+    audit.record_outcome(db, actor(), result)
+    db.commit()  # the failure, its lock and event; or a password rehashed on the way
+    verdict = result.value
+    if not result.success:
+        return _login_refused(form, next_url, verdict, wrong_captcha=bool(form.captcha.data))
+    identity = verdict.identity
+    if verdict.next_step is Step.SECOND_FACTOR:
         session["mfa_pending"] = {"identity_uuid": identity.uuid, "at": time.time(), "next": next_url}
         return redirect(url_for("auth.second_factor"))
-    if step is Step.PASSKEY:  # the passkey is this identity's second factor: the password alone is not enough
+    if verdict.next_step is Step.PASSKEY:  # its second factor: the password alone is not enough
         session["passkey_expected"] = {"identity_uuid": identity.uuid, "at": time.time(), "next": next_url}
         return redirect(url_for("passkeys.sign_in_page", next=next_url))
     # No second factor yet (made before registration asked for one): set one up, then signed in.
@@ -91,10 +73,26 @@ def login():
     return redirect(url_for("enrolment.choose"))
 
 
+def _login_refused(form, next_url, verdict, wrong_captcha: bool):
+    """The sign-in page again, saying why; one message whether the username exists or not."""
+    refusal = verdict.refusal
+    if refusal == sign_in_steps.CAPTCHA:
+        return _login_page(form, next_url, 401, captcha=True, error=_(
+            "The digits do not match the picture. Try the new picture.") if wrong_captcha
+            else translate(verdict.throttled.message))
+    if refusal == sign_in_steps.THROTTLED:
+        return _login_page(form, next_url, throttling.STATUS, error=throttling.message(verdict.throttled))
+    if refusal == sign_in_steps.PENDING:
+        session["resend_for"] = verdict.identity.uuid
+        return _login_page(form, next_url, 403, pending=True, error=translate(sign_in_steps.EMAIL_NOT_CONFIRMED))
+    if refusal == sign_in_steps.LOCKED:
+        return _login_page(form, next_url, 403, error=translate(sign_in_steps.IDENTITY_LOCKED))
+    return _login_page(form, next_url, 401, captcha=verdict.captcha_next, error=translate(sign_in_steps.WRONG_PASSWORD))
+
+
 @bp.route("/login/verify", methods=["GET", "POST"])
 def second_factor():
-    """Step 2: a TOTP code, or a recovery code when the phone is lost. No exponential delay here
-    (a code retyped after a slip is not refused); the hard cap per identity bounds guessing."""
+    """Step 2: a TOTP code, or a recovery code when the phone is lost (idp.authn.sign_in.second_factor)."""
     pending = session.get("mfa_pending")
     if not pending or time.time() - pending["at"] > MFA_STEP_SECONDS:
         session.pop("mfa_pending", None)
@@ -102,63 +100,37 @@ def second_factor():
     form = OtpForm()
     if not form.validate_on_submit():
         return render_template("mfa.html", form=form), 400 if form.errors else 200
-    db, throttle, ip = db_session(), throttling.login_throttle(), request.remote_addr or ""
+    db = db_session()
     identity = accounts.get_by_uuid(db, pending.get("identity_uuid"))
     if identity is None:  # gone since the password step (or a session from before the upgrade)
         session.pop("mfa_pending", None)
         return redirect(url_for("auth.login"))
-    account = account_for(identity.id, "")
-    device = throttling.known_device(db, identity.id)
-    # the password step passed any captcha the account asked for
-    if (refused := throttling.refusal(throttle, account, device=device, delay=False)) is not None:
-        return render_template("mfa.html", form=form, error=throttling.message(refused)), throttling.STATUS
-    if throttle.second_factor_locked(account) and not is_recovery_code(form.otp.data):
-        throttle.release(account)
-        return render_template("mfa.html", form=form, error=totp_locked_message()), 403
-    method = mfa.verify(db, services().store, services().fernet, identity, form.otp.data)
-    if method is None:
-        if throttle.record_failure(account, ip, device=device, second_factor=True) and \
-                throttle.second_factor_locked(account):
-            audit.second_factor_locked(db, actor(), identity.id)
-        audit.sign_in_failed(db, actor(), identity.id, "second_factor")
+    result = sign_in_steps.second_factor(db, services().store, services().fernet, throttling.login_throttle(),
+                                         identity, form.otp.data, throttling.attempt())
+    audit.record_outcome(db, actor(), result)
+    if not result.success:
         db.commit()
-        return render_template("mfa.html", form=form, error=_("That code is not correct.")), 401
-    if method == "recovery":
-        audit.recovery_code_used(db, actor(), identity.id, mfa.unused_recovery_codes(identity))
-    return complete_sign_in(db, throttle, account, identity, ["pwd", method], pending["next"], device,
-                      second_factor=True)
+        return second_factor_refused(form, result)
+    return complete_sign_in(db, identity, result.value.amr, pending["next"], result.value.device)
 
 
-def is_recovery_code(code: str | None) -> bool:
-    """Whether `code` is shaped like a recovery code (not a 6-digit TOTP code)."""
-    return len(totp.normalise_recovery_code((code or "").strip())) >= 8
+def second_factor_refused(form, result, recovering: bool = False):
+    """The code page again, saying why: wait (429), only a recovery code now (403), or wrong (401)."""
+    verdict = result.value
+    status = {sign_in_steps.THROTTLED: throttling.STATUS, sign_in_steps.SECOND_FACTOR_LOCKED: 403}
+    error = throttling.message(verdict.throttled) if verdict.throttled else translate(result.errors[WHOLE])
+    return render_template("mfa.html", form=form, error=error, recovering=recovering), \
+        status.get(verdict.refusal, 401)
 
 
-def totp_locked_message() -> str:
-    return _("Two-step verification is locked after too many wrong codes. Enter one of your recovery "
-             "codes, or contact support.")
-
-
-def _failed(db, throttle, account, identity_id, device, form, next_url):
-    ip = request.remote_addr or ""
-    locked = throttle.record_failure(account, ip, device=device)
-    audit.sign_in_failed(db, actor(), identity_id, "password")
-    if locked:
-        audit.account_locked(db, actor(), identity_id)
-    db.commit()
-    # One message whether the username exists or not; the next try asks for a captcha at once
-    # when this source will need one.
-    return _login_page(form, next_url, 401, captcha=device is None and throttle.needs_captcha(account, ip),
-                       error=_("The username or password is not correct."))
-
-
-def complete_sign_in(db, throttle, account, identity, amr, next_url, device, second_factor=False, response=None):
-    throttle.record_success(account, request.remote_addr or "", device=device, second_factor=second_factor)
-    audit.sign_in_succeeded(db, actor(), identity.id, "+".join(amr))
+def complete_sign_in(db, identity, amr, next_url, device, response=None):
+    """Every factor proven: record it, remember this browser, sign in, and go on to `next_url`."""
+    audit.record_outcome(db, actor(), sign_in_steps.succeeded(throttling.login_throttle(), identity, amr,
+                                                              throttling.attempt(), device))
     token = request.cookies.get(devices.COOKIE)
     token = token if devices.is_token(token) else devices.new_token()
     devices.remember(db, identity.id, token)  # commits
-    sign_in(identity, amr)
+    sign_in(identity, list(amr))
     response = response or redirect(safe_next(next_url))
     settings = services().settings
     response.set_cookie(devices.COOKIE, token, max_age=settings.device_cookie_days * 86400,
@@ -175,11 +147,10 @@ def logout():
     identity = current_identity()
     if identity is not None:
         db = db_session()
-        everywhere = request.form.get("everywhere") == "1"
-        if everywhere:  # committed with the audit event below, or not at all
-            sign_out_everywhere(db, session_store(), identity)
+        # everything at once: the sessions' end, the relying parties told, the audit event; or nothing
+        result = sign_in_steps.signed_out(db, session_store(), identity, request.form.get("everywhere") == "1")
         backchannel.session_ended(db, identity, session.get(backchannel.SESSION_KEY))
-        audit.signed_out(db, actor(), identity.id, everywhere=everywhere)
+        audit.record_outcome(db, actor(), result)
         db.commit()
     return saml_logout.end_session_then(render_template("message.html", title=_("Signed out"),
                            message=_("You have signed out."), link=url_for("auth.login"),

@@ -15,14 +15,14 @@ from flask import Blueprint, jsonify, make_response, redirect, render_template, 
 from flask_babel import gettext as _
 
 from idp import audit
-from idp.errors import ValidationError
 from idp.identity import accounts, credentials, emails, passkeys, totp
-from idp.identity.throttle import account_for
 from idp.web import auth, throttling
+from idp.web.account import TOTP_ISSUER_NAME, turn_on_totp
 from idp.web import passkeys as passkey_views
 from idp.web.context import actor, db_session, services
-from idp.web.forms import OtpForm, show_errors
+from idp.web.forms import OtpForm
 from idp.web.i18n import safe_next, translate
+from idp.outcomes import WHOLE
 
 bp = Blueprint("enrolment", __name__, url_prefix="/two-step/set-up")
 
@@ -30,7 +30,7 @@ KEY = "enrolment"
 TOTP_KEY = "enrolment_totp"  # the session key of the key being set up
 # Long enough to install an authenticator app; short enough that a forgotten tab is no way in.
 STEP_SECONDS = 20 * 60
-TOTP_ISSUER_NAME = "National SSO"  # as on the account page: the authenticator app keeps it
+
 
 
 def start(identity, next_url: str, *, registration: bool) -> None:
@@ -80,16 +80,8 @@ def authenticator_app():
     secret = session.get(TOTP_KEY) or totp.new_secret()
     session[TOTP_KEY] = secret
     form = OtpForm()
-    if form.validate_on_submit():
-        db = db_session()
-        result = credentials.enable_totp(db, services().store, services().fernet, identity, secret, form.otp.data)
-        show_errors(form, result)
-        if result.success:
-            audit.record_outcome(db, actor(), result)
-            db.commit()
-            session.pop(TOTP_KEY, None)
-            services().mailer.send(identity.email, *emails.second_factor_changed(enabled=True))
-            return _finish(record, identity, result.value)
+    if form.validate_on_submit() and (codes := turn_on_totp(identity, secret, form, TOTP_KEY)):
+        return _finish(record, identity, codes)
     uri = totp.provisioning_uri(secret, identity.username, TOTP_ISSUER_NAME)
     return render_template("account/two_step_enrol.html", form=form, secret=secret, otpauth_uri=uri,
                            qr_svg=totp.qr_svg(uri), registration=record["registration"], setting_up=True), \
@@ -120,19 +112,13 @@ def passkey():
         return passkey_views._error(_("That passkey could not be used. Try again."), 400)
     db = db_session()
     name = str((request.get_json(silent=True) or {}).get("name") or "").strip() or _("Passkey")
-    try:
-        made = passkeys.register(db, rp, identity, credential, state, name, time.time())
-    except passkeys.PasskeyRefused as e:
-        audit.record(db, "passkey.refused", actor(), identity.id, reason=e.reason[:200])
-        db.commit()
-        return passkey_views._error(translate(e.message), 400)
-    except ValidationError as e:
-        return passkey_views._error(translate(e.message), 400)
-    audit.record(db, "passkey.added", actor(), identity.id, passkey_id=made.id,
-                 backup_eligible=made.backup_eligible, aaguid=made.aaguid)
+    result = credentials.add_passkey(db, rp, identity, credential, state, name, time.time())
+    audit.record_outcome(db, actor(), result)
     db.commit()
+    if not result.success:
+        return passkey_views._error(translate(result.errors[WHOLE]), 400)
     services().mailer.send(identity.email, *emails.passkey_changed(added=True))
-    response = _finish(record, identity, None, amr=passkeys.amr_for(made))
+    response = _finish(record, identity, None, amr=passkeys.amr_for(result.value))
     return jsonify(redirect=response.location)
 
 
@@ -152,12 +138,12 @@ def _finish(record: dict, identity, codes: list[str] | None, amr: list[str] | No
         next_url = url_for("registration.done")
         return render_template("account/recovery_codes.html", codes=codes, next=next_url) if codes \
             else redirect(next_url)
-    db, throttle = db_session(), throttling.login_throttle()
+    db = db_session()
     next_url = safe_next(record.get("next"))
     page = make_response() if codes else None
     method = ["otp"] if codes else (amr or [])
-    response = auth.complete_sign_in(db, throttle, account_for(identity.id, ""), identity, ["pwd", *method], next_url,
-                                     throttling.known_device(db, identity.id), second_factor=True, response=page)
+    response = auth.complete_sign_in(db, identity, ["pwd", *method], next_url,
+                                     throttling.known_device(db, identity.id), response=page)
     if codes:  # shown once, on the page that completes the sign-in (rendered signed in)
         response.set_data(render_template("account/recovery_codes.html", codes=codes, next=next_url))
     return response

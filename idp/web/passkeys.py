@@ -12,12 +12,11 @@ from flask import Blueprint, jsonify, redirect, render_template, request, sessio
 from flask_babel import gettext as _
 
 from idp import audit
-from idp.errors import ValidationError
-from idp.identity import accounts, emails, passkeys
-from idp.identity.throttle import account_for
+from idp.authn import sign_in as sign_in_steps
+from idp.identity import accounts, credentials, emails, passkeys
+from idp.outcomes import WHOLE
 from idp.web import auth, throttling
-from idp.web.context import (actor, db_session, recent_auth_required, services,
-                             signed_in_identity)
+from idp.web.context import actor, db_session, recent_auth_required, services, signed_in_identity
 from idp.web.forms import ConfirmForm
 from idp.web.i18n import safe_next, translate
 from idp.web.recovery import recovery_grant
@@ -83,38 +82,23 @@ def sign_in():
         session.pop("passkey_expected", None)
         expected = None
     expected_identity = accounts.get_by_uuid(db, expected["identity_uuid"]) if expected else None
-    try:
-        result = passkeys.authenticate(db, rp, credential, state, time.time(),
-                                       expected_identity_id=expected_identity.id if expected_identity else None)
-    except passkeys.PasskeyRefused as e:
-        return _refused(db, e, "passkey")
-    identity = result.identity
-    if identity.status != "active":
-        audit.sign_in_failed(db, actor(), identity.id, identity.status)
+    result = sign_in_steps.passkey(db, throttling.login_throttle(), rp, credential, state, time.time(),
+                                   expected_identity, throttling.attempt())
+    audit.record_outcome(db, actor(), result)
+    if not result.success:
         db.commit()
-        return _error(_("This identity is locked. Contact support.") if identity.status == "locked" else
-                      _("Confirm your email address first: open the link we sent you."), 403)
-    throttle, account = throttling.login_throttle(), account_for(identity.id, "")
-    device = throttling.known_device(db, identity.id)
-    # a locked-out identity stays locked out, whichever way it signs in
-    refused = throttling.refusal(throttle, account, device=device, captcha_solved=True, delay=False)
-    if refused is not None:
-        return _error(throttling.message(refused), throttling.STATUS)
-    amr = (["pwd"] if expected_identity else []) + result.amr
+        return _sign_in_refused(result)
     next_url = safe_next(request.args.get("next") or (expected or {}).get("next"))
-    audit.record(db, "passkey.used", actor(), identity.id, passkey_id=result.passkey.id,
-                 backed_up=result.passkey.backed_up)
-    response = auth.complete_sign_in(db, throttle, account, identity, amr, next_url, device, second_factor=True,
-                               response=jsonify(redirect=safe_next(next_url)))
-    return response
+    return auth.complete_sign_in(db, result.value.identity, result.value.amr, next_url, result.value.device,
+                                 response=jsonify(redirect=safe_next(next_url)))
 
 
-def _refused(db, e: passkeys.PasskeyRefused, what: str):
-    if isinstance(e, passkeys.SignCountRegressed):
-        audit.record(db, "passkey.sign_count_regressed", actor(), e.identity_id, detail=e.reason)
-    audit.sign_in_failed(db, actor(), e.identity_id, f"{what}: {e.reason}"[:200])
-    db.commit()
-    return _error(translate(e.message), 401)
+def _sign_in_refused(result):
+    verdict = result.value
+    if verdict.throttled is not None:
+        return _error(throttling.message(verdict.throttled), throttling.STATUS)
+    status = {sign_in_steps.LOCKED: 403, sign_in_steps.PENDING: 403}.get(verdict.refusal, 401)
+    return _error(translate(result.errors[WHOLE]), status)
 
 
 # --- the account's passkeys ------------------------------------------------------------------
@@ -145,17 +129,11 @@ def register():
     if rp is None or credential is None:
         return _error(_("That passkey could not be used. Try again."), 400)
     name = str(request.get_json().get("name") or "").strip() or _("Passkey")
-    try:
-        passkey = passkeys.register(db, rp, identity, credential, state, name, time.time())
-    except passkeys.PasskeyRefused as e:
-        audit.record(db, "passkey.refused", actor(), identity.id, reason=e.reason[:200])
-        db.commit()
-        return _error(translate(e.message), 400)
-    except ValidationError as e:
-        return _error(translate(e.message), 400)
-    audit.record(db, "passkey.added", actor(), identity.id, passkey_id=passkey.id,
-                 backup_eligible=passkey.backup_eligible, aaguid=passkey.aaguid)
+    result = credentials.add_passkey(db, rp, identity, credential, state, name, time.time())
+    audit.record_outcome(db, actor(), result)
     db.commit()
+    if not result.success:
+        return _error(translate(result.errors[WHOLE]), 400)
     services().mailer.send(identity.email, *emails.passkey_changed(added=True))
     return jsonify(redirect=safe_next(request.args.get("next") or url_for("passkeys.manage")))
 
@@ -163,27 +141,26 @@ def register():
 @bp.post("/account/passkeys/<int:passkey_id>/rename")
 @recent_auth_required
 def rename(passkey_id: int):
-    return _change(passkey_id, "passkey.renamed",
-                   lambda db, identity: passkeys.rename(db, identity, passkey_id, request.form.get("name", "")))
+    return _change(lambda db, identity: credentials.rename_passkey(db, identity, passkey_id,
+                                                                   request.form.get("name", "")))
 
 
 @bp.post("/account/passkeys/<int:passkey_id>/remove")
 @recent_auth_required
 def remove(passkey_id: int):
-    return _change(passkey_id, "passkey.removed", lambda db, identity: passkeys.remove(db, identity, passkey_id),
+    return _change(lambda db, identity: credentials.remove_passkey(db, identity, passkey_id),
                    emails.passkey_changed(added=False))
 
 
-def _change(passkey_id: int, event: str, change, mail: tuple[str, str] | None = None):
-    """A change to one of the signed-in identity's passkeys: made, audited as `event` and committed
-    together; its owner mailed after the commit when `mail` is given; back to the list."""
+def _change(change, mail: tuple[str, str] | None = None):
+    """A change to one of the signed-in identity's passkeys: made, audited and committed together;
+    its owner mailed after the commit when `mail` is given; back to the list."""
     identity, db = signed_in_identity(), db_session()
     if ConfirmForm().validate_on_submit():
-        try:
-            change(db, identity)
-        except ValidationError as e:
-            return _manage_error(identity, translate(e.message))
-        audit.record(db, event, actor(), identity.id, passkey_id=passkey_id)
+        result = change(db, identity)
+        if not result.success:
+            return _manage_error(identity, translate(result.errors[WHOLE]))
+        audit.record_outcome(db, actor(), result)
         db.commit()
         if mail is not None:
             services().mailer.send(identity.email, *mail)
@@ -218,7 +195,10 @@ def recover():
     try:
         passkeys.authenticate(db, rp, credential, state, time.time(), expected_identity_id=identity.id)
     except passkeys.PasskeyRefused as e:
-        return _refused(db, e, "recovery_passkey")
+        result = sign_in_steps.passkey_refused(e, "recovery_passkey")
+        audit.record_outcome(db, actor(), result)
+        db.commit()
+        return _sign_in_refused(result)
     db.commit()
     session["recovery"] = {**grant, "mfa_done": True}
     return jsonify(redirect=url_for("recovery.new_password"))

@@ -7,10 +7,10 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from flask_babel import gettext as _
 
 from idp import audit
-from idp.identity import accounts, credentials, mfa, passkeys, recovery
-from idp.identity.throttle import account_for
+from idp.authn import sign_in as sign_in_steps
+from idp.identity import accounts, credentials, passkeys, recovery
 from idp.web import saml_logout, throttling
-from idp.web.auth import is_recovery_code, totp_locked_message
+from idp.web.auth import second_factor_refused
 from idp.web.context import actor, db_session, services, session_store
 from idp.web.forms import NewPasswordForm, OtpForm, RecoveryRequestForm, show_errors, use_link
 from idp.web.urls import absolute_url
@@ -31,11 +31,11 @@ def request_link():
     if store.incr(f"recovery:ip:{request.remote_addr}", 3600) > RECOVERY_REQUESTS_PER_IP_HOUR:
         return render_template("recover/request.html", form=form,
                                error=_("Too many requests from your network. Try again later.")), 429
-    identity = recovery.request_link(
+    result = recovery.request_link(
         db, services().store, services().mailer, form.national_id.data, form.email.data,
         lambda token: absolute_url("recovery.open_link", token=token),
         settings.recovery_link_minutes)
-    audit.recovery_requested(db, actor(), identity.id if identity else None)
+    audit.record_outcome(db, actor(), result)
     db.commit()
     # The same page whether or not the details matched an identity.
     return render_template("recover/sent.html", minutes=settings.recovery_link_minutes)
@@ -73,28 +73,15 @@ def second_factor():
         return render_template("recover/passkey.html")
     form = OtpForm()
     if form.validate_on_submit():
-        db, throttle = db_session(), throttling.login_throttle()
-        account = account_for(identity.id, "")
-        # the same counters as sign-in: recovery is no way round the lockout (codes: no delay, as at sign-in)
-        if (refused := throttling.refusal(throttle, account, delay=False)) is not None:
-            return render_template("mfa.html", form=form, error=throttling.message(refused),
-                                   recovering=True), throttling.STATUS
-        if throttle.second_factor_locked(account) and not is_recovery_code(form.otp.data):
-            throttle.release(account)  # the hard cap holds here too: recovery is no way round it
-            return render_template("mfa.html", form=form, error=totp_locked_message(), recovering=True), 403
-        method = mfa.verify(db, services().store, services().fernet, identity, form.otp.data)
-        if method is not None:
-            throttle.release(account)
-            if method == "recovery":
-                audit.recovery_code_used(db, actor(), identity.id, mfa.unused_recovery_codes(identity))
-            db.commit()
+        db = db_session()
+        result = sign_in_steps.second_factor(db, services().store, services().fernet, throttling.login_throttle(),
+                                             identity, form.otp.data, throttling.attempt(), recovering=True)
+        audit.record_outcome(db, actor(), result)
+        db.commit()
+        if result.success:
             session["recovery"] = {**grant, "mfa_done": True}
             return redirect(url_for("recovery.new_password"))
-        throttle.record_failure(account, request.remote_addr or "", second_factor=True)
-        audit.sign_in_failed(db, actor(), identity.id, "recovery_second_factor")
-        db.commit()
-        return render_template("mfa.html", form=form, error=_("That code is not correct."),
-                               recovering=True), 401
+        return second_factor_refused(form, result, recovering=True)
     return render_template("mfa.html", form=form, recovering=True), 400 if form.errors else 200
 
 

@@ -65,27 +65,24 @@ def identity_check():
     if not captcha_service().verify(form.captcha_id.data, form.captcha.data):
         form.captcha.errors.append(_("The digits do not match the picture. Try the new picture."))
         return _step1(form, 400)
-    db, throttle = db_session(), throttling.login_throttle()
-    guesses = f"registration:{nid}"  # birth dates are guessable: count misses per national ID
-    if (refused := throttling.refusal(throttle, guesses)) is not None:
-        return _step1(form, throttling.STATUS, throttling.message(refused))
-    person = services().registry.match(nid, birth_date, form.gender.data)
-    if person is None:
-        throttle.record_failure(guesses, request.remote_addr or "")
-        audit.registry_mismatch(db, actor())
-        db.commit()
-        # One message: never say which field did not match.
-        return _step1(form, 400, _("These details do not match the civil registry. Check them and try again."))
-    throttle.release(guesses)
-    if person.mobile is None:
-        audit.registry_has_no_mobile(db, actor())
-        db.commit()
-        return render_template("message.html", title=_("We cannot confirm it is you online"), message=_(
+    db = db_session()
+    result = proofing.check_person(services().registry, throttling.login_throttle(), nid, birth_date,
+                                   form.gender.data, request.remote_addr or "")
+    audit.record_outcome(db, actor(), result)
+    db.commit()
+    if not result.success:
+        why, throttled = result.value
+        if why == proofing.THROTTLED:
+            return _step1(form, throttling.STATUS, throttling.message(throttled))
+        if why == proofing.MISMATCH:
+            return _step1(form, 400, translate(proofing.DETAILS_DO_NOT_MATCH))
+        return render_template("message.html", title=translate(proofing.NO_MOBILE_ON_RECORD), message=_(
             "The civil registry has no mobile number for you, and we send a code to that number to "
             "make sure nobody else registers in your name. Register your mobile number with the civil "
             "registry (at a civil affairs office or through its services), then come back; or visit a "
             "service centre with your ID card to register in person."),
             link=url_for("auth.home"), link_text=_("Back to the home page")), 403
+    person = result.value
     # Whether an identity already exists is said only after the mobile is proven.
     session["registration"] = {"national_id": nid, "at": time.time(), "flow": new_flow_id(),
                                "proven": False, "mobile": _digest(person.mobile)}

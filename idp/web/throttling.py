@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import request
 from flask_babel import ngettext
 
+from idp.authn.sign_in import Attempt
 from idp.errors import Throttled
 from idp.identity import devices
 from idp.identity.locks import DatabaseLocks
@@ -50,3 +51,8 @@ def known_device(db, identity_id) -> str | None:
     """This browser's device token, if it completed a sign-in for the identity before."""
     token = request.cookies.get(devices.COOKIE)
     return token if devices.is_known(db, identity_id, token) else None
+
+
+def attempt(captcha_solved: bool = False) -> Attempt:
+    """This request, as the sign-in rules (idp.authn.sign_in) see it."""
+    return Attempt(request.remote_addr or "", request.cookies.get(devices.COOKIE), captcha_solved)

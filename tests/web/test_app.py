@@ -316,7 +316,8 @@ def test_the_shell_manifest_and_worker(client):
     script = worker.get_data(as_text=True)
     worker.close()
     assert worker.mimetype == "text/javascript" and worker.headers["Cache-Control"] == "no-cache"
-    assert 'SHELL = ["/app/", "/static/style.css", "/static/app.js", "/static/app-icon.svg"]' in script
+    assert 'SHELL = ["/app/", "/static/style.css", "/static/webauthn-json.js", "/static/app.js", ' \
+        '"/static/app-icon.svg"]' in script
 
 
 def test_the_shell_in_english(client):
