@@ -21,16 +21,13 @@ import webauthn
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url, parse_authentication_credential_json
-from webauthn.helpers.exceptions import InvalidAuthenticationResponse, InvalidJSONStructure
-from webauthn.helpers.structs import (AttestationConveyancePreference, AuthenticatorSelectionCriteria,
-                                      PublicKeyCredentialDescriptor, ResidentKeyRequirement,
-                                      UserVerificationRequirement)
+from webauthn.helpers.exceptions import InvalidJSONStructure
+from webauthn.helpers.structs import (PublicKeyCredentialDescriptor, UserVerificationRequirement)
 
 from idp.approval import requests
 from idp.errors import N_, ValidationError
 from idp.identity import accounts, passkeys, tokens
-from idp.identity.passkeys import ALGORITHMS, TIMEOUT_MS, PasskeyRefused, RelyingParty, _challenge, _state, \
-    clean_name
+from idp.identity.passkeys import TIMEOUT_MS, PasskeyRefused, RelyingParty, clean_name, kept_challenge
 from idp.models import AppDevice, Identity, utcnow
 
 ENROLMENT = "app_enrolment"
@@ -59,19 +56,11 @@ def enrolling_identity(db: Session, link_token: str) -> Identity | None:
 
 
 def registration_options(db: Session, rp: RelyingParty, identity: Identity, now: float) -> tuple[str, dict]:
-    if len(list_for(db, identity)) >= MAX_DEVICES:
+    """Creation options for a new phone (a user id of its own: not the passkeys' user handle)."""
+    phones = list_for(db, identity)
+    if len(phones) >= MAX_DEVICES:
         raise ValidationError(N_("You have enrolled the most phones allowed. Remove one first."))
-    options = webauthn.generate_registration_options(
-        rp_id=rp.rp_id, rp_name=rp.name, user_id=secrets.token_bytes(32),
-        user_name=identity.username, user_display_name=identity.username, timeout=TIMEOUT_MS,
-        attestation=AttestationConveyancePreference.NONE,
-        authenticator_selection=AuthenticatorSelectionCriteria(
-            resident_key=ResidentKeyRequirement.REQUIRED, require_resident_key=True,
-            user_verification=UserVerificationRequirement.REQUIRED),
-        exclude_credentials=[PublicKeyCredentialDescriptor(id=base64url_to_bytes(d.credential_id))
-                             for d in list_for(db, identity)],
-        supported_pub_key_algs=ALGORITHMS)
-    return webauthn.options_to_json(options), _state(options.challenge, now, identity.uuid)
+    return passkeys.creation_options(rp, identity, secrets.token_bytes(32), [d.credential_id for d in phones], now)
 
 
 def enrol(db: Session, rp: RelyingParty, link_token: str, credential: dict, state: dict | None, name: str,
@@ -81,7 +70,7 @@ def enrol(db: Session, rp: RelyingParty, link_token: str, credential: dict, stat
     if identity is None:
         raise ValidationError(N_("This enrolment link was already used or has expired. Make a new one "
                                  "from your account page."))
-    challenge = _challenge(state, now, identity.uuid)
+    challenge = kept_challenge(state, now, identity.uuid)
     name = clean_name(name)
     verified, credential_id = passkeys.verify_registration(rp, credential, challenge, identity, "app registration")
     if db.scalar(select(AppDevice.id).where(AppDevice.credential_id == credential_id)) is not None:
@@ -136,16 +125,8 @@ def approve(db: Session, rp: RelyingParty, device: AppDevice, request_id: str, n
         raise PasskeyRefused(f"app assertion: {e}") from None
     if bytes_to_base64url(parsed.raw_id) != device.credential_id:
         raise PasskeyRefused("app assertion: another credential", identity_id=device.identity_id)
-    try:
-        verified = webauthn.verify_authentication_response(
-            credential=parsed, expected_challenge=requests.challenge(request, number), expected_rp_id=rp.rp_id,
-            expected_origin=rp.origin, credential_public_key=base64url_to_bytes(device.public_key),
-            credential_current_sign_count=0, require_user_verification=True)
-    except (InvalidAuthenticationResponse, InvalidJSONStructure, ValueError, KeyError, TypeError) as e:
-        raise PasskeyRefused(f"app assertion: {e}", identity_id=device.identity_id) from None
-    if (verified.new_sign_count or device.sign_count) and verified.new_sign_count <= device.sign_count:
-        raise PasskeyRefused(f"app sign count {verified.new_sign_count} after {device.sign_count}",
-                             identity_id=device.identity_id)
+    verified = passkeys.verify_assertion(rp, parsed, requests.challenge(request, number), device.public_key,
+                                         device.sign_count, device.identity_id, "app assertion")
     device.sign_count = verified.new_sign_count
     device.last_used_at = now
     device.backup_eligible = verified.credential_device_type.value == "multi_device"

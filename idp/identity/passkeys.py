@@ -87,16 +87,24 @@ def relying_party(issuer: str, name: str) -> RelyingParty | None:
 
 def registration_options(session: Session, rp: RelyingParty, identity: Identity, now: float) -> tuple[str, dict]:
     """PublicKeyCredentialCreationOptions (JSON for the browser) and the state to keep for `register`."""
-    existing = list_for(session, identity)
+    return creation_options(rp, identity, base64url_to_bytes(user_handle(session, identity)),
+                            [p.credential_id for p in list_for(session, identity)], now)
+
+
+def creation_options(rp: RelyingParty, identity: Identity, user_id: bytes, exclude: list[str],
+                     now: float) -> tuple[str, dict]:
+    """Options for a discoverable credential with user verification and no attestation (we trust
+    no vendor statement), none of the `exclude` credential ids again; the state to keep. Passkeys
+    and the approval app's phones ask alike."""
     options = webauthn.generate_registration_options(
-        rp_id=rp.rp_id, rp_name=rp.name, user_id=base64url_to_bytes(user_handle(session, identity)),
+        rp_id=rp.rp_id, rp_name=rp.name, user_id=user_id,
         user_name=identity.username, user_display_name=identity.username, timeout=TIMEOUT_MS,
         attestation=AttestationConveyancePreference.NONE,
         authenticator_selection=AuthenticatorSelectionCriteria(
             resident_key=ResidentKeyRequirement.REQUIRED, require_resident_key=True,
             user_verification=UserVerificationRequirement.REQUIRED),
-        exclude_credentials=[PublicKeyCredentialDescriptor(id=base64url_to_bytes(p.credential_id))
-                             for p in existing],
+        exclude_credentials=[PublicKeyCredentialDescriptor(id=base64url_to_bytes(credential_id))
+                             for credential_id in exclude],
         supported_pub_key_algs=ALGORITHMS)
     return webauthn.options_to_json(options), _state(options.challenge, now, identity.uuid)
 
@@ -117,7 +125,7 @@ def verify_registration(rp: RelyingParty, credential: dict, challenge: bytes, id
 def register(session: Session, rp: RelyingParty, identity: Identity, credential: dict, state: dict | None,
              name: str, now: float) -> Passkey:
     """Verify a new credential (attestation "none": we trust no vendor statement) and keep it."""
-    challenge = _challenge(state, now, identity.uuid)
+    challenge = kept_challenge(state, now, identity.uuid)
     name = clean_name(name)
     verified, credential_id = verify_registration(rp, credential, challenge, identity, "registration")
     if session.scalar(select(Passkey.id).where(Passkey.credential_id == credential_id)) is not None:
@@ -151,7 +159,7 @@ def authenticate(session: Session, rp: RelyingParty, credential: dict, state: di
 
     `expected_identity_id`: the passkey must be that identity's (a second step after the password,
     or password recovery). Raises PasskeyRefused (SignCountRegressed for a possible clone)."""
-    challenge = _challenge(state, now, None)
+    challenge = kept_challenge(state, now, None)
     try:
         parsed = parse_authentication_credential_json(credential)
     except (InvalidJSONStructure, ValueError, KeyError, TypeError) as e:
@@ -166,17 +174,8 @@ def authenticate(session: Session, rp: RelyingParty, credential: dict, state: di
     handle = parsed.response.user_handle
     if handle is None or bytes_to_base64url(handle) != _handle_of(session, passkey.identity_id):
         raise PasskeyRefused("assertion: user handle does not match", identity_id=passkey.identity_id)
-    try:  # the counter is ours to judge, after the signature (below): the library would refuse first
-        verified = webauthn.verify_authentication_response(
-            credential=parsed, expected_challenge=challenge, expected_rp_id=rp.rp_id, expected_origin=rp.origin,
-            credential_public_key=base64url_to_bytes(passkey.public_key), credential_current_sign_count=0,
-            require_user_verification=True)
-    except (InvalidAuthenticationResponse, InvalidJSONStructure, ValueError, KeyError, TypeError) as e:
-        raise PasskeyRefused(f"assertion: {e}", identity_id=passkey.identity_id) from None
-    # §6.1.1: authenticators that keep no counter send 0 forever; any other value must grow.
-    if (verified.new_sign_count or passkey.sign_count) and verified.new_sign_count <= passkey.sign_count:
-        raise SignCountRegressed(f"sign count {verified.new_sign_count} after {passkey.sign_count}",
-                                 identity_id=passkey.identity_id)
+    verified = verify_assertion(rp, parsed, challenge, passkey.public_key, passkey.sign_count,
+                                passkey.identity_id, "assertion")
     passkey.sign_count = verified.new_sign_count
     passkey.backed_up = bool(verified.credential_backed_up)
     passkey.backup_eligible = verified.credential_device_type.value == "multi_device"
@@ -185,6 +184,26 @@ def authenticate(session: Session, rp: RelyingParty, credential: dict, state: di
     if identity is None:  # the row cascades with its identity; a race with a deletion refuses cleanly
         raise PasskeyRefused("the passkey's identity is gone")
     return Authenticated(identity=identity, passkey=passkey, amr=amr_for(passkey))
+
+
+def verify_assertion(rp: RelyingParty, parsed, challenge: bytes, public_key: str, sign_count: int,
+                     identity_id: int, what: str):
+    """py_webauthn's check of an assertion (WebAuthn §7.2: challenge, RP ID, origin, signature,
+    user verification), then the counter's: authenticators that keep none send 0 forever, any other
+    value must grow (§6.1.1) — judged here, after the signature (the library would refuse first).
+    `what` names the ceremony in the refusal. Raises PasskeyRefused, or SignCountRegressed (a
+    possible clone)."""
+    try:
+        verified = webauthn.verify_authentication_response(
+            credential=parsed, expected_challenge=challenge, expected_rp_id=rp.rp_id, expected_origin=rp.origin,
+            credential_public_key=base64url_to_bytes(public_key), credential_current_sign_count=0,
+            require_user_verification=True)
+    except (InvalidAuthenticationResponse, InvalidJSONStructure, ValueError, KeyError, TypeError) as e:
+        raise PasskeyRefused(f"{what}: {e}", identity_id=identity_id) from None
+    if (verified.new_sign_count or sign_count) and verified.new_sign_count <= sign_count:
+        raise SignCountRegressed(f"{what}: sign count {verified.new_sign_count} after {sign_count}",
+                                 identity_id=identity_id)
+    return verified
 
 
 def amr_for(passkey: Passkey) -> list[str]:
@@ -260,7 +279,7 @@ def _state(challenge: bytes, now: float, identity_uuid: str | None) -> dict:
     return {"challenge": bytes_to_base64url(challenge), "at": now, "for": identity_uuid}
 
 
-def _challenge(state: dict | None, now: float, identity_uuid: str | None) -> bytes:
+def kept_challenge(state: dict | None, now: float, identity_uuid: str | None) -> bytes:
     """The challenge the caller kept, if still live and made for this identity (registration)."""
     if not isinstance(state, dict) or not isinstance(state.get("challenge"), str):
         raise PasskeyRefused("no challenge: none issued, or already used")
