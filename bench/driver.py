@@ -48,6 +48,19 @@ class Target:
     # identity and code from a pool (bench.totp_pool.TotpPool.take), instead of username/password.
     sign_ins: Callable[[], SignIn] | None = None
     _code: str | None = field(default=None, repr=False)  # the code reserved with the last password
+    # HTTP requests answered so far, through every session of this target (bench/floor.py subtracts
+    # a floor per request)
+    requests_sent: int = 0
+
+    def __post_init__(self) -> None:
+        self._count_requests(self.browser)
+        self._count_requests(self.backend)
+
+    def _count_requests(self, session: requests.Session) -> None:
+        session.hooks["response"].append(self._counted)
+
+    def _counted(self, response: requests.Response, *_args, **_kwargs) -> None:
+        self.requests_sent += 1
 
     def discover(self) -> None:
         self.endpoints = expect_json(self.backend.get(self.base_url + "/.well-known/openid-configuration"))
@@ -82,6 +95,7 @@ class Target:
     def cold_flow(self, alg: str = "RS256") -> None:
         """A new browser: authorization request, the sign-in form, the password, the code, the tokens."""
         browser = requests.Session()
+        self._count_requests(browser)
         code, verifier = self.authorize(browser, alg)
         self.exchange(alg, code, verifier)
         browser.close()

@@ -114,7 +114,10 @@ def main(operations: list[str]) -> None:
     finally:
         if server is not None:
             server.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        if os.environ.get("BENCH_PROFILE_KEEP") != "1":
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"raw profiles kept in {work}")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import extras, processes
+from bench import extras, floor, processes
 from bench.driver import REDIRECT_URI, Target
 from bench.totp_pool import TotpPool
 
@@ -75,13 +75,15 @@ def batch(server, target: Target, name: str, count: int) -> dict:
     if name in ("refresh", "userinfo") and "access_token" not in target.tokens:
         target.code_flow("RS256")
     latencies = []
+    requests_before = target.requests_sent
     cpu_before, wall_before = server.cpu(), time.perf_counter()
     for _ in range(count):
         start = time.perf_counter()
         run_operation(target, name)
         latencies.append(time.perf_counter() - start)
     wall, cpu = time.perf_counter() - wall_before, server.cpu() - cpu_before
-    return {"count": count, "cpu_s": cpu, "wall_s": wall, "latencies": latencies}
+    return {"count": count, "cpu_s": cpu, "wall_s": wall, "latencies": latencies,
+            "requests": target.requests_sent - requests_before}
 
 
 def summarise(batches: list[dict], rss: float) -> dict:
@@ -91,6 +93,7 @@ def summarise(batches: list[dict], rss: float) -> dict:
         "operations": count,
         "cpu_ms_per_op": 1000 * sum(b["cpu_s"] for b in batches) / count,
         "cpu_ms_per_op_by_repetition": [round(1000 * b["cpu_s"] / b["count"], 3) for b in batches],
+        "requests_per_op": sum(b["requests"] for b in batches) / count,
         "p50_ms": 1000 * statistics.median(latencies),
         "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
         "ops_per_s": count / sum(b["wall_s"] for b in batches),
@@ -139,14 +142,20 @@ def ours_settings(work: Path, port: int) -> dict:
             "database_url": database_url or f"sqlite:///{work / 'idp.sqlite3'}"}
 
 
+def gunicorn_command(app: str, app_dir: Path, port: int, workers: int = 1, worker_kind: str | None = None,
+                     threads: int = 1) -> list[str]:
+    """How our IdP is served (and, for bench/floor.py, a bare app under the same configuration)."""
+    return [str(Path(sys.executable).parent / "gunicorn"), app, "--chdir", str(app_dir),
+            "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", worker_kind or worker_class(),
+            "--threads", str(threads), "--keep-alive", "60", "--timeout", "120", "--log-level", "warning"]
+
+
 def start_ours(work: Path, settings: dict, app_dir: Path, workers: int = 1, name: str = "ours",
                worker_kind: str | None = None, threads: int = 1):
     env = {key: value for key, value in os.environ.items() if not key.startswith("IDP_")}
     env.update({"IDP_" + key.upper(): value for key, value in settings.items()})
     port = int(settings["issuer"].rsplit(":", 1)[1])
-    command = [str(Path(sys.executable).parent / "gunicorn"), "wsgi:app", "--chdir", str(app_dir),
-               "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-               "--worker-class", worker_kind or worker_class(), "--threads", str(threads), "--keep-alive", "60", "--timeout", "120", "--log-level", "warning"]
+    command = gunicorn_command("wsgi:app", app_dir, port, workers, worker_kind, threads)
     return processes.start(name, command, env, app_dir, port, work, "/.well-known/openid-configuration",
                            worker=True, workers=workers)
 
@@ -214,9 +223,12 @@ def main() -> None:
                   f"({time.monotonic() - started:.0f} s)", flush=True)
         summary = {side: {name: summarise(batches, targets[side][0].rss())
                           for name, batches in per_op.items()} for side, per_op in results.items()}
+        print("bench: the floor (bare servers answering fixed bytes)", flush=True)
+        floors = floor.measure(work, lambda app, port: gunicorn_command(app, ROOT, port), REFERENCE_DIR,
+                               repetitions, scale)
         argon2_ms = argon2_verify_ms()
         report = build_report(summary, argon2_ms, mode, rsa_bits, our_rsa_bits(targets["ours"][1]),
-                              repetitions, scale, app_dir)
+                              repetitions, scale, app_dir, floors)
         report["password_sign_ins"] = extras.password_sign_ins(summary["ours"]["cold_flow"]["cpu_ms_per_op"],
                                                                argon2_ms)
         print("bench: SAML SSO (ours only)", flush=True)
@@ -274,7 +286,7 @@ def our_rsa_bits(target: Target) -> int | None:
     return None
 
 
-def build_report(summary, argon2_ms, mode, rsa_bits, ours_rsa, repetitions, scale, app_dir) -> dict:
+def build_report(summary, argon2_ms, mode, rsa_bits, ours_rsa, repetitions, scale, app_dir, floors=None) -> dict:
     rows = []
     for name, (_count, target, what) in OPERATIONS.items():
         ref, ours = summary["reference"][name], summary["ours"][name]
@@ -283,7 +295,8 @@ def build_report(summary, argon2_ms, mode, rsa_bits, ours_rsa, repetitions, scal
         if name == "cold_flow" and ref_ms:  # issue 10: ≤ argon2id verification + 1.5 × the reference's
             target = (argon2_ms + 1.5 * ref_ms) / ref_ms
         rows.append({"operation": name, "what": what, "target_ratio": target, "ratio": ratio,
-                     "reference": ref, "ours": ours})
+                     "reference": ref, "ours": ours,
+                     **({"above_floor": floor.compare_above_floor(ours, ref, floors)} if floors else {})})
     return {"mode": mode, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                         "node": subprocess.run(["node", "--version"], capture_output=True,
@@ -292,7 +305,8 @@ def build_report(summary, argon2_ms, mode, rsa_bits, ours_rsa, repetitions, scal
             "reference": {"package": "oidc-provider", "version": reference_version(), "rsa_bits": rsa_bits},
             "ours": {"server": f"gunicorn, 1 worker, {worker_class()}, 1 thread", "rsa_bits": ours_rsa,
                      "app_dir": str(app_dir)},
-            "repetitions": repetitions, "scale": scale, "argon2id_verify_ms": argon2_ms, "rows": rows}
+            "repetitions": repetitions, "scale": scale, "argon2id_verify_ms": argon2_ms, "rows": rows,
+            **({"floor": floors} if floors else {})}
 
 
 def reference_version() -> str:
@@ -308,8 +322,8 @@ def table(report: dict) -> str:
             f"{report['reference']['version']} (RSA {report['reference']['rsa_bits']}); server CPU per "
             f"operation; {report['repetitions']} repetitions; load average "
             f"{report['machine']['load_average'][0]:.1f} on {report['machine']['cpus']} CPUs\n")
-    columns = ["operation", "ref ms/op", "ours ms/op", "ratio", "target", "p50 ms ref/ours",
-               "p99 ms ref/ours", "ops/s ref/ours", "RSS MiB ref/ours"]
+    columns = ["operation", "ref ms/op", "ours ms/op", "ratio", "target", "above floor: srv / fw",
+               "p50 ms ref/ours", "p99 ms ref/ours", "ops/s ref/ours", "RSS MiB ref/ours"]
     lines = [columns]
     for row in report["rows"]:
         ref, ours = row["reference"], row["ours"]
@@ -317,6 +331,7 @@ def table(report: dict) -> str:
             row["operation"], ms(ref["cpu_ms_per_op"]), ms(ours["cpu_ms_per_op"]),
             f"{row['ratio']:.2f}×" if row["ratio"] else "-",
             f"≤ {row['target_ratio']:.2f}×" if row["target_ratio"] else "-",
+            above_floor_cell(row.get("above_floor")),
             f"{ms(ref['p50_ms'])}/{ms(ours['p50_ms'])}", f"{ms(ref['p99_ms'])}/{ms(ours['p99_ms'])}",
             f"{ref['ops_per_s']:.0f}/{ours['ops_per_s']:.0f}", f"{ref['rss_mib']:.0f}/{ours['rss_mib']:.0f}",
         ])
@@ -327,6 +342,7 @@ def table(report: dict) -> str:
                              for i, cell in enumerate(line)))
         if n == 0:
             out.append("  ".join("-" * w for w in widths))
+    out += floor_lines(report)
     out.append(f"\nargon2id verification (ours, not in the reference's cold flow): "
                f"{report['argon2id_verify_ms']:.1f} ms; cold-flow target = that + 1.5 × the reference's.")
     out.append("ratio = ours / reference CPU per operation (lower is better); p50/p99 and ops/s are the "
@@ -355,6 +371,32 @@ def table(report: dict) -> str:
                        f", {result['clients']} clients at once, code flows: {result['ops_per_s']:.1f}/s, "
                        f"{result['cpu_ms_per_op']:.2f} ms CPU/op, RSS {result['rss_mib']:.0f} MiB")
     return "\n".join(out)
+
+
+def above_floor_cell(compared: dict | None) -> str:
+    """The ratio of what each side spends above its server floor / above its framework floor."""
+    if not compared:
+        return "-"
+    return " / ".join(f"{compared[level]['ratio']:.2f}×" if compared[level]["ratio"] else "-"
+                      for level in floor.LEVELS)
+
+
+def floor_lines(report: dict) -> list[str]:
+    floors = report.get("floor")
+    if not floors:
+        return []
+    out = ["", "floor: CPU per request of a server answering fixed bytes, same server config, same client"]
+    for level in floor.LEVELS:
+        ours, ref = floors["ours"][level], floors["reference"][level]
+        out.append(f"  {level:<9}  ours {ours['cpu_ms_per_request']:.3f} ms ({ours['what']}); "
+                   f"reference {ref['cpu_ms_per_request']:.3f} ms ({ref['what']}); "
+                   f"ratio {ours['cpu_ms_per_request'] / ref['cpu_ms_per_request']:.2f}×")
+    per_op = ", ".join(f"{row['operation']} {row['reference']['requests_per_op']:g}/{row['ours']['requests_per_op']:g}"
+                       for row in report["rows"])
+    out.append(f"  HTTP requests per operation, ref/ours: {per_op}")
+    out.append("  above floor = (CPU per operation − requests per operation × that side's floor), ours ÷ reference: "
+               "srv with the server floor, fw with the framework floor")
+    return out
 
 
 if __name__ == "__main__":

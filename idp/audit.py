@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from idp import logs
@@ -14,6 +16,9 @@ from idp.metrics import count_event
 from idp.models import AuditEvent
 
 log = logging.getLogger("idp.audit")
+# Built once: a prebuilt INSERT skips the unit of work and the statement construction of an ORM add
+# (about 0.1 ms of CPU per event; every code exchange and refresh records one; issue 10).
+_INSERT = insert(cast(Table, AuditEvent.__table__))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,15 +34,16 @@ CLI = Actor(admin="cli")
 
 
 def record(session: Session, kind: str, actor: Actor, identity_id: int | None = None, **detail) -> None:
-    """Add the event to `session`; it is written with the caller's own commit."""
+    """Write the event in `session`'s transaction; it is kept with the caller's own commit (and
+    gone with its rollback)."""
     if actor.admin:
         detail["admin"] = actor.admin
     request_id = logs.current_request_id()
     if request_id:  # ties the event to the balancer's and the access log's lines
         detail["request_id"] = request_id
     logs.note(client_id=detail.get("client_id"), sp=detail.get("entity_id"))
-    session.add(AuditEvent(kind=kind, identity_id=identity_id, ip=actor.ip,
-                           user_agent=(actor.user_agent or "")[:300] or None, detail=detail))
+    session.execute(_INSERT, {"kind": kind, "identity_id": identity_id, "ip": actor.ip,
+                              "user_agent": (actor.user_agent or "")[:300] or None, "detail": detail})
     log.info("%s identity=%s ip=%s %s", kind, identity_id, actor.ip, detail or "",
              extra={"event": kind, "identity_id": identity_id})
     count_event(kind, detail)

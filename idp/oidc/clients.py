@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import KeySet
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from idp.attributes import SCOPES
@@ -262,12 +262,17 @@ def rotate_secret(session: Session, client_id: str) -> str:
 
 # --- lookup and administration --------------------------------------------------------------
 
+# Built once (issue 10): SQLAlchemy memoizes a statement's cache key, so a prebuilt statement skips
+# the construction and cache-key work a per-call select() repeats (about 0.15 ms of CPU per query).
+_FIND_OIDC = select(RelyingParty).where(RelyingParty.protocol == "oidc",
+                                        RelyingParty.client_id == bindparam("client_id"))
+
+
 def find_oidc(session: Session, client_id) -> RelyingParty | None:
     """The OIDC relying party with this client_id, enabled or not."""
     if not isinstance(client_id, str) or not 0 < len(client_id) <= 64 or "\x00" in client_id:
         return None  # PostgreSQL refuses NUL in text: such an id cannot be registered anyway
-    return session.scalar(select(RelyingParty).where(RelyingParty.protocol == "oidc",
-                                                     RelyingParty.client_id == client_id))
+    return session.scalar(_FIND_OIDC, {"client_id": client_id})
 
 
 def get(session: Session, ident: str) -> RelyingParty:

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from idp.models import Consent, Identity, RelyingParty
 from idp.oidc.clients import client_metadata
+
+
+# Built once: a prebuilt statement's cache key is memoized (see idp.oidc.clients._FIND_OIDC).
+_QUERY = (select(RelyingParty, Identity, Consent.scopes).select_from(RelyingParty)
+          .outerjoin(Identity, Identity.uuid == bindparam("identity_uuid"))
+          .outerjoin(Consent, (Consent.identity_id == Identity.id) & (Consent.relying_party_id == RelyingParty.id))
+          .where(RelyingParty.protocol == "oidc", RelyingParty.client_id == bindparam("client_id")))
 
 
 class WithIdentity(NamedTuple):
@@ -24,11 +31,7 @@ def load_with_identity(session: Session, client_id: str, identity_uuid: str) -> 
     if not isinstance(identity_uuid, str) or len(identity_uuid) != 36 or not isinstance(client_id, str) \
             or not 0 < len(client_id) <= 64 or "\x00" in client_id:
         return None  # as clients.find_oidc: no such id can be registered (PostgreSQL refuses NUL in text)
-    row = session.execute(
-        select(RelyingParty, Identity, Consent.scopes).select_from(RelyingParty)
-        .outerjoin(Identity, Identity.uuid == identity_uuid)
-        .outerjoin(Consent, (Consent.identity_id == Identity.id) & (Consent.relying_party_id == RelyingParty.id))
-        .where(RelyingParty.protocol == "oidc", RelyingParty.client_id == client_id)).first()
+    row = session.execute(_QUERY, {"identity_uuid": identity_uuid, "client_id": client_id}).first()
     if row is None:
         return None
     rp: RelyingParty = row[0]

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import NamedTuple, overload
+from typing import NamedTuple, cast, overload
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import Table, bindparam, delete, exists, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from idp.models import Identity, RefreshToken, RelyingParty, TokenFamily, utcnow
@@ -35,11 +35,32 @@ def aware(moment: dt.datetime | None) -> dt.datetime | None:
     return moment.replace(tzinfo=dt.UTC)
 
 
+# The statements of every code exchange, refresh and userinfo are built once: SQLAlchemy memoizes a
+# statement's cache key, so a prebuilt one skips the construction and cache-key work that a
+# per-call select() repeats (about 0.15 ms of CPU per query, 0.1 ms per ORM insert; issue 10).
+_INSERT_FAMILY = insert(cast(Table, TokenFamily.__table__))
+_INSERT_REFRESH_TOKEN = insert(cast(Table, RefreshToken.__table__))
+_LIVE_IDENTITY = select(Identity).join(TokenFamily, TokenFamily.identity_uuid == Identity.uuid) \
+    .where(TokenFamily.id == bindparam("family_id"), TokenFamily.revoked_at.is_(None))
+_LIVE_IDENTITY_OF_ENABLED_CLIENT = _LIVE_IDENTITY \
+    .join(RelyingParty, RelyingParty.client_id == TokenFamily.client_id) \
+    .where(RelyingParty.client_id == bindparam("client_id"), RelyingParty.protocol == "oidc",
+           RelyingParty.enabled.is_(True))
+_successor = aliased(RefreshToken)
+_FIND_REFRESH_TOKEN = (
+    select(RefreshToken, TokenFamily, Identity.status, _successor.issued_at)
+    .join(TokenFamily, TokenFamily.id == RefreshToken.family_id)
+    .outerjoin(Identity, Identity.uuid == RefreshToken.identity_uuid)
+    .outerjoin(_successor, _successor.predecessor_hash == RefreshToken.token_hash)
+    .where(RefreshToken.token_hash == bindparam("token_hash")))
+
+
 def open_family(session: Session, family_id: str, identity_uuid: str, client_id: str, sub: str,
                 lifetime_seconds: int) -> None:
     now = utcnow()
-    session.add(TokenFamily(id=family_id, identity_uuid=identity_uuid, client_id=client_id, sub=sub,
-                            created_at=now, expires_at=now + dt.timedelta(seconds=lifetime_seconds)))
+    session.execute(_INSERT_FAMILY, {"id": family_id, "identity_uuid": identity_uuid, "client_id": client_id,
+                                     "sub": sub, "created_at": now,
+                                     "expires_at": now + dt.timedelta(seconds=lifetime_seconds)})
 
 
 def live_identity(session: Session, family_id: str, enabled_client: str | None = None) -> Identity | None:
@@ -48,22 +69,18 @@ def live_identity(session: Session, family_id: str, enabled_client: str | None =
     (userinfo: a disabled client's tokens stop working), in the same query."""
     if not isinstance(family_id, str):
         return None
-    query = select(Identity).join(TokenFamily, TokenFamily.identity_uuid == Identity.uuid) \
-        .where(TokenFamily.id == family_id, TokenFamily.revoked_at.is_(None))
-    if enabled_client is not None:
-        query = query.join(RelyingParty, RelyingParty.client_id == TokenFamily.client_id).where(
-            RelyingParty.client_id == enabled_client, RelyingParty.protocol == "oidc",
-            RelyingParty.enabled.is_(True))
-    return session.scalar(query)
+    if enabled_client is None:
+        return session.scalar(_LIVE_IDENTITY, {"family_id": family_id})
+    return session.scalar(_LIVE_IDENTITY_OF_ENABLED_CLIENT, {"family_id": family_id, "client_id": enabled_client})
 
 
 def add_refresh_token(session: Session, value: str, family_id: str, client_id: str, identity_uuid: str,
                       granted_scope: str, auth_request: dict) -> None:
     """The first refresh token of a family (at the code exchange)."""
-    session.add(RefreshToken(token_hash=token_hash(value), family_id=family_id, client_id=client_id,
-                             identity_uuid=identity_uuid, granted_scope=granted_scope,
-                             auth_request=auth_request, issued_at=utcnow()))
-    session.flush()
+    session.execute(_INSERT_REFRESH_TOKEN, {
+        "token_hash": token_hash(value), "family_id": family_id, "client_id": client_id,
+        "identity_uuid": identity_uuid, "granted_scope": granted_scope, "auth_request": auth_request,
+        "issued_at": utcnow(), "predecessor_hash": None})
 
 
 class Presented(NamedTuple):
@@ -77,34 +94,36 @@ def find_refresh_token(session: Session, value: str) -> Presented | None:
     """The token with its family, its identity's status and its rotation, in one query."""
     if not isinstance(value, str) or not value or len(value) > 512:
         return None
-    successor = aliased(RefreshToken)
-    row = session.execute(
-        select(RefreshToken, TokenFamily, Identity.status, successor.issued_at)
-        .join(TokenFamily, TokenFamily.id == RefreshToken.family_id)
-        .outerjoin(Identity, Identity.uuid == RefreshToken.identity_uuid)
-        .outerjoin(successor, successor.predecessor_hash == RefreshToken.token_hash)
-        .where(RefreshToken.token_hash == token_hash(value))).first()
+    row = session.execute(_FIND_REFRESH_TOKEN, {"token_hash": token_hash(value)}).first()
     return Presented(row[0], row[1], row[2], aware(row[3])) if row else None
 
 
-def _insert(session: Session):
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        # either dialect's insert(): both build the same ON CONFLICT API
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    return insert
+_ROTATE: dict[str, object] = {}  # dialect name → the prebuilt INSERT … ON CONFLICT DO NOTHING
+
+
+def _rotate_statement(session: Session):
+    dialect = session.get_bind().dialect.name
+    statement = _ROTATE.get(dialect)
+    if statement is None:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            # either dialect's insert(): both build the same ON CONFLICT API
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+        statement = _ROTATE[dialect] = dialect_insert(cast(Table, RefreshToken.__table__)) \
+            .on_conflict_do_nothing(index_elements=[RefreshToken.predecessor_hash]) \
+            .returning(RefreshToken.token_hash)
+    return statement
 
 
 def rotate(session: Session, old: RefreshToken, new_value: str) -> bool:
     """Issue `new_value` as the successor of `old`, in one statement; False when another request
     gave `old` a successor first (the unique predecessor decides)."""
-    statement = _insert(session)(RefreshToken).values(
-        token_hash=token_hash(new_value), family_id=old.family_id, client_id=old.client_id,
-        identity_uuid=old.identity_uuid, granted_scope=old.granted_scope, auth_request=old.auth_request,
-        issued_at=utcnow(), predecessor_hash=old.token_hash)
-    statement = statement.on_conflict_do_nothing(index_elements=[RefreshToken.predecessor_hash])
-    return session.execute(statement.returning(RefreshToken.token_hash)).first() is not None
+    return session.execute(_rotate_statement(session), {
+        "token_hash": token_hash(new_value), "family_id": old.family_id, "client_id": old.client_id,
+        "identity_uuid": old.identity_uuid, "granted_scope": old.granted_scope,
+        "auth_request": old.auth_request, "issued_at": utcnow(),
+        "predecessor_hash": old.token_hash}).first() is not None
 
 
 def replace_successor(session: Session, old: RefreshToken, new_value: str) -> bool:

@@ -2,12 +2,13 @@
 
 Two servers are kept: one that requires signed requests and one that does not (pysaml2 reads
 that from its configuration, not per request). They are rebuilt only when the set of enabled
-service providers or the signing certificate (from the key ring, in the database) changes.
+service providers or the signing certificate (from the key ring, in the database) changes. Each
+request reads only the ids of the enabled SPs (sps.enabled_marker), from the database every
+instance shares, so an SP registered or disabled through another instance is seen at its next request.
 """
 from __future__ import annotations
 
 import atexit
-import hashlib
 import os
 import shutil
 import tempfile
@@ -74,12 +75,14 @@ class SamlServers:
         self._files: dict[str, tuple[str, str]] = {}  # kid → (key file, certificate file)
 
     def get(self, signed_requests: bool) -> Server:
-        with self.session_factory() as session:
-            metadata = sps.enabled_metadata(session)
         signing = self.keyring.saml_signing()
         if signing is None:
             raise ServiceUnavailable("no SAML signing certificate: run `idp keys generate-saml`")
-        fingerprint = hashlib.sha256(repr((signing["kid"], metadata)).encode()).hexdigest()
+        with self.session_factory() as session:
+            fingerprint = (signing["kid"], sps.enabled_marker(session))
+            if fingerprint == self._fingerprint:
+                return self._servers[signed_requests]
+            metadata = sps.enabled_metadata(session)
         with self._lock:
             if fingerprint != self._fingerprint:
                 key_file, cert_file = self._key_files(signing)

@@ -279,6 +279,17 @@ def find_saml(session: Session, entity_id) -> RelyingParty | None:
                                                      RelyingParty.entity_id == entity_id))
 
 
+def enabled_marker(session: Session) -> tuple[int, ...]:
+    """Which SAML SPs are enabled, by row id: what `enabled_metadata` would return changes exactly
+    when this does. A row's entityID and metadata are never rewritten (register_saml inserts a new
+    row; set_enabled and remove change `enabled` or delete the row; re-registering after `idp rp
+    remove` makes a new id), so a few integers stand for every SP's metadata, and the XML is read
+    only when they change (issue 10: it was read and hashed on every SAML request)."""
+    return tuple(session.scalars(select(RelyingParty.id).where(
+        RelyingParty.protocol == "saml", RelyingParty.enabled.is_(True), RelyingParty.entity_id.is_not(None),
+        RelyingParty.saml_metadata.is_not(None)).order_by(RelyingParty.id)))
+
+
 def enabled_metadata(session: Session) -> list[tuple[str, str]]:
     """(entityID, metadata XML) of every enabled SP, for the IdP's pysaml2 configuration:
     `"metadata": {"inline": [xml for _, xml in enabled_metadata(session)]}`."""

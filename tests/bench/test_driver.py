@@ -97,3 +97,17 @@ def test_a_pool_code_already_spent_is_refused_by_the_idp(pooled):
     target.sign_ins = lambda: taken[0]
     with pytest.raises(Unexpected):
         target.cold_flow()
+
+
+def test_the_driver_counts_each_http_request_of_an_operation(target):
+    """bench/floor.py subtracts a floor per request: the count must be the requests really made."""
+    target.code_flow("RS256")  # signs the browser in (more requests): not what is counted below
+    before = target.requests_sent
+    target.discovery()
+    assert target.requests_sent - before == 1
+    before = target.requests_sent
+    target.code_flow("ES256")  # signed in: the authorization request (one redirect) and the token request
+    assert target.requests_sent - before == 2
+    before = target.requests_sent
+    target.cold_flow()  # a new browser's requests count too: form, password, second factor, …
+    assert target.requests_sent - before > 3
