@@ -88,7 +88,8 @@ bench-reference:
 	    echo "missing node/npm -- run: sudo apt-get install -y nodejs npm" >&2; exit 1; \
 	  fi; \
 	fi
-	@[ -d bench/reference/node_modules/oidc-provider ] || (cd bench/reference && npm ci --no-audit --no-fund --silent)
+	@[ -d bench/reference/node_modules/oidc-provider ] && [ -d bench/reference/node_modules/ioredis ] || \
+	  (cd bench/reference && npm ci --no-audit --no-fund --silent)
 
 # pytest-benchmark micro-benchmarks: key ring, registry import, sign-in and code exchange in-process.
 bench-micro: install

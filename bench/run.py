@@ -118,8 +118,20 @@ def argon2_verify_ms(rounds: int = 5) -> float:
 def ensure_reference() -> None:
     if shutil.which("node") is None or shutil.which("npm") is None:
         sys.exit("bench: node and npm are needed for the reference provider (make bench installs them)")
-    if not (REFERENCE_DIR / "node_modules" / "oidc-provider").exists():
+    if not all((REFERENCE_DIR / "node_modules" / package).exists() for package in ("oidc-provider", "ioredis")):
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=REFERENCE_DIR, check=True)
+
+
+def reference_adapter() -> str:
+    """Where the reference keeps its codes, tokens, sessions and grants: in its own memory (its
+    default, and issue 10's reference), or — BENCH_REFERENCE_ADAPTER=redis, with IDP_BENCH_REDIS_URL —
+    in Redis (bench/reference/redis_adapter.mjs), paying for storage round trips as ours does."""
+    value = os.environ.get("BENCH_REFERENCE_ADAPTER", "memory")
+    if value not in ("memory", "redis"):
+        sys.exit("bench: BENCH_REFERENCE_ADAPTER is memory or redis")
+    if value == "redis" and not os.environ.get("IDP_BENCH_REDIS_URL"):
+        sys.exit("bench: BENCH_REFERENCE_ADAPTER=redis needs IDP_BENCH_REDIS_URL")
+    return value
 
 
 def start_reference(work: Path, clients: dict, account: dict, rsa_bits: int):
@@ -128,6 +140,9 @@ def start_reference(work: Path, clients: dict, account: dict, rsa_bits: int):
            "BENCH_CLIENTS": json.dumps([{**c, "redirect_uris": [REDIRECT_URI], "id_token_alg": alg}
                                         for alg, c in clients.items()]),
            "BENCH_ACCOUNT": json.dumps(account)}
+    env.pop("BENCH_REFERENCE_REDIS_URL", None)
+    if reference_adapter() == "redis":
+        env["BENCH_REFERENCE_REDIS_URL"] = os.environ["IDP_BENCH_REDIS_URL"]
     return processes.start("reference", ["node", "server.mjs"], env, REFERENCE_DIR, port, work,
                            "/.well-known/openid-configuration")
 
@@ -302,7 +317,8 @@ def build_report(summary, argon2_ms, mode, rsa_bits, ours_rsa, repetitions, scal
                         "node": subprocess.run(["node", "--version"], capture_output=True,
                                                text=True).stdout.strip(),
                         "load_average": os.getloadavg()},
-            "reference": {"package": "oidc-provider", "version": reference_version(), "rsa_bits": rsa_bits},
+            "reference": {"package": "oidc-provider", "version": reference_version(), "rsa_bits": rsa_bits,
+                          "adapter": reference_adapter()},
             "ours": {"server": f"gunicorn, 1 worker, {worker_class()}, 1 thread", "rsa_bits": ours_rsa,
                      "app_dir": str(app_dir)},
             "repetitions": repetitions, "scale": scale, "argon2id_verify_ms": argon2_ms, "rows": rows,
@@ -319,7 +335,8 @@ def table(report: dict) -> str:
         return f"{value:.2f}" if value < 100 else f"{value:.0f}"
 
     head = (f"\nour IdP ({report['mode']}; RSA {report['ours']['rsa_bits']}) vs oidc-provider "
-            f"{report['reference']['version']} (RSA {report['reference']['rsa_bits']}); server CPU per "
+            f"{report['reference']['version']} (RSA {report['reference']['rsa_bits']}; "
+            f"{report['reference'].get('adapter', 'memory')} adapter); server CPU per "
             f"operation; {report['repetitions']} repetitions; load average "
             f"{report['machine']['load_average'][0]:.1f} on {report['machine']['cpus']} CPUs\n")
     columns = ["operation", "ref ms/op", "ours ms/op", "ratio", "target", "above floor: srv / fw",

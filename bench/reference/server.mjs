@@ -7,8 +7,10 @@
 // bench driver can run cold flows and, with the session cookie it keeps, signed-in code flows.
 // The password is compared in constant time, not hashed: the bench reports our argon2id cost apart.
 //
-// Configuration arrives in the environment (set by bench/servers.py): PORT, BENCH_CLIENTS (JSON),
-// BENCH_ACCOUNT (JSON), BENCH_RSA_BITS. Listens on 127.0.0.1 only.
+// Configuration arrives in the environment (set by bench/run.py): PORT, BENCH_CLIENTS (JSON),
+// BENCH_ACCOUNT (JSON), BENCH_RSA_BITS, and BENCH_REFERENCE_REDIS_URL to keep codes, tokens,
+// sessions and grants in Redis (redis_adapter.mjs) instead of the default in-memory adapter.
+// Listens on 127.0.0.1 only.
 import { createServer } from 'node:http';
 import { generateKeyPairSync, randomBytes, timingSafeEqual, createHash } from 'node:crypto';
 import Provider from 'oidc-provider';
@@ -63,6 +65,10 @@ const configuration = {
     Grant: 12 * 3600, Session: 12 * 3600, Interaction: 900,
   },
 };
+
+if (process.env.BENCH_REFERENCE_REDIS_URL) {
+  configuration.adapter = (await import('./redis_adapter.mjs')).default;
+}
 
 const provider = new Provider(issuer, configuration);
 const handle = provider.callback();
