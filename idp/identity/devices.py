@@ -13,7 +13,6 @@ import secrets
 from typing import TypeGuard
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from idp.models import KnownDevice, utcnow
@@ -45,19 +44,21 @@ def is_known(session: Session, identity_id: int | None, token: str | None) -> bo
 
 
 def remember(session: Session, identity_id: int, token: str) -> None:
-    """Mark the token as known for the identity (or refresh when it last signed in). Commits."""
-    digest = _digest(token)
-    row = session.scalar(select(KnownDevice).where(KnownDevice.identity_id == identity_id,
-                                                   KnownDevice.token_hash == digest))
-    if row is not None:
-        row.last_seen_at = utcnow()
-        session.commit()
-        return
-    session.add(KnownDevice(identity_id=identity_id, token_hash=digest))
-    try:
-        session.commit()
-    except IntegrityError:  # the same browser, signing in twice at once
-        session.rollback()
+    """Mark the token as known for the identity (or refresh when it last signed in). Commits.
+
+    One statement, insert-or-update on the (identity, token) key: the same browser signing in
+    twice at once updates the one row, and nothing else written in the transaction is lost."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        # either dialect's insert(): both build the same ON CONFLICT API
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    now = utcnow()
+    statement = insert(KnownDevice).values(identity_id=identity_id, token_hash=_digest(token), created_at=now,
+                                           last_seen_at=now)
+    session.execute(statement.on_conflict_do_update(
+        index_elements=[KnownDevice.identity_id, KnownDevice.token_hash], set_={"last_seen_at": now}))
+    session.commit()
 
 
 def forget_all(session: Session, identity_id: int) -> None:
