@@ -95,6 +95,17 @@ class SessionStore:
         self._prune_some(now)
         return True
 
+    def rekey(self, old_sid: str, sid: str, data: dict, created: float) -> bool:
+        """A live session under a new id (sign-in, against fixation): its row takes the new key and
+        data in one statement, so the old id ends as the new one starts and no row is added. False,
+        writing nothing, when the old session is no longer live (then `create` a new one)."""
+        now = self.clock()
+        expires = self._expires(created, now)
+        if expires <= now:
+            return False
+        return self._update(old_sid, now, key=session_key(sid), data=data, identity_uuid=_identity_of(data),
+                            created=created, seen=now, expires=expires)
+
     def save(self, sid: str, data: dict, created: float) -> bool:
         """Write changed data, only while the session is live: a request that was in flight when
         the session was revoked cannot write it back. False when not written."""
