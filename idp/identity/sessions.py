@@ -12,13 +12,14 @@ the idle timeout is therefore kept to within a minute.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 import secrets
 import time
 from typing import cast
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -74,9 +75,7 @@ class SessionStore:
     def load(self, sid: str) -> SessionRecord | None:
         """The session, or None when it is unknown, revoked or past either timeout."""
         with self.engine.connect() as connection:
-            row = connection.execute(
-                select(TABLE.c.data, TABLE.c.created, TABLE.c.seen, TABLE.c.expires, TABLE.c.revoked_at)
-                .where(TABLE.c.key == session_key(sid))).first()
+            row = connection.execute(_LOAD, {"sid_key": session_key(sid)}).first()
         if row is None or row.revoked_at is not None or self.clock() >= row.expires:
             return None
         return SessionRecord(dict(row.data or {}), row.created, row.seen)
@@ -123,9 +122,8 @@ class SessionStore:
 
     def _update(self, sid: str, now: float, **values) -> bool:
         with self.engine.connect() as connection:
-            result = connection.execute(
-                update(TABLE).where(TABLE.c.key == session_key(sid), TABLE.c.revoked_at.is_(None),
-                                    TABLE.c.expires > now).values(**values))
+            result = connection.execute(_live_update(frozenset(values)), {
+                "sid_key": session_key(sid), "now": now, **{"new_" + name: value for name, value in values.items()}})
         return result.rowcount == 1
 
     def delete(self, sid: str) -> None:
@@ -176,6 +174,20 @@ class SessionStore:
             self._prune(now, PRUNE_PER_NEW_SESSION)
         except DBAPIError as e:
             log.info("session pruning skipped: %s", e.__class__.__name__)
+
+
+# Every request of a browser loads its session, and many write it: the statements are built once
+# per process (SQLAlchemy then finds their compiled form without building a cache key each time).
+_LOAD = select(TABLE.c.data, TABLE.c.created, TABLE.c.seen, TABLE.c.expires, TABLE.c.revoked_at) \
+    .where(TABLE.c.key == bindparam("sid_key"))
+
+
+@functools.cache
+def _live_update(columns: frozenset[str]):
+    """UPDATE of `columns` (parameters "new_<column>") of the live session whose key is "sid_key"."""
+    return update(TABLE).where(TABLE.c.key == bindparam("sid_key"), TABLE.c.revoked_at.is_(None),
+                               TABLE.c.expires > bindparam("now")) \
+        .values({name: bindparam("new_" + name) for name in sorted(columns)})
 
 
 def _identity_of(data: dict) -> str | None:
