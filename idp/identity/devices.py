@@ -7,12 +7,13 @@ next to the identity. A device is a throttling hint, never a credential: it skip
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
 from typing import TypeGuard
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from idp.models import KnownDevice, utcnow
@@ -48,17 +49,26 @@ def remember(session: Session, identity_id: int, token: str) -> None:
 
     One statement, insert-or-update on the (identity, token) key: the same browser signing in
     twice at once updates the one row, and nothing else written in the transaction is lost."""
-    if session.get_bind().dialect.name == "postgresql":
+    now = utcnow()
+    session.execute(_remember_statement(session.get_bind().dialect.name),
+                    {"device_identity": identity_id, "device_hash": _digest(token), "device_now": now})
+    session.commit()
+
+
+@functools.cache
+def _remember_statement(dialect: str):
+    """The insert-or-update of `remember`, built once per dialect: parameters device_identity,
+    device_hash, device_now."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         # either dialect's insert(): both build the same ON CONFLICT API
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    now = utcnow()
-    statement = insert(KnownDevice).values(identity_id=identity_id, token_hash=_digest(token), created_at=now,
-                                           last_seen_at=now)
-    session.execute(statement.on_conflict_do_update(
-        index_elements=[KnownDevice.identity_id, KnownDevice.token_hash], set_={"last_seen_at": now}))
-    session.commit()
+    statement = insert(KnownDevice).values(identity_id=bindparam("device_identity"),
+                                           token_hash=bindparam("device_hash"),
+                                           created_at=bindparam("device_now"), last_seen_at=bindparam("device_now"))
+    return statement.on_conflict_do_update(index_elements=[KnownDevice.identity_id, KnownDevice.token_hash],
+                                           set_={"last_seen_at": statement.excluded.last_seen_at})
 
 
 def forget_all(session: Session, identity_id: int) -> None:
