@@ -8,21 +8,28 @@ PostgreSQL and SQLite alike); a mark that has expired may be taken again.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 from sqlalchemy.orm import Session
 
 from idp.models import UsedMark, utcnow
 
 
-def _insert(session: Session):
-    if session.get_bind().dialect.name == "postgresql":
+@functools.cache
+def _spend_statement(dialect: str):
+    """Insert-if-absent-or-expired of one mark, built once per dialect (a TOTP code is spent on
+    every sign-in): parameters mark_key, mark_expires, mark_now."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         # either dialect's insert(): both build the same ON CONFLICT API
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    return insert
+    statement = insert(UsedMark).values(key_hash=bindparam("mark_key"), expires_at=bindparam("mark_expires"))
+    return statement.on_conflict_do_update(
+        index_elements=[UsedMark.key_hash], set_={"expires_at": statement.excluded.expires_at},
+        where=UsedMark.expires_at <= bindparam("mark_now")).returning(UsedMark.key_hash)
 
 
 def spend(session: Session, key: str, ttl_seconds: int, now: dt.datetime | None = None) -> bool:
@@ -30,13 +37,11 @@ def spend(session: Session, key: str, ttl_seconds: int, now: dt.datetime | None 
     transaction (which must commit for the mark to hold). A concurrent transaction inserting the
     same key waits on the unique key and then finds it taken."""
     now = now or utcnow()
-    statement = _insert(session)(UsedMark).values(key_hash=hashlib.sha256(key.encode()).hexdigest(),
-                                                  expires_at=now + dt.timedelta(seconds=ttl_seconds))
-    statement = statement.on_conflict_do_update(
-        index_elements=[UsedMark.key_hash], set_={"expires_at": statement.excluded.expires_at},
-        where=UsedMark.expires_at <= now).returning(UsedMark.key_hash)
+    statement = _spend_statement(session.get_bind().dialect.name)
     # RETURNING rather than rowcount: drivers disagree on the rowcount of an upsert.
-    return session.execute(statement).first() is not None
+    return session.execute(statement, {"mark_key": hashlib.sha256(key.encode()).hexdigest(),
+                                       "mark_expires": now + dt.timedelta(seconds=ttl_seconds),
+                                       "mark_now": now}).first() is not None
 
 
 def prune(session: Session, now: dt.datetime | None = None) -> int:

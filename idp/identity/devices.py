@@ -7,13 +7,13 @@ next to the identity. A device is a throttling hint, never a credential: it skip
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
 from typing import TypeGuard
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from idp.models import KnownDevice, utcnow
@@ -45,19 +45,30 @@ def is_known(session: Session, identity_id: int | None, token: str | None) -> bo
 
 
 def remember(session: Session, identity_id: int, token: str) -> None:
-    """Mark the token as known for the identity (or refresh when it last signed in). Commits."""
-    digest = _digest(token)
-    row = session.scalar(select(KnownDevice).where(KnownDevice.identity_id == identity_id,
-                                                   KnownDevice.token_hash == digest))
-    if row is not None:
-        row.last_seen_at = utcnow()
-        session.commit()
-        return
-    session.add(KnownDevice(identity_id=identity_id, token_hash=digest))
-    try:
-        session.commit()
-    except IntegrityError:  # the same browser, signing in twice at once
-        session.rollback()
+    """Mark the token as known for the identity (or refresh when it last signed in). Commits.
+
+    One statement, insert-or-update on the (identity, token) key: the same browser signing in
+    twice at once updates the one row, and nothing else written in the transaction is lost."""
+    now = utcnow()
+    session.execute(_remember_statement(session.get_bind().dialect.name),
+                    {"device_identity": identity_id, "device_hash": _digest(token), "device_now": now})
+    session.commit()
+
+
+@functools.cache
+def _remember_statement(dialect: str):
+    """The insert-or-update of `remember`, built once per dialect: parameters device_identity,
+    device_hash, device_now."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        # either dialect's insert(): both build the same ON CONFLICT API
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    statement = insert(KnownDevice).values(identity_id=bindparam("device_identity"),
+                                           token_hash=bindparam("device_hash"),
+                                           created_at=bindparam("device_now"), last_seen_at=bindparam("device_now"))
+    return statement.on_conflict_do_update(index_elements=[KnownDevice.identity_id, KnownDevice.token_hash],
+                                           set_={"last_seen_at": statement.excluded.last_seen_at})
 
 
 def forget_all(session: Session, identity_id: int) -> None:

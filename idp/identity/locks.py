@@ -25,6 +25,7 @@ from idp.store import Store
 
 FOREVER = math.inf
 _LONG_TTL = 10 * 365 * 86400  # a store key must expire; ten years stands for "until lifted"
+WHOLE = "*"  # the source of a lock on the whole account (the second factor's)
 
 
 class LockBook(Protocol):
@@ -79,15 +80,31 @@ class StoreLocks:
 
 class DatabaseLocks:
     """Through the caller's session, which commits: a request records the lock with its audit
-    event, in one transaction (and SQLite sees one writer per request)."""
+    event, in one transaction (and SQLite sees one writer per request).
+
+    Within one transaction a row is read once: a sign-in asks for the same (account, source) lock
+    at its check and again at its success, and asks for the account's second-factor lock ("*")
+    beside it, so the first read fetches both; a success whose read found no row deletes nothing.
+    Writes read the row afresh, locked (`_update`); a new transaction reads afresh."""
 
     def __init__(self, session):
         self.session = session
+        self._seen: dict[tuple[str, str], SignInLock | None] = {}
+        self._seen_in = None  # the transaction `_seen` was read in
 
-    def _row(self, account_key: str, source_key: str, for_update: bool = False) -> SignInLock | None:
-        query = select(SignInLock).where(SignInLock.account_key == account_key,
-                                         SignInLock.source_key == source_key)
-        return self.session.scalar(query.with_for_update() if for_update else query)
+    def _row(self, account_key: str, source_key: str) -> SignInLock | None:
+        transaction = self.session.get_transaction()
+        if transaction is None or transaction is not self._seen_in:
+            self._seen, self._seen_in = {}, None
+        if (account_key, source_key) not in self._seen:
+            wanted = {source_key, WHOLE}
+            rows = self.session.scalars(select(SignInLock).where(SignInLock.account_key == account_key,
+                                                                 SignInLock.source_key.in_(wanted))).all()
+            found = {row.source_key: row for row in rows}
+            for source in wanted:
+                self._seen[(account_key, source)] = found.get(source)
+            self._seen_in = self.session.get_transaction()
+        return self._seen[(account_key, source_key)]
 
     def until(self, account_key: str, source_key: str) -> float:
         return _until(self._row(account_key, source_key))
@@ -100,11 +117,15 @@ class DatabaseLocks:
         return row.failures
 
     def reset(self, account_key: str, source_key: str) -> None:
+        if (account_key, source_key) in self._seen and self._row(account_key, source_key) is None:
+            return  # read in this transaction, and there was none
         self.session.execute(delete(SignInLock).where(SignInLock.account_key == account_key,
                                                       SignInLock.source_key == source_key))
+        self._seen.pop((account_key, source_key), None)
 
     def clear(self, account_key: str) -> None:
         self.session.execute(delete(SignInLock).where(SignInLock.account_key == account_key))
+        self._seen = {key: row for key, row in self._seen.items() if key[0] != account_key}
 
     def any_locked(self, account_key: str, now: float) -> bool:
         rows = self.session.scalars(select(SignInLock).where(SignInLock.account_key == account_key)).all()
@@ -112,8 +133,11 @@ class DatabaseLocks:
 
     def _update(self, account_key: str, source_key: str, change) -> SignInLock:
         """Change the row of (account, source), made if missing; row-locked against a parallel change."""
+        self._seen.pop((account_key, source_key), None)
         for _ in range(3):
-            row = self._row(account_key, source_key, for_update=True)
+            row = self.session.scalar(select(SignInLock).where(SignInLock.account_key == account_key,
+                                                               SignInLock.source_key == source_key)
+                                      .with_for_update())
             if row is not None:
                 change(row)
                 row.updated_at = dt.datetime.now(dt.UTC)

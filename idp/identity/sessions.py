@@ -12,6 +12,7 @@ the idle timeout is therefore kept to within a minute.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 import secrets
@@ -30,13 +31,6 @@ log = logging.getLogger(__name__)
 TABLE = cast(Table, SignInSession.__table__)  # a FromClause to the type checker; a Table at run time
 TOUCH_SECONDS = 60  # how stale "last seen" may get before an unchanged session is written again
 PRUNE_PER_NEW_SESSION = 2  # expired rows each new session clears, so the table cannot grow unbounded
-# Every browser request loads its session and many write it back: these two statements are built
-# once (SQLAlchemy memoizes a prebuilt statement's cache key; building one costs ~0.15 ms; issue 10).
-# The UPDATE's SET list comes from the parameters given (data…, or only seen/expires for a touch).
-_LOAD = select(TABLE.c.data, TABLE.c.created, TABLE.c.seen, TABLE.c.expires, TABLE.c.revoked_at) \
-    .where(TABLE.c.key == bindparam("session_key"))
-_UPDATE_LIVE = update(TABLE).where(TABLE.c.key == bindparam("session_key"), TABLE.c.revoked_at.is_(None),
-                                   TABLE.c.expires > bindparam("now"))
 
 
 def new_session_id() -> str:
@@ -81,7 +75,7 @@ class SessionStore:
     def load(self, sid: str) -> SessionRecord | None:
         """The session, or None when it is unknown, revoked or past either timeout."""
         with self.engine.connect() as connection:
-            row = connection.execute(_LOAD, {"session_key": session_key(sid)}).first()
+            row = connection.execute(_LOAD, {"sid_key": session_key(sid)}).first()
         if row is None or row.revoked_at is not None or self.clock() >= row.expires:
             return None
         return SessionRecord(dict(row.data or {}), row.created, row.seen)
@@ -100,6 +94,17 @@ class SessionStore:
         self._prune_some(now)
         return True
 
+    def rekey(self, old_sid: str, sid: str, data: dict, created: float) -> bool:
+        """A live session under a new id (sign-in, against fixation): its row takes the new key and
+        data in one statement, so the old id ends as the new one starts and no row is added. False,
+        writing nothing, when the old session is no longer live (then `create` a new one)."""
+        now = self.clock()
+        expires = self._expires(created, now)
+        if expires <= now:
+            return False
+        return self._update(old_sid, now, key=session_key(sid), data=data, identity_uuid=_identity_of(data),
+                            created=created, seen=now, expires=expires)
+
     def save(self, sid: str, data: dict, created: float) -> bool:
         """Write changed data, only while the session is live: a request that was in flight when
         the session was revoked cannot write it back. False when not written."""
@@ -117,7 +122,8 @@ class SessionStore:
 
     def _update(self, sid: str, now: float, **values) -> bool:
         with self.engine.connect() as connection:
-            result = connection.execute(_UPDATE_LIVE, {"session_key": session_key(sid), "now": now, **values})
+            result = connection.execute(_live_update(frozenset(values)), {
+                "sid_key": session_key(sid), "now": now, **{"new_" + name: value for name, value in values.items()}})
         return result.rowcount == 1
 
     def delete(self, sid: str) -> None:
@@ -168,6 +174,20 @@ class SessionStore:
             self._prune(now, PRUNE_PER_NEW_SESSION)
         except DBAPIError as e:
             log.info("session pruning skipped: %s", e.__class__.__name__)
+
+
+# Every request of a browser loads its session, and many write it: the statements are built once
+# per process (SQLAlchemy then finds their compiled form without building a cache key each time).
+_LOAD = select(TABLE.c.data, TABLE.c.created, TABLE.c.seen, TABLE.c.expires, TABLE.c.revoked_at) \
+    .where(TABLE.c.key == bindparam("sid_key"))
+
+
+@functools.cache
+def _live_update(columns: frozenset[str]):
+    """UPDATE of `columns` (parameters "new_<column>") of the live session whose key is "sid_key"."""
+    return update(TABLE).where(TABLE.c.key == bindparam("sid_key"), TABLE.c.revoked_at.is_(None),
+                               TABLE.c.expires > bindparam("now")) \
+        .values({name: bindparam("new_" + name) for name in sorted(columns)})
 
 
 def _identity_of(data: dict) -> str | None:

@@ -30,7 +30,7 @@ import secrets
 import time
 
 from idp.errors import N_, Throttled
-from idp.identity.locks import FOREVER, LockBook, StoreLocks
+from idp.identity.locks import FOREVER, WHOLE, LockBook, StoreLocks
 from idp.identity.national_id import normalise_digits
 from idp.settings import Settings
 from idp.store import Store
@@ -42,7 +42,7 @@ CAPTCHA_NEEDED = N_("Many failed sign-ins were seen for this account. Type the d
                     "as well, then sign in.")
 INFLIGHT_SECONDS = 10  # longest a verification (argon2, a database round trip) should take
 _MAX_EXPONENT = 30  # 2**30 s is past any sane cap; keeps the arithmetic small
-WHOLE_ACCOUNT = "*"
+WHOLE_ACCOUNT = WHOLE
 RUN_SECONDS = 7 * 86400  # how long a run of consecutive failures is remembered without a new one
 
 
@@ -91,10 +91,16 @@ class LoginThrottle:
         locked_until = self._locks(account).until(a, src)
         if locked_until == FOREVER:
             raise HardLocked(HARD_LOCKED, retry_after=3600)
-        wait = max(locked_until, self._delay_until(a, src) if delay else 0.0) - now
+        # The counters this check reads, in one round trip: the delay's, then the captcha's.
+        asks_captcha = device is None and captcha_solved is False
+        delay_keys = [f"throttle:fail:{a}:{src}", f"throttle:last:{a}:{src}"] if delay else []
+        keys = delay_keys + (self._captcha_keys(a, ip) if asks_captcha else [])
+        counters = self.store.get_many(*keys) if keys else []
+        delay_until = self._delay_until(*counters[:2]) if delay else 0.0
+        wait = max(locked_until, delay_until) - now
         if wait > 0:
             raise Throttled(MESSAGE, retry_after=max(1, math.ceil(wait)))
-        if device is None and captcha_solved is False and self.needs_captcha(account, ip):
+        if asks_captcha and self._under_attack_or_spraying(counters[len(delay_keys):]):
             raise CaptchaRequired(CAPTCHA_NEEDED, retry_after=0)
         # One attempt at a time per account: without it, a burst of parallel guesses would all pass
         # this check before the first failure is counted. Every attempt frees its slot when it ends
@@ -104,9 +110,19 @@ class LoginThrottle:
 
     def needs_captcha(self, account: str, ip: str) -> bool:
         """Whether an unknown source must solve a captcha: the account is under attack, or the IP sprays."""
-        under_attack = self._count(f"throttle:fail:{self._hash('account', account)}") >= self.settings.login_delay_after
-        limit = self.settings.ip_captcha_after
-        spraying = bool(limit) and self._count(f"throttle:ipfail:{self._hash('ip', ip)}") >= limit
+        return self._under_attack_or_spraying(self.store.get_many(*self._captcha_keys(self._hash("account", account),
+                                                                                      ip)))
+
+    def _captcha_keys(self, a: str, ip: str) -> list[str]:
+        keys = [f"throttle:fail:{a}"]
+        if self.settings.ip_captcha_after:
+            keys.append(f"throttle:ipfail:{self._hash('ip', ip)}")
+        return keys
+
+    def _under_attack_or_spraying(self, counts: list[bytes | None]) -> bool:
+        """From the counts of `_captcha_keys`: the account's failures, and the IP's when counted."""
+        under_attack = _int(counts[0]) >= self.settings.login_delay_after
+        spraying = len(counts) > 1 and _int(counts[1]) >= self.settings.ip_captcha_after
         return under_attack or spraying
 
     def release(self, account: str) -> None:
@@ -182,15 +198,15 @@ class LoginThrottle:
     def _source(self, ip: str, device: str | None) -> str:
         return "d" + self._hash("device", device)[:40] if device else "i" + self._hash("ip", ip)[:40]
 
-    def _count(self, key: str) -> int:
-        raw = self.store.get(key)
-        return int(raw) if raw is not None else 0
-
-    def _delay_until(self, a: str, src: str) -> float:
-        """When the exponential delay after the last failure ends: 2 ** (failures - delay_after) s, capped."""
-        failures = self._count(f"throttle:fail:{a}:{src}")
+    def _delay_until(self, failures_raw: bytes | None, last_raw: bytes | None) -> float:
+        """When the exponential delay after the last failure ends: 2 ** (failures - delay_after) s,
+        capped; from the (account, source)'s failure count and last failure's time, as stored."""
+        failures = _int(failures_raw)
         if failures == 0 or failures < self.settings.login_delay_after:
             return 0.0
-        raw = self.store.get(f"throttle:last:{a}:{src}")
         exponent = min(failures - self.settings.login_delay_after, _MAX_EXPONENT)
-        return (float(raw) if raw else 0.0) + min(2 ** exponent, self.settings.login_max_delay_seconds)
+        return (float(last_raw) if last_raw else 0.0) + min(2 ** exponent, self.settings.login_max_delay_seconds)
+
+
+def _int(raw: bytes | None) -> int:
+    return int(raw) if raw is not None else 0

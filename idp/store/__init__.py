@@ -22,6 +22,9 @@ class StoreUnavailable(ServiceUnavailable):
 class Store(Protocol):
     def get(self, key: str) -> bytes | None: ...
 
+    def get_many(self, *keys: str) -> list[bytes | None]:
+        """Each key's value (None when absent), in order, in one round trip."""
+
     def set(self, key: str, value: bytes, ttl: int) -> None: ...
 
     def add(self, key: str, value: bytes, ttl: int) -> bool:

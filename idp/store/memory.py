@@ -46,6 +46,10 @@ class MemoryStore:
             value = self._live(key)
             return value if isinstance(value, bytes) else None
 
+    def get_many(self, *keys):
+        with self._lock:
+            return [value if isinstance(value := self._live(key), bytes) else None for key in keys]
+
     def set(self, key, value, ttl):
         with self._lock:
             self._data[key] = (bytes(value), self._expires(ttl))

@@ -42,6 +42,10 @@ class RedisStore:
         return self.client.get(self._k(key))
 
     @_translate_errors
+    def get_many(self, *keys):
+        return self.client.mget([self._k(k) for k in keys]) if keys else []
+
+    @_translate_errors
     def set(self, key, value, ttl):
         self.client.set(self._k(key), value, ex=max(1, int(ttl)))
 

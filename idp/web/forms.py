@@ -1,12 +1,34 @@
 """Forms: field shapes and length limits only. The rules live in the identity services."""
 from __future__ import annotations
 
-from flask import render_template
+import functools
+
+from babel import support
+from flask import current_app, render_template
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from wtforms.i18n import messages_path
 from wtforms import SelectChoice, EmailField, HiddenField, PasswordField, RadioField, StringField, TelField
 from wtforms.validators import DataRequired, Length
 
+
+@functools.cache
+def _wtforms_messages(locale: str) -> support.NullTranslations:
+    """WTForms' own messages (a label it makes up, a choice not offered) in `locale`, read once
+    per process: Flask-WTF reads and parses the catalogue again on every request that builds a form."""
+    return support.Translations.load(messages_path(), [locale], domain="wtforms")
+
+
+class Form(FlaskForm):
+    """Every form of ours: Flask-WTF's, with WTForms' catalogue kept per locale (idp.web.i18n
+    allows only the site's few languages, so the cache stays that small)."""
+
+    class Meta(FlaskForm.Meta):
+        def get_translations(self, form):
+            if not current_app.config.get("WTF_I18N_ENABLED", True):
+                return super().get_translations(form)
+            return _wtforms_messages(str(get_locale()))
 
 
 def show_errors(form, outcome) -> None:
@@ -40,7 +62,7 @@ def limit(n: int):
     return Length(max=n, message=_l("Enter %(max)d characters or fewer."))
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     username = StringField(_l("Username or national ID"),
                            [required(_l("Enter your username or national ID.")), limit(64)],
                            render_kw={"autocomplete": "username webauthn", "autocapitalize": "none"})
@@ -52,14 +74,14 @@ class LoginForm(FlaskForm):
                           render_kw={"inputmode": "numeric", "autocomplete": "off"})
 
 
-class OtpForm(FlaskForm):
+class OtpForm(Form):
     otp = StringField(_l("Verification code"),
                       [required(_l("Enter the 6-digit code from your authenticator app, or a recovery code.")),
                        limit(32)],
                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
 
 
-class IdentityCheckForm(FlaskForm):
+class IdentityCheckForm(Form):
     """Registration, step 1: who you are, as the civil registry knows you."""
 
     national_id = StringField(_l("National ID or iqama number"),
@@ -79,14 +101,14 @@ class IdentityCheckForm(FlaskForm):
                           render_kw={"inputmode": "numeric", "autocomplete": "off"})
 
 
-class MobileCodeForm(FlaskForm):
+class MobileCodeForm(Form):
     """Registration, step 2: the code sent by SMS to the mobile the civil registry holds."""
 
     code = StringField(_l("Code from the SMS"), [required(_l("Enter the code from the SMS.")), limit(16)],
                        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
 
 
-class CredentialsForm(FlaskForm):
+class CredentialsForm(Form):
     """Registration, step 2: the identity's username, password and contact details."""
 
     username = StringField(_l("Username"), [required(_l("Choose a username.")), limit(32)],
@@ -99,14 +121,14 @@ class CredentialsForm(FlaskForm):
                       render_kw={"autocomplete": "tel", "placeholder": "05XXXXXXXX"})
 
 
-class PasswordForm(FlaskForm):
+class PasswordForm(Form):
     password = PasswordField(_l("Password"), [required(_l("Enter your password.")), limit(1024)],
                              render_kw={"autocomplete": "current-password"})
     otp = StringField(_l("Verification code"), [limit(32)],
                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(Form):
     current_password = PasswordField(_l("Current password"),
                                      [required(_l("Enter your current password.")), limit(1024)],
                                      render_kw={"autocomplete": "current-password"})
@@ -114,17 +136,17 @@ class ChangePasswordForm(FlaskForm):
                                  render_kw={"autocomplete": "new-password"})
 
 
-class NewPasswordForm(FlaskForm):
+class NewPasswordForm(Form):
     new_password = PasswordField(_l("New password"), [required(_l("Enter a new password.")), limit(1024)],
                                  render_kw={"autocomplete": "new-password"})
 
 
-class EmailForm(FlaskForm):
+class EmailForm(Form):
     email = EmailField(_l("New email"),
                        [required(_l("Enter your new email address.")), limit(254)], render_kw={"autocomplete": "email"})
 
 
-class RecoveryRequestForm(FlaskForm):
+class RecoveryRequestForm(Form):
     national_id = StringField(_l("National ID or iqama number"),
                               [required(_l("Enter your national ID or iqama number.")), limit(20)],
                               render_kw={"inputmode": "numeric"})
@@ -133,11 +155,11 @@ class RecoveryRequestForm(FlaskForm):
                        render_kw={"autocomplete": "email"})
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     """A button that confirms a link (a GET must not use up a single-use link: mail scanners open links)."""
 
 
-class AppSignInForm(FlaskForm):
+class AppSignInForm(Form):
     """"Sign in with the app": who is signing in; the phone does the rest (issue 14)."""
     username = StringField(_l("Username or national ID"),
                            [required(_l("Enter your username or national ID.")), limit(64)],

@@ -1,12 +1,13 @@
 """Flask's session, kept server-side in the database (see idp.identity.sessions).
 
 A visitor who stores nothing gets no row and no cookie; one row is written when a session starts,
-when its data changes, and otherwise at most once a minute.
+when its data changes, and otherwise at most once a minute. A session starts with its CSRF secret.
 """
 from __future__ import annotations
 
 import copy
 import logging
+import secrets
 import time
 
 from flask.sessions import SessionInterface, SessionMixin
@@ -88,18 +89,24 @@ class ServerSessionInterface(SessionInterface):
         cookie = dict(domain=self.get_cookie_domain(app), path=self.get_cookie_path(app),
                       secure=self.get_cookie_secure(app), httponly=True,
                       samesite=self.get_cookie_samesite(app))
-        if session.previous_sid:
-            self.sessions.delete(session.previous_sid)
-            session.previous_sid = None
+        previous, session.previous_sid = session.previous_sid, None
         if not session:
-            if session.sid:
-                self.sessions.delete(session.sid)
+            for sid in (previous, session.sid):
+                if sid:
+                    self.sessions.delete(sid)
             if not session.new or session.modified:
                 response.delete_cookie(name, **{k: v for k, v in cookie.items() if k != "samesite"})
             return
         if session.sid is None:
+            _with_form_secret(app, session)
             session.sid = new_session_id()
-            written = self.sessions.create(session.sid, dict(session), session.created)
+            # regenerated (sign-in): the old row takes the new id, or, when it is gone, a new row
+            written = previous is not None and self.sessions.rekey(previous, session.sid, dict(session),
+                                                                    session.created)
+            if not written:
+                if previous:
+                    self.sessions.delete(previous)
+                written = self.sessions.create(session.sid, dict(session), session.created)
         elif session.modified and dict(session) != session.loaded:  # set, then put back: not a change
             written = self.sessions.save(session.sid, dict(session), session.created)
         else:  # the idle timeout counts from the last request, to within a minute
@@ -109,3 +116,12 @@ class ServerSessionInterface(SessionInterface):
             return
         response.set_cookie(name, session.sid, **cookie)
         response.vary.add("Cookie")
+
+
+def _with_form_secret(app, session: ServerSession) -> None:
+    """Flask-WTF's CSRF secret, made with the session's row as its first form page would make it
+    (flask_wtf.csrf.generate_csrf: 160 random bits, hex) — so that page, the sign-in form after a
+    relying party's request, does not write the row again. A new id (sign-in) gets a new secret."""
+    field = app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    if field not in session:
+        session[field] = secrets.token_hex(20)

@@ -7,7 +7,7 @@ renders its own page with the answer; none catches `Throttled` itself.
 """
 from __future__ import annotations
 
-from flask import request
+from flask import g, request
 from flask_babel import ngettext
 
 from idp.authn.sign_in import Attempt
@@ -22,8 +22,11 @@ STATUS = 429  # RFC 6585 §4
 
 
 def login_throttle() -> LoginThrottle:
-    """The sign-in throttle: counters in the store, the locks of identities in the database."""
-    return LoginThrottle(services().store, services().settings, locks=DatabaseLocks(db_session()))
+    """The sign-in throttle: counters in the store, the locks of identities in the database. One
+    per request, so that a lock row read at a step's check is not read again at its success."""
+    if "login_throttle" not in g:
+        g.login_throttle = LoginThrottle(services().store, services().settings, locks=DatabaseLocks(db_session()))
+    return g.login_throttle
 
 
 def refusal(throttle: LoginThrottle, key: str, **options) -> Throttled | None:

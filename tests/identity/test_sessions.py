@@ -144,3 +144,22 @@ def test_each_new_session_clears_a_few_expired_rows(sessions, clock, db):
     clock.advance(3600)
     signed_in(sessions, BOB, clock)
     assert db.query(SignInSession).count() == 6 - 2  # two cleared on the way
+
+
+def test_a_new_id_for_a_live_session_ends_the_old_id_in_the_same_row(sessions, clock, db):
+    """Sign-in's new id (against fixation) takes over the row: the old id opens nothing, and no
+    row is added."""
+    old = sessions.create(sid := new_session_id(), {"oidc_pending": {}}, created=clock.now) and sid
+    new = new_session_id()
+    assert sessions.rekey(old, new, {"identity_uuid": ALICE}, clock.now)
+    assert sessions.load(old) is None
+    assert sessions.load(new).data == {"identity_uuid": ALICE} and sessions.count(ALICE) == 1
+    assert db.scalars(select(SignInSession.key)).all() == [session_key(new)]
+
+
+def test_a_revoked_session_takes_no_new_id(sessions, clock, db):
+    old = signed_in(sessions, ALICE, clock)
+    sessions.revoke_all(db, ALICE)
+    db.commit()
+    assert sessions.rekey(old, new_session_id(), {"identity_uuid": ALICE}, clock.now) is False
+    assert sessions.count(ALICE) == 0

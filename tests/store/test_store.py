@@ -100,3 +100,9 @@ def test_replace_only_while_present(store):
     assert store.replace("gone", b"x", 60) is False and store.get("gone") is None
     store.set("here", b"1", 60)
     assert store.replace("here", b"2", 60) is True and store.get("here") == b"2"
+
+
+def test_get_many_reads_several_keys_at_once_in_order(store):
+    store.set("a", b"1", 60)
+    store.incr("c", 60)
+    assert store.get_many("a", "b", "c") == [b"1", None, b"1"]

@@ -133,3 +133,12 @@ def test_two_step_page_groups_the_key_and_links_to_the_app(web, people, identiti
     assert groups and all(len(g) == 4 for g in groups[:-1]) and 1 <= len(groups[-1]) <= 4
     link = re.search(r'href="(otpauth://totp/[^"]+)"', html).group(1)
     assert "secret=" + "".join(groups) in link.replace("&amp;", "&")
+
+
+@pytest.mark.parametrize("lang, message", [("ar", "اختيار غير صحيح"), ("en", "Not a valid choice")])
+def test_wtforms_own_messages_follow_the_language(web, lang, message):
+    """WTForms' catalogue (read once per process and language, not per request) still answers in
+    the page's language, request after request."""
+    for _ in range(2):
+        html = post_empty(web, "/register", lang=lang, gender="X").get_data(as_text=True)
+        assert message in html
