@@ -49,12 +49,8 @@ def record(session: Session, kind: str, actor: Actor, identity_id: int | None = 
     count_event(kind, detail)
 
 
-def email_verified(s, actor, identity_id): record(s, "identity.email_verified", actor, identity_id)
 def admin_action(s, actor, identity_id, action): record(s, f"admin.{action}", actor, identity_id)
-# proofing and lockout
-def mobile_code_sent(s, actor): record(s, "registration.mobile_code_sent", actor)
-def mobile_proven(s, actor): record(s, "registration.mobile_proven", actor)
-def pending_expired(s, actor): record(s, "registration.pending_expired", actor)
+# registration
 def registry_unavailable(s, actor, reason): record(s, "registration.registry_unavailable", actor, reason=reason)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from idp.identity import accounts, emails, tokens
 from idp.mail import Mailer
 from idp.models import Identity
+from idp.outcomes import Outcome
 
 PURPOSE = "verify-email"
 
@@ -39,14 +40,14 @@ def is_live(session: Session, token: str) -> bool:
     return tokens.peek(session, PURPOSE, token) is not None
 
 
-def confirm(session: Session, token: str) -> tuple[Identity, str | None] | None:
-    """Use the link (once, when the caller commits): the identity whose address it confirms, now
-    active with that address, and the confirmed address it replaced (a change; None for a first
-    confirmation); None for a used, expired or superseded link."""
+def confirm(session: Session, token: str) -> Outcome | None:
+    """Use the link (once, when the caller commits): "identity.email_verified", its `value` the
+    identity whose address it confirms, now active with that address, and the confirmed address it
+    replaced (a change; None for a first confirmation); None for a used, expired or superseded link."""
     payload = tokens.redeem(session, PURPOSE, token)
     identity = accounts.get_by_uuid(session, payload.get("identity_uuid", "")) if payload else None
     if payload is None or identity is None or payload.get("password_stamp") != password_stamp(identity):
         return None
     old_email = identity.email if identity.email_verified and identity.email != payload["email"] else None
     accounts.activate_email(identity, payload["email"])
-    return identity, old_email
+    return Outcome.done("identity.email_verified", identity.id, (identity, old_email))

@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from idp.errors import N_, Conflict, Throttled
 from idp.identity import accounts, devices, mfa, passwords
+from idp.identity.mobile_proof import MobileProof
 from idp.identity.registry import CivilRegistry, Person
 from idp.identity.sessions import SessionStore
 from idp.identity.sign_out import sign_out_everywhere
+from idp.identity.sms import SmsSender
 from idp.identity.throttle import LoginThrottle
 from idp.models import Consent, Identity, Passkey, PasskeyHandle, utcnow
 from idp.outcomes import WHOLE, Outcome
@@ -59,6 +62,34 @@ def check_person(registry: CivilRegistry, throttle: LoginThrottle, national_id: 
         return Outcome(False, "registration.registry_has_no_mobile", errors={WHOLE: NO_MOBILE_ON_RECORD},
                        value=(NO_MOBILE, None))
     return Outcome(True, value=person)
+
+
+def expire_pending(session: Session, national_id: str, pending_hours: int) -> Outcome:
+    """`discard_expired_pending`, as the outcome to record ("registration.pending_expired" when it did)."""
+    if discard_expired_pending(session, national_id, pending_hours):
+        return Outcome.done("registration.pending_expired", None)
+    return Outcome(True)
+
+
+def send_mobile_code(proof: MobileProof, flow_id: str, person: Person, sender: SmsSender,
+                     text: Callable[[str], str]) -> Outcome:
+    """A new code by SMS to the mobile the registry lists for `person` (the proof of the module
+    docstring), limited per person by `proof`. `value`: whether the gateway took the text; a
+    refusal's: the throttle's answer."""
+    try:
+        sent = proof.send(flow_id, person.national_id, person.mobile or "", sender, text)
+    except Throttled as e:
+        return Outcome(False, errors={WHOLE: e.message}, value=e)
+    return Outcome.done("registration.mobile_code_sent", None, sent)
+
+
+def prove_mobile(proof: MobileProof, flow_id: str, code: str | None, person: Person) -> Outcome:
+    """The code entered for this registration's flow, sent to `person`'s mobile."""
+    check = proof.check(flow_id, code)
+    if not check.ok or check.national_id != person.national_id:
+        return Outcome.refused("code", N_("This code no longer works. Ask for a new one.") if check.spent
+                               else N_("That code is not correct. Check the SMS and try again."))
+    return Outcome.done("registration.mobile_proven", None)
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:

@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from sqlalchemy.exc import SQLAlchemyError
 
 from idp import audit
-from idp.errors import Throttled, ValidationError
+from idp.errors import ValidationError
 from idp.identity import accounts, email_links, emails, national_id, passkeys, proofing, sms
 from idp.identity.birthdate import parse_birth_date
 from idp.identity.mobile_proof import MobileProof, new_flow_id, sms_text
@@ -132,15 +132,14 @@ def _mobile_proof() -> MobileProof:
 def _send_code(db, person) -> str | None:
     """Text a new code to the registry's mobile; the error to show, if any."""
     settings = services().settings
-    try:
-        sent = _mobile_proof().send(session["registration"]["flow"], person.national_id, person.mobile,
-                                    sms.sender_from_settings(settings),
-                                    lambda code: sms_text(code, settings.sms_code_minutes))
-    except Throttled as e:
-        return throttling.message(e)
-    audit.mobile_code_sent(db, actor())
+    result = proofing.send_mobile_code(_mobile_proof(), session["registration"]["flow"], person,
+                                       sms.sender_from_settings(settings),
+                                       lambda code: sms_text(code, settings.sms_code_minutes))
+    if not result.success:
+        return throttling.message(result.value)
+    audit.record_outcome(db, actor(), result)
     db.commit()
-    return None if sent else _("We could not send the code just now. Ask for a new one in a minute.")
+    return None if result.value else _("We could not send the code just now. Ask for a new one in a minute.")
 
 
 def _mobile_page(form, person, status=200, error=None):
@@ -160,13 +159,12 @@ def mobile():
     if not form.validate_on_submit():
         return _mobile_page(form, person, 400 if form.errors else 200)
     pending = session["registration"]
-    check = _mobile_proof().check(pending["flow"], form.code.data)
-    if not check.ok or check.national_id != person.national_id:
-        form.code.errors.append(_("This code no longer works. Ask for a new one.") if check.spent
-                                else _("That code is not correct. Check the SMS and try again."))
+    result = proofing.prove_mobile(_mobile_proof(), pending["flow"], form.code.data, person)
+    show_errors(form, result)
+    if not result.success:
         return _mobile_page(form, person, 400)
     db = db_session()
-    audit.mobile_proven(db, actor())
+    audit.record_outcome(db, actor(), result)
     db.commit()
     session["registration"] = {**pending, "proven": True, "at": time.time()}
     return redirect(url_for("registration.credentials"))
@@ -236,8 +234,9 @@ def done():
 
 def _existing_identity(db, person):
     """Who holds this person's identity now; an unconfirmed registration past its time is discarded."""
-    if proofing.discard_expired_pending(db, person.national_id, services().settings.email_verification_hours):
-        audit.pending_expired(db, actor())
+    expired = proofing.expire_pending(db, person.national_id, services().settings.email_verification_hours)
+    if expired.event:
+        audit.record_outcome(db, actor(), expired)
         db.commit()
     return proofing.existing_identity(db, person.national_id)
 
@@ -279,8 +278,8 @@ def verify_email(token: str):
                                  _("Confirm your email address"), _("Confirm"), _link_dead)
     if answer is not None:
         return answer
-    identity, old_email = confirmed
-    audit.email_verified(db, actor(), identity.id)
+    identity, old_email = confirmed.value
+    audit.record_outcome(db, actor(), confirmed)
     if old_email is not None:  # a change of address, now done: the old address is told (it was asked first)
         services().mailer.send(old_email, *emails.email_changed(emails.mask_email(identity.email)), session=db)
     db.commit()
